@@ -1,0 +1,1 @@
+"""Fault injectors: the fault proxy, the fault families and their common interface."""
