@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -12,6 +13,10 @@ RestartPolicy = Literal["no", "on-failure", "unless-stopped"]
 @dataclass(frozen=True)
 class ProcessSpec:
     """One component of the stack, as a command line plus how to tell it is healthy.
+
+    Readiness: ``health_url`` answers 2xx, or, without one, ``port`` accepts TCP.
+    ``stop_signal`` is sent first on stop (and by the kernel if the supervisor
+    dies); SIGKILL follows after ``stop_timeout_s``.
 
     Example::
 
@@ -34,3 +39,4 @@ class ProcessSpec:
     stop_timeout_s: float = 5.0
     restart: RestartPolicy = "no"
     user: str | None = None
+    stop_signal: int = signal.SIGTERM

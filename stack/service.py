@@ -20,8 +20,12 @@ def base_parser(description: str, default_port: int) -> argparse.ArgumentParser:
     """An ``argparse`` parser with the ``--host``/``--port``/``--log-level`` every service takes."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=default_port, help=f"port (default {default_port})")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--port", type=int, default=default_port, help=f"port (default {default_port})"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     return parser
 
 

@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   set up, then run the main job on the embedded stack (no Docker)
+#   make test   set up, then lint, type-check and run every test
+VENV ?= .venv
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_PACKAGES := prometheus prometheus-alertmanager
+
+.PHONY: setup system-deps demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+system-deps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && \
+	   { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null; then \
+	   echo "system packages present: $(APT_PACKAGES)"; \
+	else \
+	   echo "installing system packages: $(APT_PACKAGES)"; \
+	   $(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+setup: system-deps $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/paychaos demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf .paychaos .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""A small, fast, bounded checkout driver (asyncio + aiohttp).
+
+Locust (``locustfiles/checkout.py``) is how users drive realistic traffic;
+this driver is what the quick demo, the integration tests and the stack
+benchmark use: a fixed number of checkouts with a method mix at a fixed
+concurrency, bounded in count and in time, reporting every outcome.
+
+Example::
+
+    result = asyncio.run(drive("http://127.0.0.1:8000", total=400, concurrency=32))
+    print(result.by_method_status)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from paychaos.errors import InvalidInput
+from stack.service import is_loopback
+
+DEFAULT_MIX: Mapping[str, float] = {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.10}
+_CARD_LAST4 = {"visa": "4242", "amex": "0005"}
+
+
+def checkout_body(rng: random.Random, method: str, index: int) -> dict[str, Any]:
+    """One valid checkout body for ``method`` (tokens only, never a card number)."""
+    items = []
+    total_cents = 0
+    for n in range(rng.randint(1, 3)):
+        cents = rng.randint(199, 12999)
+        qty = rng.randint(1, 3)
+        total_cents += cents * qty
+        items.append(
+            {
+                "sku": f"SKU-{rng.randint(1, 500)}",
+                "quantity": qty,
+                "unit_price": _money(cents),
+                "name": f"item {n}",
+            }
+        )
+    payment: dict[str, Any]
+    if method in _CARD_LAST4:
+        payment = {
+            "card_token": f"tok_{method}_{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}",
+            "last4": _CARD_LAST4[method],
+            "exp_month": 12,
+            "exp_year": 2030,
+        }
+    elif method == "paypal":
+        payment = {"payer_email": f"buyer{index}@example.com"}
+    else:
+        payment = {"wallet": "0x" + uuid.UUID(int=rng.getrandbits(128)).hex, "network": "ethereum"}
+    return {
+        "order_id": f"ord_{index}",
+        "customer": {"id": f"cus_{rng.randint(1, 10_000)}", "email": f"c{index}@example.com"},
+        "items": items,
+        "amount": _money(total_cents),
+        "currency": "USD",
+        "method": method,
+        "payment": payment,
+    }
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def plan_methods(total: int, mix: Mapping[str, float], rng: random.Random) -> list[str]:
+    """Exactly ``round(total * share)`` checkouts per method, shuffled."""
+    if not mix or any(share < 0 for share in mix.values()) or sum(mix.values()) <= 0:
+        raise InvalidInput(f"method mix must have positive shares, got {dict(mix)}")
+    norm = sum(mix.values())
+    plan: list[str] = []
+    for method, share in mix.items():
+        plan += [method] * round(total * share / norm)
+    rng.shuffle(plan)
+    return plan[:total]
+
+
+@dataclass
+class LoadResult:
+    """What the driver saw: status codes per method and latencies."""
+
+    sent: int = 0
+    duration_s: float = 0.0
+    by_method_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    transport_errors: int = 0
+    keys: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.sent / self.duration_s if self.duration_s else 0.0
+
+    def successes(self, method: str) -> int:
+        return self.by_method_status[(method, 201)]
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def drive(
+    api_url: str,
+    *,
+    total: int,
+    concurrency: int = 16,
+    mix: Mapping[str, float] = DEFAULT_MIX,
+    seed: int = 7,
+    request_timeout_s: float = 10.0,
+    max_duration_s: float = 300.0,
+    allow_non_loopback: bool = False,
+) -> LoadResult:
+    """Send ``total`` checkouts (bounded by ``max_duration_s``) and tally the answers."""
+    host = aiohttp.client.URL(api_url).host or ""
+    if not allow_non_loopback and not is_loopback(host):
+        raise InvalidInput(f"target {api_url} is not loopback; load is loopback-only by default")
+    if total < 1 or concurrency < 1:
+        raise InvalidInput("total and concurrency must be at least 1")
+    rng = random.Random(seed)
+    plan = plan_methods(total, mix, rng)
+    bodies = [(m, orjson.dumps(checkout_body(rng, m, i))) for i, m in enumerate(plan)]
+    result = LoadResult()
+    url = api_url.rstrip("/") + "/api/checkout"
+    queue: asyncio.Queue[tuple[int, str, bytes]] = asyncio.Queue()
+    for i, (method, body) in enumerate(bodies):
+        queue.put_nowait((i, method, body))
+    deadline = time.monotonic() + max_duration_s
+    run_tag = uuid.uuid4().hex[:8]
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while time.monotonic() < deadline:
+            try:
+                i, method, body = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            key = f"load-{run_tag}-{i}"
+            start = time.perf_counter()
+            try:
+                async with session.post(
+                    url,
+                    data=body,
+                    headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                ) as resp:
+                    await resp.read()
+                    code = resp.status
+            except (aiohttp.ClientError, TimeoutError):
+                result.transport_errors += 1
+                code = 0
+            result.latencies_ms.append((time.perf_counter() - start) * 1000)
+            result.by_method_status[(method, code)] += 1
+            result.keys.append((key, method, code))
+            result.sent += 1
+
+    timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    result.duration_s = time.perf_counter() - started
+    return result
