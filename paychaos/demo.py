@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paychaos.errors import ExpectationFailed
+from paychaos.errors import ExpectationFailed, PaychaosError
 from paychaos.loadgen import DEFAULT_MIX, LoadResult, drive
 from stack.embedded import EmbeddedStack, StackConfig, StackPorts
 
@@ -110,19 +110,25 @@ async def _drive_with_progress(
 
 
 def _show_trace(collector_url: str, out: Callable[[str], None]) -> None:
-    """Print one checkout trace from the collector, if the collector answers."""
+    """Print one checkout trace from the collector (the seed's §6.2 view)."""
+    from paychaos.sources import SpanQuery
+    from stack.collector.client import CollectorClient
+
+    client = CollectorClient(collector_url)
+    time.sleep(1.5)  # services export spans in batches every 0.5 s
     try:
-        from stack.collector.client import CollectorClient
-    except ImportError:
-        return
-    try:
-        client = CollectorClient(collector_url)
-        time.sleep(1.5)  # the services export spans in batches every 0.5 s
-        traces = client.find_traces(service="payment-api", name="POST /api/checkout", limit=1)
-    except Exception as exc:  # the demo's main answer does not depend on this
+        roots = client.find_spans(
+            SpanQuery(service="payment-api", name="POST /api/checkout", limit=1)
+        )
+        spans = client.get_trace(roots[0].trace_id) if roots else []
+    except PaychaosError as exc:  # the demo's main answer does not depend on this
         out(f"  (could not read a trace from the collector: {exc})")
         return
-    for trace in traces[:1]:
-        out(f"one checkout trace ({trace.trace_id}):")
-        for span in sorted(trace.spans, key=lambda s: s.start_unix_nano):
-            out(f"  {span.service:<16} {span.name:<28} {span.duration_ms:8.1f} ms")
+    if not spans:
+        out("  (no checkout trace reached the collector)")
+        return
+    out(f"one checkout trace, {spans[0].trace_id}:")
+    t0 = min(span.start_unix_ns for span in spans)
+    for span in spans:
+        offset_ms = (span.start_unix_ns - t0) / 1e6
+        out(f"  +{offset_ms:7.1f} ms {span.service:<16} {span.name:<30} {span.duration_ms:8.1f} ms")
