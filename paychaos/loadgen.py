@@ -28,6 +28,7 @@ import orjson
 from paychaos.errors import InvalidInput
 from stack.service import is_loopback
 
+POOL_SIZE = 4096
 DEFAULT_MIX: Mapping[str, float] = {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.10}
 _CARD_LAST4 = {"visa": "4242", "amex": "0005"}
 
@@ -50,8 +51,8 @@ def checkout_body(rng: random.Random, method: str, index: int) -> dict[str, Any]
         )
     payment: dict[str, Any]
     if method in _CARD_LAST4:
-        payment = {
-            "card_token": f"tok_{method}_{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}",
+        payment = {  # 12 hex digits: can never look like a 13-19 digit card number
+            "card_token": f"tok_{method}_{rng.getrandbits(48):012x}",
             "last4": _CARD_LAST4[method],
             "exp_month": 12,
             "exp_year": 2030,
@@ -76,15 +77,19 @@ def _money(cents: int) -> str:
 
 
 def plan_methods(total: int, mix: Mapping[str, float], rng: random.Random) -> list[str]:
-    """Exactly ``round(total * share)`` checkouts per method, shuffled."""
+    """``total`` checkouts split by share (largest remainder), shuffled."""
     if not mix or any(share < 0 for share in mix.values()) or sum(mix.values()) <= 0:
         raise InvalidInput(f"method mix must have positive shares, got {dict(mix)}")
     norm = sum(mix.values())
-    plan: list[str] = []
-    for method, share in mix.items():
-        plan += [method] * round(total * share / norm)
+    exact = {method: total * share / norm for method, share in mix.items()}
+    counts = {method: int(value) for method, value in exact.items()}
+    # largest remainder: the plan has exactly ``total`` entries
+    by_remainder = sorted(exact, key=lambda m: exact[m] - counts[m], reverse=True)
+    for method in by_remainder[: total - sum(counts.values())]:
+        counts[method] += 1
+    plan = [method for method, count in counts.items() for _ in range(count)]
     rng.shuffle(plan)
-    return plan[:total]
+    return plan
 
 
 @dataclass
@@ -130,22 +135,23 @@ async def drive(
     if total < 1 or concurrency < 1:
         raise InvalidInput("total and concurrency must be at least 1")
     rng = random.Random(seed)
-    plan = plan_methods(total, mix, rng)
-    bodies = [(m, orjson.dumps(checkout_body(rng, m, i))) for i, m in enumerate(plan)]
+    # A pool of pre-serialised bodies, cycled: the hot path never builds JSON, and a
+    # time-bounded run with a huge ``total`` costs no more memory than a short one.
+    pool_size = min(total, POOL_SIZE)
+    plan = plan_methods(pool_size, mix, rng)
+    pool = [(m, orjson.dumps(checkout_body(rng, m, i))) for i, m in enumerate(plan)]
     result = LoadResult()
     url = api_url.rstrip("/") + "/api/checkout"
-    queue: asyncio.Queue[tuple[int, str, bytes]] = asyncio.Queue()
-    for i, (method, body) in enumerate(bodies):
-        queue.put_nowait((i, method, body))
     deadline = time.monotonic() + max_duration_s
     run_tag = uuid.uuid4().hex[:8]
+    counter = iter(range(total))
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < deadline:
-            try:
-                i, method, body = queue.get_nowait()
-            except asyncio.QueueEmpty:
+            i = next(counter, None)
+            if i is None:
                 return
+            method, body = pool[i % pool_size]
             key = f"load-{run_tag}-{i}"
             start = time.perf_counter()
             try:
@@ -171,3 +177,50 @@ async def drive(
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.duration_s = time.perf_counter() - started
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m paychaos.loadgen --url URL --total N`` prints a JSON summary."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="bounded checkout driver (JSON summary)")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--total", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duration-s", type=float, default=300.0, help="stop sending after this")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    try:
+        result = asyncio.run(
+            drive(
+                args.url,
+                total=args.total,
+                concurrency=args.concurrency,
+                max_duration_s=args.duration_s,
+                seed=args.seed,
+            )
+        )
+    except InvalidInput as exc:
+        parser.error(str(exc))
+    codes: Counter[int] = Counter()
+    for (_, code), n in result.by_method_status.items():
+        codes[code] += n
+    print(
+        json.dumps(
+            {
+                "sent": result.sent,
+                "duration_s": result.duration_s,
+                "rate_per_s": result.rate_per_s,
+                "p50_ms": result.percentile_ms(0.5),
+                "p99_ms": result.percentile_ms(0.99),
+                "codes": {str(k): v for k, v in sorted(codes.items())},
+                "transport_errors": result.transport_errors,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

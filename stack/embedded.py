@@ -81,7 +81,7 @@ class StackConfig:
     admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     with_proxy: bool = True
     with_monitoring: bool = True
-    restart: RestartPolicy = "on-failure"
+    restart: RestartPolicy = "unless-stopped"
     python: str = sys.executable
     extra_env: tuple[tuple[str, str], ...] = ()
 

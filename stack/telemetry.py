@@ -79,6 +79,11 @@ def redact_pan(text: str) -> str:
     return _PAN_CANDIDATE.sub(_mask, text)
 
 
+def contains_pan(text: str) -> bool:
+    """True when ``text`` holds something that looks like a card number (see :func:`redact_pan`)."""
+    return redact_pan(text) != text
+
+
 @dataclass(frozen=True)
 class TelemetrySettings:
     """How a service reports itself.

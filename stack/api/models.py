@@ -25,13 +25,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stack.telemetry import contains_pan
+
 Method = Literal["visa", "paypal", "amex", "crypto"]
 METHODS: tuple[Method, ...] = ("visa", "paypal", "amex", "crypto")
 CARD_METHODS = frozenset({"visa", "amex"})
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "MXN", "BRL"})
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,255}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
-_DIGITS = re.compile(r"\d{12,}")
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -73,7 +74,7 @@ class PaymentDetails(_Strict):
     @field_validator("card_token")
     @classmethod
     def _no_pan(cls, value: str | None) -> str | None:
-        if value is not None and _DIGITS.search(value):
+        if value is not None and contains_pan(value):
             raise ValueError("looks like a card number; send a token, never the PAN")
         return value
 

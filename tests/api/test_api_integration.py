@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from api_helpers import checkout_body, eventually, http, new_key
 
 from paychaos.loadgen import drive
 from paychaos.sources import LogQuery, SpanQuery
 from stack.collector.client import CollectorClient
 from stack.embedded import EmbeddedStack
 from stack.monitoring.promapi import PrometheusClient
-from tests.stack.helpers import checkout_body, eventually, http, new_key
 
 PAN = "4111111111111111"  # a Luhn-valid test card number
 
@@ -184,9 +184,10 @@ def test_one_trace_holds_api_db_and_gateway_spans_and_logs_carry_it(stack: Embed
     assert gateway.parent_span_id == client.span_id
     assert all(s.trace_id == trace_id for s in spans)
     logs = eventually(
-        lambda: collector.find_logs(LogQuery(trace_id=trace_id)), lambda records: len(records) > 0
+        lambda: collector.find_logs(LogQuery(trace_id=trace_id)),
+        lambda records: any(r.service == "payment-api" for r in records),
     )
-    assert any(r.service == "payment-api" for r in logs)
+    assert any(r.service == "payment-api" and r.trace_id == trace_id for r in logs)
 
 
 def test_no_card_number_in_logs_or_spans(stack: EmbeddedStack) -> None:
