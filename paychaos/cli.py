@@ -8,9 +8,12 @@ Exit codes: 0 success, 1 a failure (a check did not hold, a component died),
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from paychaos.errors import InvalidInput, PaychaosError
 
@@ -198,7 +201,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {
+# Further subcommands live in their own modules, each with
+# ``register(subparsers) -> {command name: handler(args) -> exit code}``.
+COMMAND_MODULES = ("paychaos.cli_chaos", "paychaos.cli_run", "paychaos.cli_oom")
+
+
+def _command_modules() -> list[Any]:
+    return [
+        importlib.import_module(name)
+        for name in COMMAND_MODULES
+        if importlib.util.find_spec(name) is not None
+    ]
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": _cmd_up,
     "status": _cmd_status,
     "down": _cmd_down,
