@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +12,7 @@ from stack.api.models import CheckoutRequest
 from stack.api.problems import validation_problem
 from stack.telemetry import contains_pan, luhn_valid, redact_pan
 
-VALID = {
+VALID: dict[str, object] = {
     "customer": {"id": "cus_1", "email": "ana@example.com"},
     "items": [
         {"sku": "MUG", "quantity": 2, "unit_price": "9.50"},
@@ -24,7 +25,7 @@ VALID = {
 }
 
 
-def _body(**changes: object) -> dict:
+def _body(**changes: object) -> dict[str, Any]:
     body = copy.deepcopy(VALID)
     body.update(changes)
     return body
