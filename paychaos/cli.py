@@ -159,7 +159,9 @@ def _print_state(state: dict[str, object]) -> None:
     assert isinstance(urls, dict) and isinstance(comps, dict)
     for name, comp in comps.items():
         alive = "up  " if pid_alive(comp.get("pid")) else "DOWN"
-        print(f"  {alive} {name:<13} pid {comp.get('pid')!s:<8} port {comp.get('port')}")
+        restarts = comp.get("restarts", 0)
+        note = f"  restarted {restarts}x" if restarts else ""
+        print(f"  {alive} {name:<13} pid {comp.get('pid')!s:<8} port {comp.get('port')}{note}")
     print()
     for name, url in urls.items():
         print(f"  {name:<17} {url}")

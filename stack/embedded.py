@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from stack import postgres
 from stack.instance import HostInstance, InstanceProbe, instance_registry
 from stack.process import ProcessSpec, RestartPolicy
 from stack.service import free_port
-from stack.supervisor import EventSink, Supervisor
+from stack.supervisor import ChildSetup, EventSink, Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -253,11 +254,20 @@ class EmbeddedStack:
         *,
         on_event: EventSink | None = None,
         instance: InstanceProbe | None = None,
+        extra_specs: Sequence[ProcessSpec] = (),
+        child_setup: ChildSetup | None = None,
     ) -> None:
+        """``extra_specs`` start after the built-in components; ``child_setup`` is
+        passed to the :class:`Supervisor` (e.g. to start components in a cgroup)."""
         self.cfg = cfg
         self.urls = stack_urls(cfg)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.supervisor = Supervisor(build_specs(cfg), cfg.state_dir / "logs", on_event=on_event)
+        self.supervisor = Supervisor(
+            [*build_specs(cfg), *extra_specs],
+            cfg.state_dir / "logs",
+            on_event=on_event,
+            child_setup=child_setup,
+        )
         self.instance = instance or HostInstance(self._root_pids)
         self._metrics_server: Any = None
 
@@ -308,7 +318,13 @@ class EmbeddedStack:
             "admin_token": self.cfg.admin_token,
             "state_dir": str(self.cfg.state_dir.resolve()),
             "components": {
-                name: {"pid": comp.pid, "argv": list(comp.spec.argv), "port": comp.spec.port}
+                name: {
+                    "pid": comp.pid,
+                    "argv": list(comp.spec.argv),
+                    "port": comp.spec.port,
+                    "restarts": comp.restarts,
+                    "exits": len(comp.exits),
+                }
                 for name, comp in self.supervisor.components.items()
             },
         }

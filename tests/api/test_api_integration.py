@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 
@@ -14,6 +16,7 @@ from paychaos.loadgen import drive
 from paychaos.sources import LogQuery, SpanQuery
 from stack.collector.client import CollectorClient
 from stack.embedded import EmbeddedStack
+from stack.monitoring.processes import check_config
 from stack.monitoring.promapi import PrometheusClient
 
 PAN = "4111111111111111"  # a Luhn-valid test card number
@@ -228,3 +231,27 @@ def test_seed_bottomk_names_the_least_used_method(stack: EmbeddedStack) -> None:
     )
     assert len(answer) == 1
     assert answer[0].labels["method"] == min(sent_ok, key=lambda m: sent_ok[m]) == "amex"
+
+
+def test_generated_prometheus_config_passes_promtool(stack: EmbeddedStack) -> None:
+    output = check_config(stack.cfg.state_dir / "prometheus.yml")
+    assert "SUCCESS" in output
+    targets = PrometheusClient(stack.urls["prometheus"]).targets()
+    jobs = {t.job for t in targets}
+    assert {"payment-api", "gateway", "collector", "instance", "fault-proxy"} <= jobs
+
+
+def test_checkouts_do_not_wait_for_a_stuck_collector(stack: EmbeddedStack) -> None:
+    """Telemetry export never blocks a request: freeze the collector, checkouts still answer."""
+    pid = stack.supervisor.pid_of("collector")
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        codes = [_checkout(stack, checkout_body("visa"), new_key())[0] for _ in range(20)]
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert codes == [201] * 20
+    # 20 sequential checkouts with a 2 s export timeout would take 40 s or more if export blocked
+    assert elapsed < 30, elapsed
