@@ -38,12 +38,17 @@ from stack.process import ProcessSpec
 
 _PR_SET_PDEATHSIG = 1
 EventSink = Callable[[str, str], None]
+# ``child_setup(name)`` returns what to run in the child between fork and exec
+# (e.g. ``MemoryCgroup.enter`` to start the component inside an instance's cgroup).
+ChildSetup = Callable[[str], Callable[[], None] | None]
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
+def _die_with_parent(sig: int, then: Callable[[], None] | None = None) -> Callable[[], None]:
     def apply() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if then is not None:
+            then()
 
     return apply
 
@@ -108,6 +113,7 @@ class Supervisor:
         on_event: EventSink | None = None,
         poll_interval_s: float = 0.5,
         environ: dict[str, str] | None = None,
+        child_setup: ChildSetup | None = None,
     ) -> None:
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
@@ -119,6 +125,7 @@ class Supervisor:
         self._on_event = on_event or (lambda _kind, _msg: None)
         self._poll_interval_s = poll_interval_s
         self._environ = dict(os.environ if environ is None else environ)
+        self._child_setup = child_setup
         self._stopping = threading.Event()
         self._lock = threading.RLock()
         self._watcher: threading.Thread | None = None
@@ -218,7 +225,10 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             user=spec.user,
-            preexec_fn=_die_with_parent(spec.stop_signal),
+            preexec_fn=_die_with_parent(
+                spec.stop_signal,
+                self._child_setup(spec.name) if self._child_setup is not None else None,
+            ),
         )
         comp.started_at = time.time()
 
