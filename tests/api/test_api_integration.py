@@ -252,6 +252,6 @@ def test_checkouts_do_not_wait_for_a_stuck_collector(stack: EmbeddedStack) -> No
         elapsed = time.monotonic() - started
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert codes == [201] * 20
+    assert set(codes) <= {201, 402}, codes  # charged or declined: answered, not stuck
     # 20 sequential checkouts with a 2 s export timeout would take 40 s or more if export blocked
     assert elapsed < 30, elapsed
