@@ -43,6 +43,8 @@ from opentelemetry.trace import NoOpTracerProvider, Tracer
 # Environment variable names, as documented constants (OpenTelemetry's own names).
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
 _PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
@@ -90,12 +92,16 @@ class TelemetrySettings:
 
     ``otlp_endpoint`` is the base URL of an OTLP/HTTP receiver (``/v1/traces``
     and ``/v1/logs`` are appended); ``None`` keeps traces and OTLP logs off.
-    ``tracing`` False turns the SDK into a no-op (for the telemetry on/off benchmark).
+    ``tracing`` False turns the SDK into a no-op (for the telemetry on/off benchmark);
+    ``export_traces``/``export_logs`` False keep spans/log records in-process but send
+    none (``OTEL_TRACES_EXPORTER=none`` / ``OTEL_LOGS_EXPORTER=none``).
     """
 
     service_name: str
     otlp_endpoint: str | None = None
     tracing: bool = True
+    export_traces: bool = True
+    export_logs: bool = True
     log_level: str = "INFO"
     export_timeout_s: float = 2.0
     max_queue_size: int = 8192
@@ -229,7 +235,7 @@ def setup_telemetry(
     else:
         tracer_provider = TracerProvider(resource=resource)
         exporter = span_exporter
-        if exporter is None and settings.otlp_endpoint:
+        if exporter is None and settings.otlp_endpoint and settings.export_traces:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter(
@@ -259,7 +265,7 @@ def setup_telemetry(
     root.addHandler(console)
 
     logger_provider: LoggerProvider | None = None
-    if settings.otlp_endpoint and settings.tracing:
+    if settings.otlp_endpoint and settings.tracing and settings.export_logs:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
         logger_provider = LoggerProvider(resource=resource)
@@ -286,9 +292,18 @@ def setup_telemetry(
 def settings_from_env(
     service_name: str, environ: Mapping[str, str], **overrides: Any
 ) -> TelemetrySettings:
-    """Build settings from ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_SDK_DISABLED``."""
+    """Build settings from OpenTelemetry's own variables.
+
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SDK_DISABLED``, and
+    ``OTEL_TRACES_EXPORTER`` / ``OTEL_LOGS_EXPORTER`` (``otlp`` or ``none``).
+    """
     endpoint = environ.get(OTEL_EXPORTER_OTLP_ENDPOINT) or None
     tracing = environ.get(OTEL_SDK_DISABLED, "false").lower() != "true"
-    values: dict[str, Any] = {"otlp_endpoint": endpoint, "tracing": tracing}
+    values: dict[str, Any] = {
+        "otlp_endpoint": endpoint,
+        "tracing": tracing,
+        "export_traces": environ.get(OTEL_TRACES_EXPORTER, "otlp").lower() != "none",
+        "export_logs": environ.get(OTEL_LOGS_EXPORTER, "otlp").lower() != "none",
+    }
     values.update(overrides)
     return TelemetrySettings(service_name=service_name, **values)
