@@ -76,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the embedded stack in the background")
+    up = sub.add_parser("up", help="start the stack in the background")
+    up.add_argument(
+        "--backend",
+        choices=("embedded", "docker"),
+        default="embedded",
+        help="local processes (default) or containers on a Docker Engine",
+    )
     up.add_argument(
         "--port-base",
         type=_positive_int,
@@ -107,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="method shares, e.g. visa=45,paypal=30,crypto=15,amex=10",
     )
+    for module in _command_modules():
+        _COMMANDS.update(module.register(sub))
     return parser
 
 
@@ -118,6 +126,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
         raise InvalidInput("--gateway-latency-scale must not be negative")
     ports = StackPorts.from_base(args.port_base) if args.port_base else StackPorts()
     _check_ports_free(ports)
+    if args.backend == "docker":
+        from stack.backends.cli import docker_up
+
+        return docker_up(args)
     cfg = StackConfig(
         state_dir=args.state_dir,
         ports=ports,
@@ -169,7 +181,11 @@ def _print_state(state: dict[str, object]) -> None:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from paychaos.daemon import pid_alive, read_state
+    from stack.backends.cli import docker_state, docker_status
 
+    docker = docker_state(args.state_dir)
+    if docker is not None and docker.get("status") == "running":
+        return docker_status(args.state_dir, docker)
     state = read_state(args.state_dir)
     if state is None:
         print(f"no stack in {args.state_dir} (start one with: paychaos up)")
@@ -181,7 +197,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_down(args: argparse.Namespace) -> int:
     from paychaos.daemon import stop_background
+    from stack.backends.cli import docker_down, docker_state
 
+    docker = docker_state(args.state_dir)
+    if docker is not None and docker.get("status") == "running":
+        return docker_down(args.state_dir, docker)
     for line in stop_background(args.state_dir):
         print(line)
     return 0

@@ -173,6 +173,7 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         proxy = _python_service(cfg, "proxy", "chaos.proxy", p.proxy, "--config", str(config_path))
         specs.append(replace(proxy, env={**proxy.env, "OTEL_SDK_DISABLED": "true"}))
         db_port, gateway_port = p.proxy_postgres, p.proxy_gateway
+    api_env = {"PAYCHAOS_API_ADMIN_TOKEN": cfg.admin_token}  # the app-leak fault's hook
     specs.append(
         _python_service(
             cfg,
@@ -187,6 +188,7 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
             str(cfg.gateway_timeout_s),
         )
     )
+    specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
     if cfg.with_monitoring:
         specs.extend(_monitoring_specs(cfg, state))
     return specs
@@ -272,7 +274,10 @@ class EmbeddedStack:
         self._metrics_server: Any = None
 
     def _root_pids(self) -> list[int]:
-        return [comp.pid for comp in self.supervisor.components.values() if comp.pid]
+        from chaos.exporter import active_hog_pids  # memory hogs run on the instance too
+
+        pids = [comp.pid for comp in self.supervisor.components.values() if comp.pid]
+        return pids + active_hog_pids(self.cfg.state_dir)
 
     def _component_rows(self) -> list[dict[str, Any]]:
         return [
@@ -282,6 +287,9 @@ class EmbeddedStack:
 
     def start(self) -> None:
         registry = instance_registry(self.instance, self._component_rows)
+        from chaos.exporter import FaultJournalCollector  # process/memory faults' MELT event
+
+        registry.register(FaultJournalCollector(self.cfg.state_dir))
         self._metrics_server, _ = start_http_server(
             self.cfg.ports.instance, addr="127.0.0.1", registry=registry
         )

@@ -413,6 +413,9 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from stack.api.leak import install_leak_routes  # the app-leak fault's admin hook
+
+    install_leak_routes(app)
     app.state.service = service
     return TelemetryMiddleware(
         app, metrics=metrics, tracer=tracer, max_body_bytes=settings.max_body_bytes

@@ -1,0 +1,177 @@
+"""The OOM demonstration's outputs: a terminal table, JSON, and a self-contained HTML report.
+
+The HTML embeds its plots (matplotlib, Agg backend) as base64 PNG: per layout,
+memory per component over time as a stacked area against the cgroup limit,
+with each OOM kill marked, and failed checkouts per time slice below it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from paychaos.oom.results import LayoutResult
+from stack.footprint import MODELS, SPAN_BYTES
+
+MIB = 2**20
+SCALE_METHOD = (
+    "Real processes cannot be shrunk, so only the rest is scaled: the modelled footprints "
+    "are multiplied by the scale, the real components on the instance keep their private "
+    "(anonymous) resident memory R (measured once the stack is up), and the cgroup limit is "
+    "R + scale x (instance memory - R). At scale 1 the limit is the instance's memory. "
+    "Caveat: what the real components gain under load is not scaled, so at small scales "
+    "their growth weighs more against the limit than it would on the instance."
+)
+
+
+def summary_table(results: Sequence[LayoutResult]) -> str:
+    """The terminal summary: one row per layout, then one verdict line per layout."""
+    header = (
+        f"{'layout':<14} {'limit MiB':>9} {'real MiB':>8} {'peak':>5} {'OOM':>4} "
+        f"{'checkouts':>9} {'failed':>12} {'gw err':>6} {'blind s':>7}  victims"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        victims = ", ".join(sorted({k.component or "child" for k in r.kills})) or "-"
+        lines.append(
+            f"{r.key:<14} {r.limit_bytes / MIB:>9.0f} {r.real_ref_bytes / MIB:>8.0f} "
+            f"{r.peak_ratio:>5.0%} {r.oom_kills:>4} {r.sent:>9} "
+            f"{r.failed:>5} ({r.failed_share:>5.1%}) {r.processor_errors:>6} "
+            f"{r.blind_s:>7.0f}  {victims}"
+        )
+    lines.append("")
+    for r in results:
+        lines.append(f"{r.key}: {r.verdict}")
+    return "\n".join(lines)
+
+
+def write_json(results: Sequence[LayoutResult], path: Path) -> None:
+    path.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+
+
+def _plot(result: LayoutResult) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = result.samples
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    if samples:
+        t = [s.t for s in samples]
+        names = [*result.real_on_instance, *result.modelled]
+        layers = [[s.rss_bytes.get(n, 0) / MIB for s in samples] for n in names]
+        other = [
+            max(0.0, s.usage_bytes / MIB - sum(v.get(n, 0) for n in names) / MIB)
+            for s, v in ((s, s.rss_bytes) for s in samples)
+        ]
+        labels = [f"{n} ({'real' if n in result.real_on_instance else 'modelled'})" for n in names]
+        ax.stackplot(
+            t, *layers, other, labels=[*labels, "shared pages, page cache, kernel"], alpha=0.85
+        )
+        ax.plot(t, [s.limit_bytes / MIB for s in samples], "k--", lw=1.5, label="cgroup limit")
+        ax.plot(t, [s.usage_bytes / MIB for s in samples], "k-", lw=0.8, label="cgroup usage")
+        for kill in result.kills:
+            ax.axvline(kill.t, color="red", lw=1.2)
+            ax.annotate(
+                f"OOM: {kill.component or 'child'}",
+                (kill.t, max(s.limit_bytes for s in samples) / MIB),
+                rotation=90, va="top", ha="right", fontsize=7, color="red",
+            )  # fmt: skip
+        ax.legend(fontsize=6, loc="upper left", ncol=2)
+    ax.set_ylabel("MiB")
+    ax.set_title(result.title, fontsize=9)
+    for s in result.slices:
+        ax2.bar(s.t_start, s.failed, width=max(0.1, s.t_end - s.t_start), align="edge", color="red")
+        ax2.bar(
+            s.t_start, s.succeeded, bottom=s.failed, width=max(0.1, s.t_end - s.t_start),
+            align="edge", color="tab:green", alpha=0.5,
+        )  # fmt: skip
+    ax2.set_ylabel("checkouts\n(red: failed)", fontsize=7)
+    ax2.set_xlabel("seconds since the flash sale began")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _model_rows() -> str:
+    rows = []
+    for m in MODELS.values():
+        cites = "<br>".join(_esc(s) for s in m.sources) or "-"
+        assumed = "<br>".join(_esc(a) for a in m.assumptions) or "-"
+        rows.append(
+            f"<tr><td>{_esc(m.component)}</td><td>{_esc(m.stands_for)}</td>"
+            f"<td>{_esc(m.formula())}</td><td>{cites}</td><td>{assumed}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def render_html(results: Sequence[LayoutResult], *, command: str, notes: Sequence[str]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>paychaos oom-demo</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px}"
+        ".bad{color:#b00}.ok{color:#070}pre{background:#f6f6f6;padding:6px}</style></head><body>",
+        "<h1>The t3.medium OOM demonstration</h1>",
+        f"<p>Command: <code>{_esc(command)}</code></p>",
+        f"<pre>{_esc(summary_table(results))}</pre>",
+    ]
+    for note in notes:
+        parts.append(f"<p><b>{_esc(note)}</b></p>")
+    parts.append(f"<h2>Method</h2><p>{_esc(SCALE_METHOD)}</p>")
+    parts.append(
+        "<p>Kills are read from the kernel: the cgroup's own <code>oom_kill</code> counter "
+        "(v1 <code>memory.oom_control</code>, v2 <code>memory.events</code>); each is named "
+        "by the supervisor's record of a process killed by SIGKILL at the same time.</p>"
+    )
+    parts.append(
+        "<h2>Footprint model (full scale)</h2><table><tr><th>component</th><th>stands for</th>"
+        f"<th>model</th><th>published figure</th><th>assumptions</th></tr>{_model_rows()}</table>"
+        f"<p>Span size {SPAN_BYTES} bytes (Tempo's documented typical span).</p>"
+    )
+    for r in results:
+        css = "bad" if r.oom_kills else "ok"
+        parts.append(f"<h2>{_esc(r.title)}</h2><p class='{css}'><b>{_esc(r.verdict)}</b></p>")
+        parts.append(
+            "<ul>"
+            f"<li>cgroup {_esc(r.cgroup)} (v{r.cgroup_version}); limit {r.limit_bytes / MIB:.0f} MiB"
+            f" = real {r.real_ref_bytes / MIB:.0f} MiB + {r.scale:g} x "
+            f"({r.full_limit_bytes / MIB:.0f} - {r.real_ref_bytes / MIB:.0f}) MiB; CPU quota "
+            f"{'applied' if r.cpu_quota_applied else 'not available'}</li>"
+            f"<li>real on the instance: {_esc(', '.join(r.real_on_instance))}</li>"
+            f"<li>modelled on the instance: {_esc(', '.join(r.modelled))}</li>"
+            f"<li>outside the instance: {_esc(', '.join(r.off_instance))}</li>"
+            f"<li>checkouts {r.sent}, failed {r.failed} ({r.failed_share:.1%}); monitoring blind "
+            f"{r.blind_s:.0f}s (Prometheus down {r.prometheus_down_s:.0f}s)</li>"
+            f"<li>restarts: {_esc({k: v for k, v in r.restarts.items() if v} or 'none')}</li>"
+            + ("<li class='bad'>interrupted</li>" if r.interrupted else "")
+            + "</ul>"
+        )
+        if r.kills:
+            parts.append("<h3>OOM kills</h3><ul>")
+            parts.extend(f"<li>{k.t:.1f}s: {_esc(k.evidence)}</li>" for k in r.kills)
+            parts.append("</ul>")
+        parts.append("<h3>Alerts</h3><table><tr><th>alert</th><th>expected</th><th>fired</th>"
+                     "<th>note</th></tr>")  # fmt: skip
+        for a in r.alerts:
+            parts.append(
+                f"<tr><td>{_esc(a.name)}</td><td>{'yes' if a.expected else 'no'}</td>"
+                f"<td>{'yes' if a.fired else 'no'}</td><td>{_esc(a.note)}</td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(f"<img alt='memory of {_esc(r.key)}' src='data:image/png;base64,{_plot(r)}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

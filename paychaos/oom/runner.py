@@ -1,0 +1,349 @@
+"""Run the flash sale against one layout inside a real memory cgroup, and record it.
+
+For each layout: create the instance's cgroup (``paychaos-oom-...``), start the
+embedded stack with the layout's components born inside it (the rest outside),
+set the scaled limit, drive a ramp of checkouts with :func:`paychaos.loadgen.drive`
+while sampling the cgroup, the components and Prometheus' alerts, then stop
+everything and remove the cgroup — from ``finally``, also on failure or Ctrl-C.
+
+How ``--scale`` works (real processes cannot be shrunk): the modelled footprints
+are multiplied by ``scale``; the real components on the instance keep their
+real memory ``R`` (measured, as resident memory, once the stack is up); the
+cgroup limit becomes ``R + scale * (L - R)`` for an instance of ``L`` bytes.
+So the room the modelled components compete for is scaled exactly like them,
+and at ``scale = 1`` the limit is the instance's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paychaos.errors import PaychaosError
+from paychaos.loadgen import DEFAULT_MIX, drive
+from paychaos.oom.layouts import MONITORING, Layout
+from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
+from stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
+from stack.embedded import REPO_ROOT, EmbeddedStack, StackConfig, StackPorts
+from stack.instance import process_tree
+from stack.monitoring.promapi import PrometheusClient
+from stack.process import ProcessSpec
+from stack.supervisor import probe
+
+SAMPLE_INTERVAL_S = 0.5
+ALERT_POLL_S = 2.0
+SETTLE_S = 3.0
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    concurrency: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    """A flash sale: stages of rising concurrency, then a quiet tail to watch recovery."""
+
+    stages: tuple[Stage, ...] = (Stage(2, 8), Stage(8, 8), Stage(24, 12), Stage(48, 16))
+    tail_s: float = 8.0
+    slice_s: float = 2.0
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.duration_s for s in self.stages)
+
+    @classmethod
+    def quick(cls) -> TrafficPlan:
+        """A shorter ramp for CI."""
+        return cls(stages=(Stage(4, 4), Stage(16, 6), Stage(40, 12)), tail_s=6.0)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    scale: float = 0.1
+    traffic_factor: float = 1.0
+    plan: TrafficPlan = field(default_factory=TrafficPlan)
+    state_dir: Path = Path(".paychaos/oom-demo")
+    scrape_interval_s: float = 2.0
+
+
+def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> list[ProcessSpec]:
+    """One ``python -m stack.footprint`` process per modelled component."""
+    state = cfg.state_dir.resolve()
+    specs = []
+    for component in layout.modelled:
+        specs.append(
+            ProcessSpec(
+                name=component,
+                argv=(
+                    cfg.python,
+                    "-m",
+                    "stack.footprint",
+                    "--component",
+                    component,
+                    "--scale",
+                    f"{settings.scale:g}",
+                    "--traffic-factor",
+                    f"{settings.traffic_factor:g}",
+                    "--prometheus-url",
+                    f"http://127.0.0.1:{cfg.ports.prometheus}",
+                    "--collector-url",
+                    f"http://127.0.0.1:{cfg.ports.collector}",
+                    "--status-file",
+                    str(state / f"footprint-{component}.json"),
+                ),
+                env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+                cwd=str(REPO_ROOT),
+                metrics_path=None,
+                stop_timeout_s=2.0,
+                restart=cfg.restart,
+            )
+        )
+    return specs
+
+
+class _Load(threading.Thread):
+    """Drives the plan in slices, recording outcomes per slice."""
+
+    def __init__(self, api_url: str, plan: TrafficPlan, t0: float, stop: threading.Event) -> None:
+        super().__init__(name="oom-load", daemon=True)
+        self.api_url, self.plan, self.t0, self.stop_event = api_url, plan, t0, stop
+        self.slices: list[CheckoutSlice] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for stage in self.plan.stages:
+                stage_end = time.monotonic() + stage.duration_s
+                while not self.stop_event.is_set() and time.monotonic() < stage_end:
+                    self._slice(stage, min(self.plan.slice_s, stage_end - time.monotonic()))
+        except BaseException as exc:  # reported by the runner, never lost
+            self.error = exc
+
+    def _slice(self, stage: Stage, duration_s: float) -> None:
+        if duration_s <= 0.05:
+            return
+        start = time.monotonic()
+        result = asyncio.run(
+            drive(
+                self.api_url,
+                total=4096,
+                concurrency=stage.concurrency,
+                mix=self.plan.mix,
+                max_duration_s=duration_s,
+                request_timeout_s=5.0,
+            )
+        )
+        record = CheckoutSlice(start - self.t0, time.monotonic() - self.t0, stage.concurrency)
+        for (_method, code), n in result.by_method_status.items():
+            record.sent += n
+            if code == 201:
+                record.succeeded += n
+            elif code == 402:
+                record.declined += n
+            elif code in (502, 504):
+                record.processor_errors += n
+            elif code == 0 or code >= 500:
+                record.failed += n
+        self.slices.append(record)
+
+
+def anon_rss_bytes(pid: int) -> int:
+    """Resident memory charged to the process alone: ``RssAnon + RssShmem`` (the
+    footprints' anonymous ``mmap`` is shared-anonymous, i.e. shmem). Plain RSS also
+    counts shared library pages, charged once to whichever group touched them first,
+    so RSS would sum to more than the cgroup's usage."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(("RssAnon:", "RssShmem:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
+def _rss_of(stack: EmbeddedStack, names: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for name in names:
+        comp = stack.supervisor.components.get(name)
+        pid = comp.pid if comp is not None and comp.alive else None
+        out[name] = sum(anon_rss_bytes(p) for p in process_tree([pid])) if pid else 0
+    return out
+
+
+def _sample(stack: EmbeddedStack, cg: MemoryCgroup, layout: Layout, t: float) -> Sample:
+    comps = stack.supervisor.components
+    monitored = [name for name in MONITORING if name in comps]
+    blind = any(not (comps[n].alive and probe(comps[n].spec, timeout_s=0.3)) for n in monitored)
+    return Sample(
+        t=t,
+        usage_bytes=cg.usage_bytes(),
+        limit_bytes=cg.limit_bytes(),
+        oom_kills=cg.oom_kills(),
+        rss_bytes=_rss_of(stack, layout.on_instance),
+        alive={name: comp.alive for name, comp in comps.items()},
+        blind=blind,
+    )
+
+
+def _poll_alerts(prom: PrometheusClient, seen: dict[str, float], t: float) -> None:
+    with contextlib.suppress(PaychaosError, OSError):  # Prometheus down: nothing to read
+        for alert in prom.alerts():
+            if alert.firing and alert.name not in seen:
+                seen[alert.name] = t
+
+
+def run_layout(
+    layout: Layout,
+    settings: RunSettings,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> LayoutResult:
+    """Run ``layout`` once; always stops the stack and removes the cgroup."""
+    say = progress or (lambda _line: None)
+    stop = stop or threading.Event()
+    everything = ("collector", "postgres", "gateway", "api", "alertmanager", "prometheus")
+    result = LayoutResult(
+        key=layout.key,
+        title=layout.title,
+        instance=layout.instance.describe(),
+        full_limit_bytes=layout.instance.memory_bytes,
+        scale=settings.scale,
+        real_on_instance=layout.real_on_instance,
+        modelled=layout.modelled,
+        off_instance=tuple(n for n in everything if n not in layout.real_on_instance),
+    )
+    state = settings.state_dir / layout.key.replace("@", "-")
+    cfg = StackConfig(
+        state_dir=state,
+        ports=StackPorts.auto(),
+        scrape_interval_s=settings.scrape_interval_s,
+        with_proxy=False,
+    )
+    cg = MemoryCgroup.create(
+        f"oom-{layout.option.lower()}-{layout.instance.name}",
+        layout.instance.memory_bytes,
+        cpu_quota_cores=layout.instance.vcpu,
+    )
+    result.cgroup, result.cgroup_version = cg.dirname, cg.info.version
+    result.cpu_quota_applied = cg.cpu_quota_applied
+    inside = set(layout.on_instance)
+    stack = EmbeddedStack(
+        cfg,
+        instance=cg,
+        extra_specs=footprint_specs(layout, cfg, settings),
+        child_setup=lambda name: cg.enter if name in inside else None,
+    )
+    try:
+        say(f"[{layout.key}] starting the stack in {cg.path} ...")
+        stack.start()
+        time.sleep(SETTLE_S)
+        result.real_ref_bytes = sum(_rss_of(stack, layout.real_on_instance).values())
+        full = layout.instance.memory_bytes
+        result.limit_bytes = int(
+            result.real_ref_bytes + settings.scale * max(0, full - result.real_ref_bytes)
+        )
+        cg.set_limit(result.limit_bytes)
+        _drive(stack, cg, layout, settings, result, say, stop)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        raise
+    except (CgroupError, OSError) as exc:
+        result.error = str(exc)
+    finally:
+        stop.set()
+        for name, comp in stack.supervisor.components.items():
+            result.restarts[name] = comp.restarts
+        _read_footprints(state, layout, result)
+        try:
+            stack.stop()
+        finally:
+            cg.remove()
+    return analyse(result)
+
+
+def _drive(
+    stack: EmbeddedStack,
+    cg: MemoryCgroup,
+    layout: Layout,
+    settings: RunSettings,
+    result: LayoutResult,
+    say: Progress,
+    stop: threading.Event,
+) -> None:
+    prom = PrometheusClient(stack.urls["prometheus"], timeout_s=0.5)
+    t0 = time.monotonic()
+    wall0 = time.time()
+    load = _Load(stack.urls["api"], settings.plan, t0, stop)
+    load.start()
+    end_after_load: float | None = None
+    next_alert_poll = 0.0
+    next_say = 0.0
+    while True:
+        t = time.monotonic() - t0
+        result.samples.append(_sample(stack, cg, layout, t))
+        if t >= next_alert_poll:
+            _poll_alerts(prom, result.alerts_seen, t)
+            next_alert_poll = t + ALERT_POLL_S
+        if t >= next_say:
+            last = result.samples[-1]
+            failed = sum(s.failed for s in load.slices)
+            sent = sum(s.sent for s in load.slices)
+            say(
+                f"[{layout.key}] {t:5.1f}s  memory {last.usage_bytes / 2**20:6.0f}/"
+                f"{last.limit_bytes / 2**20:.0f} MiB ({last.usage_bytes / last.limit_bytes:4.0%})"
+                f"  OOM kills {last.oom_kills}  checkouts {sent} ({failed} failed)"
+            )
+            next_say = t + 2.0
+        if not load.is_alive() and end_after_load is None:
+            end_after_load = t + settings.plan.tail_s
+        if stop.is_set() or (end_after_load is not None and t >= end_after_load):
+            break
+        time.sleep(SAMPLE_INTERVAL_S)
+    load.join(timeout=settings.plan.slice_s + 10)
+    result.slices = list(load.slices)
+    if load.error is not None:
+        result.error = f"load driver failed: {load.error}"
+    for name, comp in stack.supervisor.components.items():
+        for when, code in comp.exits:
+            result.exits.append((when - wall0, name, code))
+    result.exits.sort()
+
+
+def _read_footprints(state: Path, layout: Layout, result: LayoutResult) -> None:
+    for component in layout.modelled:
+        with contextlib.suppress(OSError, ValueError):
+            status = json.loads((state / f"footprint-{component}.json").read_text())
+            result.footprint_status[component] = {
+                k: float(v) for k, v in status.items() if isinstance(v, int | float)
+            }
+
+
+def run_all(
+    layouts: list[Layout], settings: RunSettings, *, progress: Progress | None = None
+) -> list[LayoutResult]:
+    """Every layout, one after the other (the cores are shared)."""
+    removed = cleanup_stale()
+    if removed and progress:
+        progress(f"removed leftover cgroups of dead runs: {', '.join(removed)}")
+    results = []
+    for layout in layouts:
+        results.append(run_layout(layout, settings, progress=progress))
+    return results
+
+
+def stderr_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,160 @@
+"""Helpers for the chaos tests: background checkout load, metric scraping, bounded waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from paychaos.daemon import write_state
+from paychaos.loadgen import checkout_body
+from stack.embedded import EmbeddedStack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Load:
+    """A few threads posting checkouts until stopped; bounded by ``max_duration_s``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        methods: Sequence[str] = ("visa", "paypal"),
+        threads: int = 3,
+        max_duration_s: float = 150.0,
+    ) -> None:
+        self.url = api_url.rstrip("/") + "/api/checkout"
+        self.methods = tuple(methods)
+        self.results: list[tuple[float, str, int]] = []
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + max_duration_s
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
+
+    def _run(self, index: int) -> None:
+        rng = random.Random(index)
+        n = 0
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            method = self.methods[n % len(self.methods)]
+            body = json.dumps(checkout_body(rng, method, n)).encode()
+            req = urllib.request.Request(self.url, data=body, method="POST")
+            req.add_header("Content-Type", "application/json")
+            req.add_header("Idempotency-Key", f"chaos-{index}-{n}-{rng.getrandbits(32):08x}")
+            sent_at = time.time()
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    code = int(resp.status)
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                code = exc.code
+            except OSError:
+                code = 0
+            with self._lock:
+                self.results.append((sent_at, method, code))
+            n += 1
+            time.sleep(0.02)
+
+    def start(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def codes_since(self, since: float) -> Counter[tuple[str, int]]:
+        """Outcomes of the checkouts sent at or after ``since``."""
+        with self._lock:
+            return Counter((m, c) for ts, m, c in self.results if ts >= since)
+
+
+def get_text(url: str, timeout_s: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        return str(resp.read().decode())
+
+
+def metric_values(url: str, name: str) -> dict[str, float]:
+    """``{label-set text: value}`` of one metric family from a /metrics page."""
+    values: dict[str, float] = {}
+    for line in get_text(url).splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            values[key[len(name) :]] = float(value)
+    return values
+
+
+def wait_for(check: Callable[[], object], timeout_s: float, interval_s: float = 0.25) -> object:
+    """Poll ``check`` until it returns something truthy (bounded); returns the last result."""
+    deadline = time.monotonic() + timeout_s
+    result = check()
+    while not result and time.monotonic() < deadline:
+        time.sleep(interval_s)
+        result = check()
+    return result
+
+
+def record_daemon_state(stack: EmbeddedStack) -> None:
+    """Write ``stack.json`` as ``paychaos up``'s daemon does, so the CLI finds this stack."""
+    write_state(
+        stack.cfg.state_dir,
+        {"pid": os.getpid(), "started_at": time.time(), "status": "running", **stack.describe()},
+    )
+
+
+def cli_argv(state_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "paychaos.cli", "--state-dir", str(state_dir), "chaos", *args]
+
+
+@contextmanager
+def controller_process(state_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``paychaos chaos inject ... --wait`` as a subprocess (always killed at the end)."""
+    proc = subprocess.Popen(
+        cli_argv(state_dir, "inject", *args, "--wait"),
+        cwd=str(REPO),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def read_injected_line(proc: subprocess.Popen[str], timeout_s: float = 20.0) -> str:
+    """The ``injected f_...`` line of a controller subprocess (bounded wait)."""
+    assert proc.stdout is not None
+    result: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            result.append(line)
+            if line.startswith("injected") or "Error" in line:
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    text = "".join(result)
+    lines = [line for line in text.splitlines() if line.startswith("injected ")]
+    assert lines, f"controller did not inject: {text!r}"
+    return lines[0]

@@ -1,0 +1,59 @@
+"""Run in its own process (Locust monkey-patches with gevent): drive the Chaos tab.
+
+``python tests/chaos/locust_ui_probe.py`` with ``PAYCHAOS_STATE_DIR`` set prints
+one JSON object of what the UI answered.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from locust.env import Environment
+
+from chaos.locust_ui import TAB_KEY, install
+
+
+def main() -> int:
+    env = Environment(user_classes=[])
+    env.create_local_runner()
+    web_ui = env.create_web_ui("127.0.0.1", 0)
+    runner = env.runner
+    assert web_ui is not None and web_ui.app is not None and runner is not None
+    out: dict[str, object] = {}
+    try:
+        panel = install(env)
+        out["installed"] = panel is not None
+        client = web_ui.app.test_client()
+        page = client.get("/chaos")
+        out["page_status"] = page.status_code
+        out["page_lists_faults"] = all(
+            name in page.get_data(as_text=True) for name in ("db-latency", "memory-pressure")
+        )
+        bad = client.post(
+            "/chaos/inject", data={"fault": "db-latency", "for": "10", "latency_ms": "1"}
+        )
+        out["bad_status"] = bad.status_code
+        out["bad_says"] = "not a duration" in bad.get_data(as_text=True)
+        ok = client.post(
+            "/chaos/inject",
+            data={"fault": "decline-spike", "for": "20s", "method": "crypto", "decline_rate": "1"},
+        )
+        out["inject_status"] = ok.status_code
+        out["active"] = json.loads(client.get("/chaos/api/active").get_data(as_text=True))
+        stats = json.loads(client.get("/stats/requests").get_data(as_text=True))
+        out["tab_rows"] = [
+            s["data"] for s in stats.get("extended_stats", []) if s["key"] == TAB_KEY
+        ]
+        out["tabs"] = web_ui.template_args.get("extended_tabs")
+        out["revert_status"] = client.post("/chaos/revert", data={"id": "all"}).status_code
+        out["active_after"] = json.loads(client.get("/chaos/api/active").get_data(as_text=True))
+    finally:
+        web_ui.stop()
+        runner.quit()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
