@@ -1,0 +1,112 @@
+"""Time to detect, per built-in scenario, next to the floor the monitoring allows.
+
+Runs the scenarios (default: every ``scenarios/*.yaml``) on one fresh embedded
+stack (1 s scrape/evaluation interval) and prints, for every expectation that
+waits for a signal, the measured time to detect from the fault's injection,
+its floor (see :mod:`paychaos.runner.floors`) and the difference; the aim is
+every detection within 5 s of its floor. ``--from-report report.json``
+prints the same table from an earlier ``paychaos run`` instead.
+
+    .venv/bin/python bench/bench_detection.py
+    .venv/bin/python bench/bench_detection.py scenarios/db-latency.yaml
+    .venv/bin/python bench/bench_detection.py --from-report reports/<stamp>/report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+AIM_S = 5.0
+
+
+def _rows_from_runs(runs: list[dict[str, Any]]) -> list[tuple[str, str, Any, Any, str]]:
+    rows = []
+    for run in runs:
+        for exp in run["expectations"]:
+            if exp["mode"] != "eventually":
+                continue
+            rows.append(
+                (run["scenario"], exp["name"], exp["detected_s"], exp["floor_s"], exp["status"])
+            )
+        if run.get("recovered_s") is not None:
+            rows.append(
+                (
+                    run["scenario"],
+                    "recovery (steady state back)",
+                    run["recovered_s"],
+                    run.get("recovery_floor_s"),
+                    "passed",
+                )
+            )
+    return rows
+
+
+def print_table(runs: list[dict[str, Any]]) -> int:
+    header = (
+        f"{'scenario':<24} {'expectation':<58} {'TTD s':>6} {'floor s':>7} {'over s':>6}  verdict"
+    )
+    print(header)
+    print("-" * len(header))
+    misses = 0
+    for scenario, name, ttd, floor, status in _rows_from_runs(runs):
+        over = ttd - floor if ttd is not None and floor is not None else None
+        recovery = name.startswith("recovery")
+        if status != "passed":
+            verdict = "NOT DETECTED"
+            misses += 1
+        elif recovery:
+            verdict = "(recovery)"
+        elif over is None:
+            verdict = "-"
+        elif over <= AIM_S:
+            verdict = f"within {AIM_S:g}s"
+        else:
+            verdict = f"slow (+{over - AIM_S:.1f}s over the aim)"
+            misses += 1
+        fmt = lambda v: f"{v:6.1f}" if v is not None else "     —"  # noqa: E731
+        print(f"{scenario:<24} {name[:58]:<58} {fmt(ttd)} {fmt(floor):>7} {fmt(over)}  {verdict}")
+    for run in runs:
+        print(f"{run['scenario']:<24} run {run['status']} in {run.get('duration_s', 0):.0f}s")
+    return misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, default=[REPO / "scenarios"])
+    parser.add_argument("--from-report", type=Path)
+    args = parser.parse_args(argv)
+    if args.from_report:
+        runs = json.loads(args.from_report.read_text())["runs"]
+    else:
+        from paychaos.runner.progress import Progress
+        from paychaos.runner.runner import RunOptions
+        from paychaos.runner.stackctl import start_stack
+        from paychaos.runner.suite import run_suite
+        from paychaos.scenario.load import load_all
+
+        loaded = load_all(args.paths)
+        with tempfile.TemporaryDirectory(prefix="bench-detection-") as tmp:
+            handle = start_stack(Path(tmp) / "state", scrape_interval_s=1.0)
+            try:
+                records = run_suite(loaded, handle, RunOptions(progress=Progress(sys.stderr)))
+            finally:
+                handle.close()
+        runs = [r.to_dict() for r in records]
+    misses = print_table(runs)
+    print(f"\n{misses} detection(s) missed or more than {AIM_S:g}s over their floor")
+    print("floors: alert = for + evaluation interval + group_wait (+ time Prometheus was blind);")
+    print("metric = scrape + for_s; trace/log = OTLP batch delay; RUM = push interval;")
+    print("recovery = scrape + longest window of the after-probes (paychaos/runner/floors.py)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

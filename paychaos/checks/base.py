@@ -1,0 +1,86 @@
+"""One interface for every expectation type, and the context checks read from.
+
+A :class:`Check` is asked :meth:`~Check.observe` over a time :class:`Window`
+and answers an :class:`Observation` (was the signal seen, where, when).
+How the runner uses the answer depends on the check's ``mode``:
+
+- ``eventually``: polled until the signal is seen (met; time-to-detect is
+  measured from the fault's injection) or the deadline passes (failed);
+- ``never``: polled over the whole window; seeing the signal fails it;
+- ``final``: observed once after recovery (ledger, hygiene); seen = holds.
+
+Checks only read: they never change the system under test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from paychaos.sources import AlertNotificationSource, LogSource, RumSource, TraceSource
+from stack.monitoring.promapi import MetricsSource
+
+CheckMode = Literal["eventually", "never", "final"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Unix-time window ``[since_unix_s, until_unix_s)`` a check looks at."""
+
+    since_unix_s: float
+    until_unix_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a check saw: ``seen`` the signal (or, for final checks, the property holds)."""
+
+    seen: bool
+    detail: str
+    at_unix_s: float | None = None
+
+
+class ClientLedger(Protocol):
+    """Where the traffic driver's client-side ledger is (``ledger-*.jsonl`` files,
+    the format of :mod:`paychaos.traffic.ledger`)."""
+
+    def ledger_paths(self) -> Sequence[Path]: ...
+
+
+@dataclass
+class CheckContext:
+    """Everything checks read: metrics, traces, logs, RUM, notifications, ledgers."""
+
+    metrics: MetricsSource
+    traces: TraceSource
+    logs: LogSource
+    rum: RumSource
+    notifications: AlertNotificationSource
+    api_url: str = ""
+    gateway_url: str = ""
+    client_ledger: ClientLedger | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    baseline: dict[str, float] = field(default_factory=dict)
+
+
+class Check(Protocol):
+    """An expectation, ready to observe. Implementations may keep state between polls."""
+
+    mode: CheckMode
+    description: str
+
+    def observe(self, ctx: CheckContext, window: Window) -> Observation: ...
+
+
+__all__ = [
+    "Check",
+    "CheckContext",
+    "CheckMode",
+    "ClientLedger",
+    "Observation",
+    "Window",
+]

@@ -1,0 +1,92 @@
+"""Metric checks: a PromQL condition holds (optionally for a while), and steady-state probes.
+
+Example::
+
+    check = MetricCheck('sum(rate(shop_db_errors_total[1m]))', ">", 0, for_s=5)
+    check.observe(ctx, Window(since_unix_s=t0))   # polled by the runner
+"""
+
+from __future__ import annotations
+
+from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
+from paychaos.errors import StackError
+from paychaos.scenario.model import MetricProbe, NoAlertsProbe, Op, compare
+from stack.monitoring.promapi import MetricsSource
+
+
+def _show(labels: object, value: float) -> str:
+    return f"{dict(labels) if isinstance(labels, dict) else labels}={value:g}"
+
+
+class MetricCheck:
+    """``query op value`` for any returned series (every series with ``every``).
+
+    With ``for_s`` the condition must hold on consecutive polls for that long;
+    the signal time is when it started holding.
+    """
+
+    mode: CheckMode = "eventually"
+
+    def __init__(self, query: str, op: Op, value: float, *, for_s: float = 0, every: bool = False):
+        self.query, self.op, self.value, self.for_s, self.every = query, op, value, for_s, every
+        self.description = f"{query} {op} {value:g}" + (f" for {for_s:g}s" if for_s else "")
+        self._holding_since: float | None = None
+
+    def _holds(self, ctx: CheckContext) -> tuple[bool, str]:
+        try:
+            samples = ctx.metrics.query(self.query)
+        except StackError as exc:
+            return False, f"query failed: {exc}"
+        if not samples:
+            return False, "no series"
+        results = [compare(s.value, self.op, self.value) for s in samples]
+        ok = all(results) if self.every else any(results)
+        shown = ", ".join(_show(s.labels, s.value) for s in samples[:4])
+        return ok, shown
+
+    def observe(self, ctx: CheckContext, window: Window) -> Observation:
+        ok, shown = self._holds(ctx)
+        now = ctx.clock()
+        if not ok:
+            self._holding_since = None
+            return Observation(False, f"not yet: {shown}")
+        if self._holding_since is None:
+            self._holding_since = now
+        if now - self._holding_since + 1e-9 >= self.for_s:
+            return Observation(True, f"holds: {shown}", self._holding_since)
+        return Observation(False, f"holding for {now - self._holding_since:.0f}s: {shown}")
+
+
+def probe_metric(metrics: MetricsSource, probe: MetricProbe) -> tuple[bool, str]:
+    """A steady-state metric probe: every series satisfies the condition."""
+    try:
+        samples = metrics.query(probe.query)
+    except StackError as exc:
+        return False, f"{probe.query}: query failed: {exc}"
+    if not samples:
+        return probe.none_ok, f"{probe.query}: no series"
+    bad = [s for s in samples if not compare(s.value, probe.op, probe.value)]
+    shown = ", ".join(_show(s.labels, s.value) for s in (bad or samples)[:4])
+    return not bad, f"{probe.query} {probe.op} {probe.value:g}: {shown}"
+
+
+def probe_no_alerts(metrics: MetricsSource, probe: NoAlertsProbe) -> tuple[bool, str]:
+    """A steady-state alert probe: nothing firing (but the ignored names)."""
+    try:
+        alerts = metrics.alerts()
+    except StackError as exc:
+        return False, f"alerts query failed: {exc}"
+    firing = [
+        a
+        for a in alerts
+        if a.firing
+        and a.name not in probe.ignore
+        and (probe.severity is None or a.labels.get("severity") == probe.severity)
+    ]
+    if not firing:
+        return True, "no alerts firing"
+    names = ", ".join(
+        f"{a.name}{{{','.join(f'{k}={v}' for k, v in sorted(a.labels.items()) if k != 'alertname')}}}"
+        for a in firing[:4]
+    )
+    return False, f"firing: {names}"

@@ -1,0 +1,165 @@
+"""A self-contained HTML report: plots (PNG, base64-embedded) and the expectations table.
+
+Per run: request rate, error ratio and p95 latency per payment method over
+time (Prometheus ``query_range``), fault windows shaded, alert firings marked;
+when Prometheus has no data (blinded on purpose), the client's own view
+(rate and error ratio the traffic driver measured) is plotted instead.
+Uses matplotlib's object API with the Agg canvas (no global pyplot state).
+
+Example::
+
+    write_html(records, Path("reports/report.html"))
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from paychaos.report.model import RunRecord, SeriesRecord
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}
+th{background:#f3f3f3}.passed{color:#1a7f37;font-weight:600}.failed,.error,.interrupted{color:#c62828;font-weight:600}
+.aborted,.not_run{color:#9a6700;font-weight:600}img{max-width:100%}section{margin-bottom:3em}
+code{background:#f6f8fa;padding:1px 4px}
+"""
+
+
+def png_base64(fig: Figure) -> str:
+    """Render a figure to a base64 PNG (for ``<img src="data:image/png;base64,...">``)."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _with_gaps(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Break the line where samples are missing (e.g. while Prometheus was down)."""
+    steps = sorted(b[0] - a[0] for a, b in itertools.pairwise(points))
+    step = steps[len(steps) // 2] if steps else 0.0
+    xs: list[float] = []
+    ys: list[float] = []
+    for index, (x, y) in enumerate(points):
+        if index and step and x - points[index - 1][0] > 3 * step:
+            xs.append(x)
+            ys.append(float("nan"))
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+def _plot_run(rec: RunRecord) -> str:
+    t0 = rec.traffic_started_unix_s or rec.started_unix_s
+    panels: list[tuple[str, list[SeriesRecord]]] = [
+        (title, series) for title, series in rec.series.items() if any(s.points for s in series)
+    ]
+    if not panels and rec.client_timeline:
+        panels = [
+            (
+                "client request rate (req/s)",
+                [SeriesRecord({"method": "all"}, [(t, r) for t, r, _ in rec.client_timeline])],
+            ),
+            (
+                "client error ratio",
+                [SeriesRecord({"method": "all"}, [(t, e) for t, _, e in rec.client_timeline])],
+            ),
+        ]
+    if not panels:
+        return "<p>No metrics were available to plot.</p>"
+    fig = Figure(figsize=(10, 2.6 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        for s in series:
+            if s.points:
+                xs, ys = _with_gaps([(t - t0, v) for t, v in s.points])
+                ax.plot(xs, ys, label=s.labels.get("method", "all"), linewidth=1.4)
+        for fault in rec.faults:
+            if fault.injected_unix_s is not None:
+                end = fault.reverted_unix_s or rec.ended_unix_s
+                ax.axvspan(fault.injected_unix_s - t0, end - t0, color="tab:red", alpha=0.12)
+        for event in rec.alert_events:
+            ax.axvline(event.first_unix_s - t0, color="tab:purple", linestyle="--", linewidth=0.9)
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="upper right")
+    top = axes[0]
+    for event in rec.alert_events:
+        top.annotate(
+            event.name,
+            (event.first_unix_s - t0, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            rotation=90,
+            va="top",
+            color="tab:purple",
+        )
+    axes[-1].set_xlabel("seconds since traffic start (shaded: faults; dashed: alert firing)")
+    return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _run_section(rec: RunRecord) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(x.name)}</td><td>{e(x.type)}</td><td>{e(x.after or '')}</td>"
+        f"<td>{x.within_s:g}</td><td>{_fmt(x.detected_s)}</td><td>{_fmt(x.floor_s)}</td>"
+        f'<td class="{x.status}">{x.status}</td><td>{e(x.detail)}</td></tr>'
+        for x in rec.expectations
+    )
+    faults = "".join(
+        f"<tr><td>{e(f.id)}</td><td>{e(f.fault)}</td><td>{e(f.target)}</td>"
+        f"<td><code>{e(str(f.params))}</code></td><td>{f.at_s:g}</td><td>{f.duration_s:g}</td></tr>"
+        for f in rec.faults
+    )
+    probes = "".join(
+        f'<tr><td>{p.phase}</td><td>{e(p.name)}</td><td class="{"passed" if p.ok else "failed"}">'
+        f"{'holds' if p.ok else 'violated'}</td><td>{e(p.detail)}</td></tr>"
+        for p in rec.probes
+    )
+    started = datetime.fromtimestamp(rec.started_unix_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"""<section><h2>{e(rec.scenario)} <span class="{rec.status}">{rec.status}</span></h2>
+<p>{e(rec.description)}</p>
+<p>{started}, {rec.duration_s:.0f}s; traffic {e(str(rec.traffic))} ({e(rec.traffic_driver)});
+recovered in {_fmt(rec.recovered_s)}s (deadline {rec.recovery_within_s:g}s, floor {_fmt(rec.recovery_floor_s)}s).
+{e(rec.reason)}</p>
+{_plot_run(rec)}
+<h3>Expectations</h3><table><tr><th>expectation</th><th>type</th><th>after fault</th><th>deadline s</th>
+<th>time to detect s</th><th>floor s</th><th>status</th><th>detail</th></tr>{rows}</table>
+<h3>Faults</h3><table><tr><th>id</th><th>fault</th><th>target</th><th>params</th><th>at s</th>
+<th>duration s</th></tr>{faults}</table>
+<h3>Steady state</h3><table><tr><th>phase</th><th>probe</th><th>result</th><th>detail</th></tr>{probes}</table>
+</section>"""
+
+
+def render_html(records: Sequence[RunRecord]) -> str:
+    """The whole page."""
+    summary = "".join(
+        f'<tr><td>{html.escape(r.scenario)}</td><td class="{r.status}">{r.status}</td>'
+        f"<td>{sum(1 for x in r.expectations if x.status == 'passed')}/{len(r.expectations)}</td>"
+        f"<td>{r.duration_s:.0f}</td></tr>"
+        for r in records
+    )
+    body = "".join(_run_section(r) for r in records)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>paychaos report</title>
+<style>{_STYLE}</style></head><body><h1>paychaos report</h1>
+<table><tr><th>scenario</th><th>status</th><th>expectations met</th><th>duration s</th></tr>{summary}</table>
+{body}</body></html>"""
+
+
+def write_html(records: Sequence[RunRecord], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(records), encoding="utf-8")
+    return path

@@ -1,0 +1,137 @@
+"""The run journal: everything a run did and saw, as plain dataclasses (JSON-ready).
+
+The runner fills a :class:`RunRecord`; the JSON, JUnit and HTML reports and
+the history are views of it. Statuses:
+
+- run: ``passed`` | ``failed`` (an expectation or recovery did not hold) |
+  ``aborted`` (steady state not met before the first fault: nothing injected) |
+  ``interrupted`` (SIGINT/SIGTERM; faults reverted) | ``error`` (the run could
+  not be carried out, e.g. a fault could not be injected);
+- expectation: ``passed`` | ``failed`` | ``not_run``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["passed", "failed", "aborted", "interrupted", "error"]
+ExpStatus = Literal["passed", "failed", "not_run", "pending"]
+
+
+@dataclass
+class FaultRecord:
+    """One fault step: when it was planned, injected and reverted."""
+
+    id: str
+    fault: str
+    target: str
+    params: dict[str, Any]
+    at_s: float
+    duration_s: float
+    injected_unix_s: float | None = None
+    reverted_unix_s: float | None = None
+    error: str = ""
+
+
+@dataclass
+class ExpectationRecord:
+    """One expectation's outcome and timings (seconds from its fault's injection)."""
+
+    name: str
+    type: str
+    description: str
+    mode: str
+    after: str | None
+    within_s: float
+    status: ExpStatus = "pending"
+    detail: str = ""
+    detected_s: float | None = None
+    floor_s: float | None = None
+    observed_unix_s: float | None = None
+
+    @property
+    def over_floor_s(self) -> float | None:
+        if self.detected_s is None or self.floor_s is None:
+            return None
+        return self.detected_s - self.floor_s
+
+
+@dataclass
+class ProbeRecord:
+    """One steady-state probe, before or after the faults."""
+
+    phase: Literal["before", "after"]
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class AlertEvent:
+    """An alert seen firing during the run (first and last time it was seen)."""
+
+    name: str
+    labels: dict[str, str]
+    first_unix_s: float
+    last_unix_s: float
+
+
+@dataclass
+class SeriesRecord:
+    """One plotted series: ``points`` are ``[unix_s, value]``."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+@dataclass
+class RunRecord:
+    """The journal of one scenario run."""
+
+    scenario: str
+    description: str
+    source: str
+    status: RunStatus = "error"
+    started_unix_s: float = 0.0
+    traffic_started_unix_s: float = 0.0
+    ended_unix_s: float = 0.0
+    reason: str = ""
+    faults: list[FaultRecord] = field(default_factory=list)
+    expectations: list[ExpectationRecord] = field(default_factory=list)
+    probes: list[ProbeRecord] = field(default_factory=list)
+    recovered_s: float | None = None
+    recovery_within_s: float = 0.0
+    recovery_floor_s: float | None = None
+    alert_events: list[AlertEvent] = field(default_factory=list)
+    traffic: dict[str, float] = field(default_factory=dict)
+    client_timeline: list[tuple[float, float, float]] = field(default_factory=list)
+    series: dict[str, list[SeriesRecord]] = field(default_factory=dict)
+    stack: dict[str, Any] = field(default_factory=dict)
+    traffic_driver: str = ""
+    fault_driver: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.ended_unix_s - self.started_unix_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["duration_s"] = self.duration_s
+        for exp, raw in zip(self.expectations, data["expectations"], strict=True):
+            raw["over_floor_s"] = exp.over_floor_s
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+def suite_status(records: list[RunRecord]) -> RunStatus:
+    """The worst status of a suite: interrupted > error > failed > aborted > passed."""
+    order: list[RunStatus] = ["interrupted", "error", "failed", "aborted"]
+    for status in order:
+        if any(r.status == status for r in records):
+            return status
+    return "passed"

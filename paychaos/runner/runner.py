@@ -1,0 +1,430 @@
+"""Run a validated scenario against a stack: traffic, timeline, checks, always revert.
+
+The order (Chaos Toolkit's, adapted to continuous traffic)::
+
+    start traffic → steady state *before* (just before the first fault; if it
+    does not hold: aborted, nothing injected) → timeline: inject / revert
+    faults, poll expectations every second → after the last revert: recovery
+    (steady state *after* within ``recovery.within_s``) → stop traffic →
+    final checks (ledger, hygiene) → verdict.
+
+Every injected fault is reverted in a ``finally`` (``rollback: always``),
+including on SIGINT/SIGTERM (the CLI turns them into ``stop``), which marks
+the run *interrupted*. Each fault also carries a TTL as the last line of
+defence.
+
+Example::
+
+    record = run_scenario(loaded, handle)
+    record.status     # "passed"
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paychaos.checks.base import Check, CheckContext, Window
+from paychaos.checks.build import build_check
+from paychaos.checks.ledger import gateway_duplicates
+from paychaos.checks.metric import probe_metric, probe_no_alerts
+from paychaos.errors import FaultInjectionFailed, InvalidFault, RollbackFailed, StackError
+from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, RunRecord
+from paychaos.runner.catalog import default_catalog
+from paychaos.runner.context import default_traffic, make_context, rule_for_s
+from paychaos.runner.faults import Fault, FaultCatalog, FaultEnv
+from paychaos.runner.floors import blind_delay_s, detection_floor_s, recovery_floor_s
+from paychaos.runner.observe import CachedMetrics, collect_series, track_alerts
+from paychaos.runner.progress import Progress, ProgressState
+from paychaos.runner.stackctl import StackHandle
+from paychaos.runner.traffic import TrafficDriver
+from paychaos.scenario.load import LoadedScenario
+from paychaos.scenario.model import MetricProbe, Scenario
+from stack.monitoring.promapi import MetricsSource, PrometheusClient
+
+POLL_S = 1.0
+TICK_S = 0.25
+#: Extra time after the last deadline before the run gives up waiting.
+GRACE_S = 5.0
+
+
+class Interrupted(Exception):
+    """The run was asked to stop (SIGINT/SIGTERM)."""
+
+
+@dataclass
+class RunOptions:
+    """Knobs of one run (defaults are what ``paychaos run`` uses)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Progress | None = None
+    catalog: FaultCatalog | None = None
+    traffic: Callable[[StackHandle, Scenario, Path], TrafficDriver] | None = None
+    metrics: MetricsSource | None = None
+    collector: object | None = None
+    clock: Callable[[], float] = time.time
+
+
+class _Run:
+    """The state of one run (one scenario against one stack)."""
+
+    def __init__(self, loaded: LoadedScenario, handle: StackHandle, opts: RunOptions) -> None:
+        self.sc = loaded.scenario
+        self.loaded, self.handle, self.opts = loaded, handle, opts
+        self.catalog = opts.catalog or default_catalog()
+        self.record = RunRecord(self.sc.name, self.sc.description, loaded.source)
+        self.record.recovery_within_s = self.sc.recovery.within_s
+        self.record.stack = {
+            "scrape_interval_s": handle.scrape_interval_s,
+            "evaluation_interval_s": handle.evaluation_interval_s,
+            "group_wait_s": handle.group_wait_s,
+            "tracing": handle.tracing,
+            "urls": dict(handle.urls),
+        }
+        self.faults: list[Fault] = []
+        self.env = FaultEnv(target=handle.chaos_target)
+        self.injected: list[bool] = [False] * len(self.sc.faults)
+        self.reverted: list[bool] = [False] * len(self.sc.faults)
+        self.checks: list[Check] = [build_check(e) for e in self.sc.expectations]
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        if self.opts.progress is not None:
+            self.opts.progress.message(f"[{self.sc.name}] {text}")
+
+    def _check_stop(self) -> None:
+        if self.opts.stop.is_set():
+            raise Interrupted("interrupted")
+
+    def _anchor_unix_s(self, exp_index: int) -> float | None:
+        exp = self.sc.expectations[exp_index]
+        ids = [self.sc.step_id(i) for i in range(len(self.sc.faults))]
+        if not ids:
+            return self.record.traffic_started_unix_s
+        step = ids.index(exp.after) if exp.after else 0
+        return self.record.faults[step].injected_unix_s
+
+    def _probes(self, ctx: CheckContext, phase: str) -> tuple[bool, list[ProbeRecord]]:
+        out: list[ProbeRecord] = []
+        for probe in self.sc.steady_state.probes:
+            if probe.when not in ("both", phase):
+                continue
+            if isinstance(probe, MetricProbe):
+                ok, detail = probe_metric(ctx.metrics, probe)
+            else:
+                ok, detail = probe_no_alerts(ctx.metrics, probe)
+            name = probe.name or (probe.query if isinstance(probe, MetricProbe) else "no alerts")
+            out.append(ProbeRecord("before" if phase == "before" else "after", name, ok, detail))
+        return all(p.ok for p in out), out
+
+    # -- the run ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        env = self.env
+        for index, step in enumerate(self.sc.faults):
+            params = self.loaded.params[index]
+            fault = self.catalog.build(params, env)
+            self.faults.append(fault)
+            self.record.faults.append(
+                FaultRecord(
+                    id=self.sc.step_id(index),
+                    fault=step.fault,
+                    target=fault.target,
+                    params=params.param_dict(),
+                    at_s=step.at_s,
+                    duration_s=step.duration_s,
+                )
+            )
+        rule_for = rule_for_s(self.opts.metrics or PrometheusClient(self.handle.urls["prometheus"]))
+        for index, exp in enumerate(self.sc.expectations):
+            check = self.checks[index]
+            self.record.expectations.append(
+                ExpectationRecord(
+                    name=self.sc.expectation_name(index),
+                    type=exp.type,
+                    description=check.description,
+                    mode=check.mode,
+                    after=exp.after or (self.sc.step_id(0) if self.sc.faults else None),
+                    within_s=exp.within_s,
+                    floor_s=detection_floor_s(
+                        exp,
+                        scrape_interval_s=self.handle.scrape_interval_s,
+                        evaluation_interval_s=self.handle.evaluation_interval_s,
+                        group_wait_s=self.handle.group_wait_s,
+                        rule_for_s=rule_for,
+                    ),
+                )
+            )
+
+    def revert_all(self) -> list[str]:
+        errors = []
+        for index, fault in enumerate(self.faults):
+            if self.injected[index] and not self.reverted[index]:
+                try:
+                    fault.revert()
+                except (RollbackFailed, FaultInjectionFailed, InvalidFault, OSError) as exc:
+                    errors.append(f"{self.record.faults[index].id}: {exc}")
+                    continue
+                self.reverted[index] = True
+                self.record.faults[index].reverted_unix_s = self.opts.clock()
+                self._say(f"reverted {self.record.faults[index].id}")
+        return errors + self.catalog.close(self.env)
+
+    def poll_checks(self, ctx: CheckContext, now: float, final_pass: bool) -> None:
+        for index, check in enumerate(self.checks):
+            rec = self.record.expectations[index]
+            if rec.status != "pending" or check.mode == "final":
+                continue
+            anchor = self._anchor_unix_s(index)
+            if anchor is None:
+                continue  # its fault is not injected yet
+            deadline = anchor + rec.within_s
+            window = Window(
+                since_unix_s=anchor
+                if check.mode == "eventually"
+                else self.record.traffic_started_unix_s
+            )
+            obs = check.observe(ctx, window)
+            rec.detail = obs.detail
+            if check.mode == "eventually":
+                if obs.seen:
+                    rec.status, rec.observed_unix_s = "passed", obs.at_unix_s or now
+                    rec.detected_s = max(0.0, rec.observed_unix_s - anchor)
+                    self._say(f"met: {rec.name} after {rec.detected_s:.1f}s ({obs.detail})")
+                elif now > deadline:
+                    rec.status = "failed"
+                    self._say(f"FAILED: {rec.name}: not within {rec.within_s:g}s ({obs.detail})")
+            elif obs.seen:  # never
+                rec.status, rec.observed_unix_s = "failed", now
+                rec.detected_s = now - anchor
+                self._say(f"FAILED: {rec.name}: {obs.detail}")
+            elif final_pass:
+                rec.status = "passed"
+
+    def pending_eventually(self) -> bool:
+        return any(
+            r.status == "pending" and r.mode == "eventually" for r in self.record.expectations
+        )
+
+    def execute(self, driver: TrafficDriver, ctx: CheckContext) -> None:
+        sc, rec, clock = self.sc, self.record, self.opts.clock
+        ctx.baseline["gateway_duplicate_charges"] = float(gateway_duplicates(ctx.gateway_url))
+        driver.start(sc.traffic)
+        rec.traffic_started_unix_s = t0 = clock()
+        last_poll = 0.0
+        last_revert_at: float | None = None
+        recovered = not sc.faults or not sc.steady_state.after or not sc.steady_state.probes
+        max_deadline = max(
+            [f.at_s + e.within_s for f in sc.faults for e in sc.expectations] + [0.0]
+        )
+        hard_end = t0 + max(sc.traffic.duration_s, max_deadline) + sc.recovery.within_s + GRACE_S
+        while True:
+            self._check_stop()
+            now = clock()
+            elapsed = now - t0
+            for index, step in enumerate(sc.faults):
+                if not self.injected[index] and elapsed >= step.at_s:
+                    if index == 0 and sc.steady_state.before and sc.steady_state.probes:
+                        ok, probes = self._probes(ctx, "before")
+                        rec.probes.extend(probes)
+                        if not ok:
+                            rec.status = "aborted"
+                            rec.reason = (
+                                "steady state did not hold before the first fault: "
+                                + "; ".join(p.detail for p in probes if not p.ok)
+                            )
+                            return
+                    self.faults[index].inject()  # FaultInjectionFailed propagates: error
+                    self.injected[index] = True
+                    rec.faults[index].injected_unix_s = clock()
+                    self._say(
+                        f"injected {rec.faults[index].id} ({step.fault} on {self.faults[index].target})"
+                    )
+                if (
+                    self.injected[index]
+                    and not self.reverted[index]
+                    and elapsed >= step.at_s + step.duration_s
+                ):
+                    self.faults[index].revert()
+                    self.reverted[index] = True
+                    rec.faults[index].reverted_unix_s = last_revert_at = clock()
+                    self._say(f"reverted {rec.faults[index].id}")
+            if now - last_poll >= POLL_S:
+                last_poll = now
+                if isinstance(ctx.metrics, CachedMetrics):
+                    ctx.metrics.clear()
+                track_alerts(ctx.metrics, rec.alert_events, now)
+                self.poll_checks(ctx, now, final_pass=False)
+                stats = driver.stats()
+                rec.client_timeline.append((now, stats.rate_per_s, stats.error_ratio))
+                all_reverted = all(self.reverted) and all(self.injected)
+                if not recovered and all_reverted and last_revert_at is not None:
+                    ok, probes = self._probes(ctx, "after")
+                    if ok:
+                        recovered = True
+                        rec.recovered_s = max(0.0, now - last_revert_at)
+                        rec.probes.extend(probes)
+                        self._say(f"recovered {rec.recovered_s:.1f}s after the last revert")
+                    elif now - last_revert_at > sc.recovery.within_s:
+                        recovered = True  # judged: failed
+                        rec.probes.extend(probes)
+                        self._say("FAILED: steady state not back within the recovery deadline")
+                if self.opts.progress is not None:
+                    active = tuple(
+                        rec.faults[i].id
+                        for i in range(len(sc.faults))
+                        if self.injected[i] and not self.reverted[i]
+                    )
+                    phase = (
+                        "fault"
+                        if active
+                        else "recovery"
+                        if not recovered and all(self.reverted) and sc.faults
+                        else "warmup"
+                        if not any(self.injected) and sc.faults
+                        else "steady"
+                    )
+                    met = sum(1 for e in rec.expectations if e.status == "passed")
+                    self.opts.progress.update(
+                        ProgressState(
+                            phase,
+                            elapsed,
+                            stats.rate_per_s,
+                            stats.error_ratio,
+                            active,
+                            met,
+                            len(rec.expectations),
+                            sc.name,
+                        )
+                    )
+                done = (
+                    elapsed >= sc.traffic.duration_s
+                    and all(self.reverted)
+                    and recovered
+                    and not self.pending_eventually()
+                )
+                if done or now > hard_end:
+                    break
+            time.sleep(TICK_S)
+        if isinstance(ctx.metrics, CachedMetrics):
+            ctx.metrics.clear()
+        self.poll_checks(ctx, clock(), final_pass=True)
+        for exp in rec.expectations:
+            if exp.status == "pending" and exp.mode == "eventually":
+                exp.status = "failed"
+
+    def final_checks(self, ctx: CheckContext) -> None:
+        for index, check in enumerate(self.checks):
+            rec = self.record.expectations[index]
+            if check.mode != "final":
+                continue
+            self._say(f"checking {rec.name} ...")
+            obs = check.observe(ctx, Window(since_unix_s=self.record.traffic_started_unix_s))
+            rec.status = "passed" if obs.seen else "failed"
+            rec.detail = obs.detail
+            rec.observed_unix_s = obs.at_unix_s
+            self._say(("met: " if obs.seen else "FAILED: ") + f"{rec.name}: {obs.detail}")
+
+    def adjust_floors(self) -> None:
+        """Floors that depend on what happened: blind monitoring, the probes' windows."""
+        rec, sc = self.record, self.sc
+        queries = [
+            p.query
+            for p in sc.steady_state.probes
+            if isinstance(p, MetricProbe) and p.when in ("both", "after")
+        ]
+        rec.recovery_floor_s = recovery_floor_s(self.handle.scrape_interval_s, queries)
+        blind = [
+            (f.injected_unix_s, f.reverted_unix_s or rec.ended_unix_s)
+            for f in rec.faults
+            if f.target == "process/prometheus" and f.injected_unix_s is not None
+        ]
+        for index, exp in enumerate(rec.expectations):
+            anchor = self._anchor_unix_s(index)
+            if exp.floor_s is None or anchor is None or exp.type not in ("metric", "alert"):
+                continue
+            exp.floor_s += blind_delay_s(anchor, blind)
+
+    def verdict(self) -> None:
+        rec = self.record
+        if rec.status in ("aborted", "interrupted", "error"):
+            for exp in rec.expectations:
+                if exp.status == "pending":
+                    exp.status = "not_run"
+            return
+        failed = [e.name for e in rec.expectations if e.status != "passed"]
+        recovery_failed = (
+            rec.recovered_s is None
+            and bool(self.sc.faults)
+            and bool(self.sc.steady_state.after and self.sc.steady_state.probes)
+        )
+        rec.status = "failed" if failed or recovery_failed else "passed"
+        reasons = [f"expectation failed: {n}" for n in failed]
+        if recovery_failed:
+            reasons.append(f"steady state not back within {self.sc.recovery.within_s:g}s")
+        rec.reason = "; ".join(reasons)
+
+
+def run_scenario(
+    loaded: LoadedScenario, handle: StackHandle, opts: RunOptions | None = None
+) -> RunRecord:
+    """Run one scenario; never leaves a fault injected (``rollback: always``)."""
+    opts = opts or RunOptions()
+    run = _Run(loaded, handle, opts)
+    rec = run.record
+    rec.started_unix_s = opts.clock()
+    run.prepare()  # InvalidFault here: nothing touched yet
+    ledger_dir = Path(tempfile.mkdtemp(prefix="paychaos-ledger-"))
+    try:
+        return _run(run, opts, handle, ledger_dir)
+    finally:
+        shutil.rmtree(ledger_dir, ignore_errors=True)
+
+
+def _run(run: _Run, opts: RunOptions, handle: StackHandle, ledger_dir: Path) -> RunRecord:
+    rec, loaded = run.record, run.loaded
+    driver = (opts.traffic or default_traffic)(handle, loaded.scenario, ledger_dir)
+    rec.traffic_driver = type(driver).__name__
+    rec.fault_driver = type(run.catalog).__name__
+    ctx = make_context(
+        handle, driver, metrics=opts.metrics, collector=opts.collector, clock=opts.clock
+    )
+    try:
+        try:
+            run.execute(driver, ctx)
+        finally:
+            rollback_errors = run.revert_all() if loaded.scenario.rollback == "always" else []
+            stats = driver.stop()
+            rec.traffic = {
+                "sent": stats.sent,
+                "completed": stats.completed,
+                "errors": stats.errors,
+                "dropped": stats.dropped,
+            }
+        failure = getattr(driver, "failure", None)
+        if rollback_errors:
+            rec.status, rec.reason = "error", "rollback failed: " + "; ".join(rollback_errors)
+        elif failure is not None:
+            rec.status, rec.reason = "error", f"traffic failed: {type(failure).__name__}: {failure}"
+        elif rec.status not in ("aborted",):
+            run.final_checks(ctx)
+            rec.status = "failed"  # provisional; verdict decides
+    except Interrupted:
+        rec.status, rec.reason = "interrupted", "interrupted by a signal; faults reverted"
+    except (FaultInjectionFailed, InvalidFault, RollbackFailed, StackError) as exc:
+        rec.status, rec.reason = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        if opts.progress is not None:
+            opts.progress.close()
+    run.verdict()
+    run.adjust_floors()
+    rec.ended_unix_s = opts.clock()
+    if rec.status not in ("interrupted",):
+        collect_series(ctx.metrics, rec, handle.scrape_interval_s)
+    return rec

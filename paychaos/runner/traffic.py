@@ -1,0 +1,392 @@
+"""Scenario traffic: the :class:`TrafficDriver` interface and an in-process asyncio driver.
+
+:class:`AsyncTrafficDriver` reuses :mod:`paychaos.loadgen`'s checkout bodies
+and runs an asyncio loop in a background thread: an open model (arrivals at
+``rate_per_s``, linearly ramped over ``ramp_s``) or a closed one (``users``
+each checking out then thinking 1 s). It behaves like a careful client:
+retries 409/502/503/504 and transport errors with the *same* Idempotency-Key,
+keeps a client ledger (:mod:`paychaos.traffic.ledger` format, for
+:func:`paychaos.traffic.reconcile.reconcile`) and, as a
+simulated browser, pushes Faro RUM (payment clicks, web vitals, an exception
+for every failed attempt) to the collector. Bounded: in-flight requests are
+capped and the run stops at ``duration_s``.
+
+Example::
+
+    driver = AsyncTrafficDriver(api_url, collector_url)
+    driver.start(scenario.traffic)
+    driver.stats().rate_per_s
+    driver.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import aiohttp
+import orjson
+
+from paychaos.errors import InvalidInput
+from paychaos.loadgen import checkout_body, plan_methods
+from paychaos.scenario.model import Traffic
+from paychaos.traffic.ledger import LedgerEntry
+from stack.service import is_loopback
+
+MAX_IN_FLIGHT = 200
+RETRY_STATUSES = frozenset({0, 409, 502, 503, 504})
+THINK_S = 1.0
+RETRY_BACKOFF_S = 0.5
+STATS_WINDOW_S = 5.0
+
+
+@dataclass(frozen=True)
+class TrafficStats:
+    """A snapshot: totals, and rate/error ratio over the last few seconds."""
+
+    sent: int
+    completed: int
+    errors: int
+    in_flight: int
+    dropped: int
+    rate_per_s: float
+    error_ratio: float
+
+
+class LedgerFile:
+    """A client ledger file in :mod:`paychaos.traffic.ledger`'s format (one JSON line per
+    checkout, flushed as written), without its gevent flusher: this is an asyncio process."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh: IO[bytes] | None = path.open("ab")
+
+    def write(self, entry: LedgerEntry) -> None:
+        if self._fh is not None:
+            self._fh.write(orjson.dumps(asdict(entry)) + b"\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class TrafficDriver(Protocol):
+    """Starts traffic in the background, reports as it goes, stops (idempotently)."""
+
+    def start(self, traffic: Traffic) -> None: ...
+
+    def stats(self) -> TrafficStats: ...
+
+    def stop(self) -> TrafficStats: ...
+
+    def ledger_paths(self) -> list[Path]: ...
+
+
+def _outcome(status: int) -> str:
+    """The client ledger's outcome for a final HTTP status."""
+    if status == 201:
+        return "succeeded"
+    if status == 402:
+        return "declined"
+    if status in (400, 422):
+        return "rejected"
+    return "unknown"
+
+
+def _amount_cents(body: bytes) -> int:
+    whole, _, cents = str(orjson.loads(body).get("amount", "0")).partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def _iso(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+class AsyncTrafficDriver:
+    """The in-process driver (asyncio + aiohttp in one background thread)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        collector_url: str | None = None,
+        *,
+        ledger_dir: Path | None = None,
+        seed: int = 7,
+    ) -> None:
+        host = aiohttp.client.URL(api_url).host or ""
+        if not is_loopback(host):
+            raise InvalidInput(f"target {api_url} is not loopback; traffic is loopback-only")
+        self.api_url = api_url.rstrip("/")
+        self.collector_url = collector_url.rstrip("/") if collector_url else None
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._completed = 0
+        self._ledger_dir = ledger_dir or Path(tempfile.mkdtemp(prefix="paychaos-ledger-"))
+        self._ledger = LedgerFile(self._ledger_dir / f"ledger-run-{uuid.uuid4().hex[:8]}.jsonl")
+        self._done: deque[tuple[float, bool]] = deque()
+        self._sent = self._errors = self._in_flight = self._dropped = 0
+        self._rum: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+
+    # -- interface ------------------------------------------------------------
+
+    def start(self, traffic: Traffic) -> None:
+        if self._thread is not None:
+            raise RuntimeError("traffic already started")
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(traffic,), name="paychaos-traffic", daemon=True
+        )
+        self._thread.start()
+
+    def stats(self) -> TrafficStats:
+        now = time.monotonic()
+        with self._lock:
+            while self._done and self._done[0][0] < now - STATS_WINDOW_S:
+                self._done.popleft()
+            recent = len(self._done)
+            recent_errors = sum(1 for _, failed in self._done if failed)
+            return TrafficStats(
+                sent=self._sent,
+                completed=self._completed,
+                errors=self._errors,
+                in_flight=self._in_flight,
+                dropped=self._dropped,
+                rate_per_s=recent / STATS_WINDOW_S,
+                error_ratio=recent_errors / recent if recent else 0.0,
+            )
+
+    def stop(self) -> TrafficStats:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        return self.stats()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait for the traffic to end by itself (its duration); True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+        return not self.running()
+
+    def ledger_paths(self) -> list[Path]:
+        """The client ledger (``paychaos.traffic.ledger`` format) of this driver."""
+        return [self._ledger.path]
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- internals --------------------------------------------------------------
+
+    def _thread_main(self, traffic: Traffic) -> None:
+        try:
+            asyncio.run(self._run(traffic))
+        except BaseException as exc:  # reported by the runner, never silently lost
+            self.failure = exc
+        finally:
+            with self._lock:
+                self._ledger.close()
+
+    async def _run(self, traffic: Traffic) -> None:
+        rng = random.Random(self.seed)
+        plan = plan_methods(1000, {str(k): v for k, v in traffic.mix.items()}, rng)
+        run_tag = uuid.uuid4().hex[:8]
+        timeout = aiohttp.ClientTimeout(total=traffic.request_timeout_s)
+        connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+        started = time.monotonic()
+        end = started + traffic.duration_s
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            rum_task = asyncio.create_task(self._rum_pusher(session)) if traffic.rum else None
+            tasks: set[asyncio.Task[None]] = set()
+            index = 0
+
+            def launch() -> None:
+                nonlocal index
+                method = plan[index % len(plan)]
+                body = orjson.dumps(checkout_body(rng, method, index))
+                key = f"chk-{run_tag}-{index}"
+                index += 1
+                task = asyncio.create_task(self._checkout(session, traffic, method, key, body))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            if traffic.rate_per_s is not None:
+                next_at = started
+                while not self._stop.is_set() and time.monotonic() < end:
+                    now = time.monotonic()
+                    if now < next_at:
+                        await asyncio.sleep(min(next_at - now, 0.2))
+                        continue
+                    elapsed = now - started
+                    rate = traffic.rate_per_s
+                    if traffic.shape == "ramp" and traffic.ramp_s > 0 and elapsed < traffic.ramp_s:
+                        rate = max(rate * elapsed / traffic.ramp_s, 0.5)
+                    if len(tasks) >= MAX_IN_FLIGHT:
+                        with self._lock:
+                            self._dropped += 1
+                    else:
+                        launch()
+                    next_at += 1.0 / rate
+                    next_at = max(next_at, now - 1.0)  # no burst after a stall
+            else:
+                users = traffic.users or 1
+
+                async def user(number: int) -> None:
+                    if traffic.shape == "ramp" and traffic.ramp_s > 0:
+                        await asyncio.sleep(traffic.ramp_s * number / users)
+                    while not self._stop.is_set() and time.monotonic() < end:
+                        method = plan[(number * 7919 + int(time.monotonic() * 10)) % len(plan)]
+                        body = orjson.dumps(checkout_body(rng, method, number))
+                        key = f"chk-{run_tag}-u{number}-{uuid.uuid4().hex[:8]}"
+                        await self._checkout(session, traffic, method, key, body)
+                        await asyncio.sleep(THINK_S)
+
+                tasks.update(asyncio.create_task(user(n)) for n in range(users))
+                while tasks and not self._stop.is_set() and time.monotonic() < end:
+                    await asyncio.sleep(0.2)
+            if tasks:
+                await asyncio.wait(tasks, timeout=traffic.request_timeout_s * 2)
+                for task in tasks:
+                    task.cancel()
+            if rum_task is not None:
+                rum_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rum_task
+                await self._flush_rum(session)
+
+    async def _checkout(
+        self, session: aiohttp.ClientSession, traffic: Traffic, method: str, key: str, body: bytes
+    ) -> None:
+        url = self.api_url + "/api/checkout"
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        with self._lock:
+            self._sent += 1
+            self._in_flight += 1
+        started = time.monotonic()
+        status, payment_id, attempts = 0, None, 0
+        amount_cents = _amount_cents(body)
+        try:
+            for attempt in range(traffic.retries + 1):
+                attempts = attempt + 1
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        raw = await resp.read()
+                        status = resp.status
+                    payload = orjson.loads(raw) if raw else {}
+                    if isinstance(payload, dict):
+                        found = payload.get("id") if status in (201, 402) else None
+                        found = found or payload.get("payment_id")
+                        payment_id = str(found) if found else payment_id
+                except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+                    status = 0
+                if status == 0 or status >= 500:
+                    self._browser_error(method, status, traffic.rum)
+                if status not in RETRY_STATUSES or self._stop.is_set():
+                    break
+                await asyncio.sleep(RETRY_BACKOFF_S * (attempt + 1))
+        finally:
+            failed = status == 0 or status >= 500
+            latency_ms = (time.monotonic() - started) * 1000
+            entry = LedgerEntry(
+                ts=time.time(),
+                key=key,
+                method=method,
+                amount_cents=amount_cents,
+                currency="USD",
+                attempts=attempts,
+                outcome=_outcome(status),
+                status=status,
+                payment_id=payment_id,
+                latency_ms=latency_ms,
+            )
+            with self._lock:
+                self._in_flight -= 1
+                self._completed += 1
+                self._errors += int(failed)
+                self._done.append((time.monotonic(), failed))
+                self._ledger.write(entry)
+                self._browser(method, status, latency_ms, traffic.rum)
+
+    def _browser(self, method: str, status: int, latency_ms: float, rum: bool) -> None:
+        """Queue what the shop's browser reports to Faro for one checkout (lock held)."""
+        if not rum:
+            return
+        now = _iso(time.time())
+        self._rum.append(
+            {
+                "event": {
+                    "name": "click_payment_button",
+                    "timestamp": now,
+                    "attributes": {"method": method},
+                }
+            }
+        )
+        self._rum.append(
+            {
+                "measurement": {
+                    "type": "web-vitals",
+                    "values": {"lcp": 800.0 + latency_ms, "inp": 40.0, "cls": 0.02},
+                    "timestamp": now,
+                    "context": {"method": method},
+                }
+            }
+        )
+
+    def _browser_error(self, method: str, status: int, rum: bool) -> None:
+        """The browser's exception for one failed attempt (shown even if a retry succeeds)."""
+        if not rum:
+            return
+        with self._lock:
+            self._rum.append(
+                {
+                    "exception": {
+                        "type": "PaymentError",
+                        "value": f"checkout attempt failed with HTTP {status}",
+                        "timestamp": _iso(time.time()),
+                        "context": {"method": method, "status": str(status)},
+                    }
+                }
+            )
+
+    async def _rum_pusher(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self._flush_rum(session)
+
+    async def _flush_rum(self, session: aiohttp.ClientSession) -> None:
+        if self.collector_url is None:
+            return
+        with self._lock:
+            batch, self._rum = self._rum, []
+        if not batch:
+            return
+        payload: dict[str, Any] = {
+            "meta": {
+                "app": {"name": "shop", "environment": "paychaos"},
+                "session": {"id": f"paychaos-{self.seed}"},
+                "page": {"url": "http://127.0.0.1/checkout"},
+            },
+            "events": [b["event"] for b in batch if "event" in b],
+            "measurements": [b["measurement"] for b in batch if "measurement" in b],
+            "exceptions": [b["exception"] for b in batch if "exception" in b],
+        }
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with session.post(
+                self.collector_url + "/collect",
+                data=orjson.dumps(payload),
+                headers={"Content-Type": "application/json"},
+            ) as resp:
+                await resp.read()

@@ -1,0 +1,308 @@
+"""The typed, frozen scenario schema: what a ``scenarios/*.yaml`` file may say.
+
+A scenario is traffic + a steady-state hypothesis + fault steps on a timeline +
+expectations with deadlines + a recovery deadline + a rollback policy. Times
+are seconds from the start of traffic (``at_s``) or from a fault's injection
+(``within_s``). Example (annotated in README.md, ``## Scenarios``)::
+
+    name: db-latency
+    traffic: {rate_per_s: 20, duration_s: 90}
+    faults: [{id: slow-db, fault: db-latency, at_s: 20, duration_s: 40,
+              params: {latency_ms: 400}}]
+    expectations:
+      - {type: alert, alert: DatabaseLatencyHigh, after: slow-db, within_s: 60}
+
+Every model forbids unknown keys (a typo is an error, not a silently ignored
+field). Fault ``params`` are a flat map of scalars here; the fault catalog
+validates them into a typed model (see :mod:`paychaos.scenario.load`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["visa", "paypal", "amex", "crypto"]
+ParamValue = bool | int | float | str
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+DEFAULT_MIX: Mapping[Method, float] = {"visa": 45.0, "paypal": 30.0, "crypto": 15.0, "amex": 10.0}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def compare(value: float, op: Op, threshold: float) -> bool:
+    """``value op threshold``; a NaN never satisfies a condition."""
+    if value != value:  # NaN
+        return False
+    return {
+        ">": value > threshold,
+        ">=": value >= threshold,
+        "<": value < threshold,
+        "<=": value <= threshold,
+        "==": value == threshold,
+        "!=": value != threshold,
+    }[op]
+
+
+# ------------------------------------------------------------------ traffic
+
+
+class Traffic(_Model):
+    """Checkout load: ``rate_per_s`` (open model) or ``users`` (closed model), not both."""
+
+    shape: Literal["constant", "ramp"] = "constant"
+    rate_per_s: float | None = Field(default=None, gt=0, le=500)
+    users: int | None = Field(default=None, gt=0, le=500)
+    mix: Mapping[Method, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
+    duration_s: float = Field(gt=0, le=3600)
+    ramp_s: float = Field(default=0, ge=0)
+    retries: int = Field(default=2, ge=0, le=5)
+    request_timeout_s: float = Field(default=10, gt=0, le=120)
+    rum: bool = True
+
+    @field_validator("mix")
+    @classmethod
+    def _mix_positive(cls, mix: Mapping[str, float]) -> Mapping[str, float]:
+        if any(share < 0 for share in mix.values()):
+            raise ValueError("shares must not be negative")
+        if sum(mix.values()) <= 0:
+            raise ValueError("at least one share must be positive")
+        return mix
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Traffic:
+        if (self.rate_per_s is None) == (self.users is None):
+            raise ValueError("give exactly one of rate_per_s (arrival rate) or users")
+        if self.ramp_s >= self.duration_s:
+            raise ValueError("ramp_s must be shorter than duration_s")
+        return self
+
+
+# -------------------------------------------------------------- steady state
+
+
+class MetricProbe(_Model):
+    """A PromQL condition that must hold for every returned series (``none_ok``: or no series)."""
+
+    type: Literal["metric"]
+    name: str = ""
+    query: str = Field(min_length=1)
+    op: Op
+    value: float
+    none_ok: bool = True
+    when: Literal["both", "before", "after"] = "both"
+
+
+class NoAlertsProbe(_Model):
+    """No alert is firing (optionally only at a severity, or ignoring some alert names)."""
+
+    type: Literal["no_alerts"]
+    name: str = ""
+    severity: str | None = None
+    ignore: tuple[str, ...] = ()
+    when: Literal["both", "before", "after"] = "both"
+
+
+SteadyProbe = Annotated[MetricProbe | NoAlertsProbe, Field(discriminator="type")]
+
+
+class SteadyState(_Model):
+    """Checked before the first fault and again after the last revert (see ``recovery``)."""
+
+    probes: tuple[SteadyProbe, ...] = ()
+    before: bool = True
+    after: bool = True
+
+
+# --------------------------------------------------------------------- faults
+
+
+class FaultStep(_Model):
+    """A fault on the timeline: injected at ``at_s``, reverted after ``duration_s``."""
+
+    id: str = ""
+    fault: str = Field(min_length=1)
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=1800)
+    params: Mapping[str, ParamValue] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, value: str) -> str:
+        if value and not _ID.match(value):
+            raise ValueError("id must be lowercase letters, digits, '-', '_' or '.'")
+        return value
+
+
+# --------------------------------------------------------------- expectations
+
+
+class _Expectation(_Model):
+    name: str = ""
+    after: str | None = None
+    within_s: float = Field(default=60, gt=0, le=1800)
+
+
+class MetricExpectation(_Expectation):
+    """``query op value`` holds (for any series, or all with ``every``) within the deadline."""
+
+    type: Literal["metric"]
+    query: str = Field(min_length=1)
+    op: Op
+    value: float
+    for_s: float = Field(default=0, ge=0, le=600)
+    every: bool = False
+
+
+class AlertExpectation(_Expectation):
+    """An alert reaches *firing* (and is notified), or with ``absent`` must never fire."""
+
+    type: Literal["alert"]
+    alert: str = Field(min_length=1)
+    labels: Mapping[str, str] = Field(default_factory=dict)
+    notification: bool = True
+    absent: bool = False
+
+
+class Dominant(_Model):
+    """Who should own the latency of slow traces: service and (a substring of) span name."""
+
+    service: str | None = None
+    name_contains: str = ""
+    min_share: float = Field(default=0.0, ge=0, le=1)
+
+
+class TraceExpectation(_Expectation):
+    """Spans matching the selector (at least ``min_spans``) and their dominant contributor."""
+
+    type: Literal["trace"]
+    service: str | None = None
+    span: str | None = None
+    attributes: Mapping[str, ParamValue] = Field(default_factory=dict)
+    min_duration_ms: float | None = Field(default=None, ge=0)
+    max_duration_ms: float | None = Field(default=None, ge=0)
+    status: Literal["unset", "ok", "error"] | None = None
+    min_spans: int = Field(default=1, ge=1)
+    dominant: Dominant | None = None
+    max_traces: int = Field(default=20, ge=1, le=200)
+
+
+class LogExpectation(_Expectation):
+    """Log records appear; with ``correlated`` each counted one has an existing trace."""
+
+    type: Literal["log"]
+    level: Literal["trace", "debug", "info", "warn", "error", "fatal"] | None = None
+    service: str | None = None
+    body_contains: str | None = None
+    attributes: Mapping[str, ParamValue] = Field(default_factory=dict)
+    min_count: int = Field(default=1, ge=1)
+    correlated: bool = True
+
+
+class RumExpectation(_Expectation):
+    """Faro events, exceptions, measurements or logs from the browser appear."""
+
+    type: Literal["rum"]
+    kind: Literal["event", "exception", "measurement", "log"]
+    rum_name: str | None = None
+    attributes: Mapping[str, ParamValue] = Field(default_factory=dict)
+    min_count: int = Field(default=1, ge=1)
+
+
+class LedgerExpectation(_Expectation):
+    """Client ledger, API database and gateway ledger agree at the end of the run."""
+
+    type: Literal["ledger"]
+    max_lost: int = Field(default=0, ge=0)
+    max_double_charges: int = Field(default=0, ge=0)
+    settle_s: float = Field(default=45, ge=0, le=600)
+
+
+class HygieneExpectation(_Expectation):
+    """No card number (Luhn-valid 13-19 digits) in the run's logs, spans or RUM."""
+
+    type: Literal["hygiene"]
+    signals: tuple[Literal["logs", "spans", "rum"], ...] = ("logs", "spans", "rum")
+
+
+Expectation = Annotated[
+    MetricExpectation
+    | AlertExpectation
+    | TraceExpectation
+    | LogExpectation
+    | RumExpectation
+    | LedgerExpectation
+    | HygieneExpectation,
+    Field(discriminator="type"),
+]
+
+
+class Recovery(_Model):
+    """After the last revert, the steady state must hold again within ``within_s``."""
+
+    within_s: float = Field(default=60, gt=0, le=1800)
+
+
+class Scenario(_Model):
+    """One experiment, validated before anything touches a system."""
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = ""
+    traffic: Traffic
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+    faults: tuple[FaultStep, ...] = ()
+    expectations: tuple[Expectation, ...] = ()
+    recovery: Recovery = Field(default_factory=Recovery)
+    rollback: Literal["always", "never"] = "always"
+    settle_s: float = Field(default=10, ge=0, le=600)
+    tags: tuple[str, ...] = ()
+
+    def step_id(self, index: int) -> str:
+        """The id of fault step ``index`` (``<fault>-<index>`` when not given)."""
+        step = self.faults[index]
+        return step.id or f"{step.fault}-{index}"
+
+    def expectation_name(self, index: int) -> str:
+        exp = self.expectations[index]
+        if exp.name:
+            return exp.name
+        what = {
+            "metric": lambda: getattr(exp, "query", ""),
+            "alert": lambda: (
+                ("no " if getattr(exp, "absent", False) else "") + getattr(exp, "alert", "")
+            ),
+        }.get(exp.type, lambda: exp.type)()
+        return f"{exp.type}[{index}] {what}".strip()
+
+
+def cross_check(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rules that span several fields, as ``(field path, message)`` pairs (empty: fine)."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    seen: set[str] = set()
+    for index, step in enumerate(scenario.faults):
+        if step.id and step.id in seen:
+            errors.append((("faults", index, "id"), f"duplicate fault id {step.id!r}"))
+        seen.add(step.id)
+        end_s = step.at_s + step.duration_s
+        if end_s > scenario.traffic.duration_s:
+            errors.append(
+                (
+                    ("faults", index, "duration_s"),
+                    f"the fault ends at {end_s:g} s, after the traffic stops "
+                    f"({scenario.traffic.duration_s:g} s)",
+                )
+            )
+    known = {scenario.step_id(i) for i in range(len(scenario.faults))}
+    for index, exp in enumerate(scenario.expectations):
+        if exp.after is not None and exp.after not in known:
+            choices = ", ".join(sorted(known)) or "none: the scenario has no faults"
+            errors.append(
+                (("expectations", index, "after"), f"no fault step {exp.after!r} ({choices})")
+            )
+    return errors

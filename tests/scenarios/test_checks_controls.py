@@ -1,0 +1,281 @@
+"""Every expectation type against in-memory sources: the signal present (holds), absent (fails)."""
+
+from __future__ import annotations
+
+import time
+
+from paychaos.checks import (
+    AlertCheck,
+    CheckContext,
+    HygieneCheck,
+    LogCheck,
+    MetricCheck,
+    RumCheck,
+    TraceCheck,
+    Window,
+    probe_metric,
+    probe_no_alerts,
+)
+from paychaos.scenario.model import Dominant, MetricProbe, NoAlertsProbe
+from paychaos.sources import (
+    AlertNotification,
+    LogQuery,
+    LogRecord,
+    RumItem,
+    RumKind,
+    RumQuery,
+    Span,
+    SpanQuery,
+)
+from stack.collector.memory import InMemorySources
+from stack.monitoring.memory import InMemoryMetricsSource
+from stack.monitoring.models import ActiveAlert, Sample
+
+NOW = time.time()
+NS = 1_000_000_000
+
+
+def _ctx(
+    metrics: InMemoryMetricsSource | None = None, sources: InMemorySources | None = None
+) -> CheckContext:
+    src = sources or InMemorySources()
+    return CheckContext(
+        metrics=metrics or InMemoryMetricsSource(),
+        traces=src,
+        logs=src,
+        rum=src,
+        notifications=src,
+        clock=lambda: NOW,
+    )
+
+
+WINDOW = Window(since_unix_s=NOW - 60)
+
+
+def _span(
+    trace: str,
+    span_id: str,
+    parent: str | None,
+    name: str,
+    start_ms: float,
+    end_ms: float,
+    service: str = "payment-api",
+    **attrs: object,
+) -> Span:
+    base = int((NOW - 10) * NS)
+    return Span(
+        trace_id=trace,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=name,
+        service=service,
+        kind="server" if parent is None else "client",
+        start_unix_ns=base + int(start_ms * 1e6),
+        end_unix_ns=base + int(end_ms * 1e6),
+        attributes=dict(attrs),  # type: ignore[arg-type]
+    )
+
+
+def _slow_db_trace(trace: str) -> list[Span]:
+    return [
+        _span(trace, trace[:16], None, "POST /api/checkout", 0, 500),
+        _span(trace, "a" * 16, trace[:16], "INSERT payments", 5, 420),
+        _span(trace, "b" * 16, trace[:16], "POST /v1/charges", 425, 490),
+    ]
+
+
+# ------------------------------------------------------------------ metric
+
+
+def test_metric_check_holds_when_the_condition_does_and_fails_without_series() -> None:
+    metrics = InMemoryMetricsSource()
+    check = MetricCheck("db_p95", ">", 0.2)
+    assert not check.observe(_ctx(metrics), WINDOW).seen  # negative control: no series
+    metrics.set_query("db_p95", [Sample({}, 0.1)])
+    assert not check.observe(_ctx(metrics), WINDOW).seen  # below the threshold
+    metrics.set_query("db_p95", [Sample({}, 0.4)])
+    obs = check.observe(_ctx(metrics), WINDOW)
+    assert obs.seen and obs.at_unix_s == NOW
+
+
+def test_metric_check_with_for_needs_the_condition_to_last() -> None:
+    metrics = InMemoryMetricsSource()
+    metrics.set_query("x", [Sample({}, 1.0)])
+    clock = [NOW]
+    ctx = _ctx(metrics)
+    ctx.clock = lambda: clock[0]
+    check = MetricCheck("x", "==", 1, for_s=5)
+    assert not check.observe(ctx, WINDOW).seen
+    clock[0] += 5
+    obs = check.observe(ctx, WINDOW)
+    assert obs.seen and obs.at_unix_s == NOW
+
+
+def test_steady_state_probes() -> None:
+    metrics = InMemoryMetricsSource()
+    metrics.set_query("err", [Sample({"method": "visa"}, 0.0), Sample({"method": "amex"}, 0.2)])
+    ok, detail = probe_metric(metrics, MetricProbe(type="metric", query="err", op="<", value=0.01))
+    assert not ok and "amex" in detail
+    metrics.add_alert(ActiveAlert("InstanceOOMKill", "firing", {"severity": "critical"}))
+    assert probe_no_alerts(metrics, NoAlertsProbe(type="no_alerts", ignore=("InstanceOOMKill",)))[0]
+    metrics.add_alert(ActiveAlert("DatabaseErrors", "firing", {"severity": "critical"}))
+    ok, detail = probe_no_alerts(metrics, NoAlertsProbe(type="no_alerts"))
+    assert not ok and "DatabaseErrors" in detail
+
+
+# ------------------------------------------------------------------- alert
+
+
+def _notification(name: str, **labels: str) -> AlertNotification:
+    return AlertNotification(
+        alertname=name,
+        status="firing",
+        labels={"alertname": name, **labels},
+        annotations={},
+        starts_at="",
+        ends_at="",
+        received_unix_ns=int(NOW * NS),
+        receiver="paychaos-collector",
+    )
+
+
+def test_alert_check_needs_firing_and_the_notification() -> None:
+    metrics, sources = InMemoryMetricsSource(), InMemorySources()
+    check = AlertCheck("DatabaseLatencyHigh", {"component": "database"})
+    assert not check.observe(_ctx(metrics, sources), WINDOW).seen  # negative control: no rule
+    metrics.add_alert(ActiveAlert("DatabaseLatencyHigh", "pending", {"component": "database"}))
+    assert not check.observe(_ctx(metrics, sources), WINDOW).seen  # pending is not firing
+    metrics.clear_alerts()
+    metrics.add_alert(ActiveAlert("DatabaseLatencyHigh", "firing", {"component": "database"}))
+    obs = check.observe(_ctx(metrics, sources), WINDOW)
+    assert not obs.seen and "no notification" in obs.detail  # Alertmanager did not deliver
+    sources.add_alerts([_notification("DatabaseLatencyHigh", component="database")])
+    assert check.observe(_ctx(metrics, sources), WINDOW).seen
+
+
+def test_alert_labels_must_match() -> None:
+    metrics = InMemoryMetricsSource()
+    metrics.add_alert(ActiveAlert("PaymentErrorRatioHigh", "firing", {"method": "paypal"}))
+    check = AlertCheck("PaymentErrorRatioHigh", {"method": "visa"}, notification=False)
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+
+
+def test_absent_alert_is_a_never_check() -> None:
+    metrics = InMemoryMetricsSource()
+    check = AlertCheck("PaymentErrorRatioHigh", absent=True)
+    assert check.mode == "never"
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.add_alert(ActiveAlert("PaymentErrorRatioHigh", "firing", {"method": "visa"}))
+    assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the false positive happened
+
+
+# ------------------------------------------------------------------- trace
+
+
+def test_trace_check_blames_the_dominant_contributor() -> None:
+    sources = InMemorySources()
+    query = SpanQuery(service="payment-api", name="POST /api/checkout", min_duration_ms=300)
+    db = Dominant(service="payment-api", name_contains="payments")
+    check = TraceCheck(query, min_spans=2, dominant=db)
+    assert not check.observe(_ctx(sources=sources), WINDOW).seen  # negative control: no traces
+    for trace in ("1" * 32, "2" * 32):
+        sources.add_spans(_slow_db_trace(trace))
+    obs = check.observe(_ctx(sources=sources), WINDOW)
+    assert obs.seen and "INSERT payments" in obs.detail
+    wrong = TraceCheck(query, min_spans=2, dominant=Dominant(name_contains="/v1/charges"))
+    assert not wrong.observe(_ctx(sources=sources), WINDOW).seen
+
+
+def test_trace_check_ignores_traces_whose_children_have_not_arrived() -> None:
+    sources = InMemorySources()
+    sources.add_spans([_span("3" * 32, "3" * 16, None, "POST /api/checkout", 0, 500)])
+    check = TraceCheck(
+        SpanQuery(name="POST /api/checkout"), dominant=Dominant(name_contains="payments")
+    )
+    obs = check.observe(_ctx(sources=sources), WINDOW)
+    assert not obs.seen and "incomplete" in obs.detail
+
+
+# --------------------------------------------------------------------- log
+
+
+def _log(body: str, trace_id: str | None, level: str = "error", **attrs: object) -> LogRecord:
+    return LogRecord(
+        time_unix_ns=int((NOW - 5) * NS),
+        level=level,
+        body=body,
+        service="payment-api",
+        trace_id=trace_id,
+        attributes=dict(attrs),  # type: ignore[arg-type]
+    )
+
+
+def test_log_check_wants_records_whose_trace_exists() -> None:
+    sources = InMemorySources()
+    check = LogCheck(LogQuery(level="error", body_contains="database unavailable"), min_count=2)
+    assert not check.observe(_ctx(sources=sources), WINDOW).seen  # negative control: no logs
+    sources.add_logs([_log("database unavailable", "4" * 32), _log("database unavailable", None)])
+    obs = check.observe(_ctx(sources=sources), WINDOW)
+    assert not obs.seen and "without a stored trace" in obs.detail  # logs but not correlated
+    sources.add_spans(_slow_db_trace("4" * 32))
+    sources.add_logs([_log("database unavailable", "4" * 32)])
+    assert check.observe(_ctx(sources=sources), WINDOW).seen
+    loose = LogCheck(LogQuery(body_contains="database unavailable"), min_count=3, correlated=False)
+    assert loose.observe(_ctx(sources=sources), WINDOW).seen
+
+
+# --------------------------------------------------------------------- rum
+
+
+def _rum(kind: RumKind, name: str, message: str = "", **attrs: str) -> RumItem:
+    return RumItem(
+        kind=kind,
+        name=name,
+        time_unix_ns=int((NOW - 3) * NS),
+        message=message,
+        attributes=dict(attrs),
+    )
+
+
+def test_rum_check_counts_matching_items() -> None:
+    sources = InMemorySources()
+    check = RumCheck(
+        RumQuery(kind="exception", name="PaymentError", attributes={"method": "crypto"}),
+        min_count=2,
+    )
+    sources.add_rum([_rum("event", "click_payment_button", method="crypto")])
+    assert not check.observe(_ctx(sources=sources), WINDOW).seen  # negative control
+    sources.add_rum([_rum("exception", "PaymentError", method="crypto")] * 2)
+    assert check.observe(_ctx(sources=sources), WINDOW).seen
+
+
+# ----------------------------------------------------------------- hygiene
+
+
+def test_hygiene_finds_a_card_number_in_a_log_a_span_or_rum() -> None:
+    check = HygieneCheck()
+    clean = InMemorySources()
+    clean.add_logs(
+        [
+            _log(
+                "payment succeeded",
+                None,
+                level="info",
+                card_last4="4242",
+                payment_id="12345678-1234-5678-1234-567812345678",
+            )
+        ]
+    )
+    clean.add_spans(_slow_db_trace("5" * 32))
+    assert check.observe(_ctx(sources=clean), WINDOW).seen
+    for leak in (
+        lambda s: s.add_logs([_log("charging card 4242 4242 4242 4242", None)]),
+        lambda s: s.add_spans(
+            [_span("6" * 32, "6" * 16, None, "POST /api/checkout", 0, 5, card="4111111111111111")]
+        ),
+        lambda s: s.add_rum([_rum("log", "error", message="pan=5555555555554444")]),
+    ):
+        dirty = InMemorySources()
+        leak(dirty)
+        obs = check.observe(_ctx(sources=dirty), WINDOW)
+        assert not obs.seen and "card number" in obs.detail

@@ -1,0 +1,209 @@
+"""The runner end to end on a real embedded stack, and each signal's negative control there."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from scenario_stack_helpers import charge, charge_until_succeeded, gateway_admin, toxics
+
+from paychaos.checks import CheckContext, HygieneCheck, LedgerCheck, Window
+from paychaos.checks.ledger import gateway_duplicates
+from paychaos.report.history import append_history, read_history
+from paychaos.report.html import write_html
+from paychaos.report.json_report import write_json
+from paychaos.report.junit import write_junit
+from paychaos.runner.runner import RunOptions, run_scenario
+from paychaos.runner.stackctl import StackHandle
+from paychaos.runner.traffic import LedgerFile
+from paychaos.scenario import parse_scenario
+from paychaos.traffic.ledger import LedgerEntry
+from stack.collector.client import CollectorClient
+from stack.monitoring.promapi import PrometheusClient
+
+pytestmark = pytest.mark.integration
+
+GATEWAY_ERRORS = """\
+name: visa-gateway-errors
+traffic: {rate_per_s: 8, duration_s: 30}
+steady_state:
+  probes:
+    - type: metric
+      query: sum(rate(shop_payments_total{status="error"}[10s])) / sum(rate(shop_payments_total[10s]))
+      op: "<"
+      value: 0.01
+faults:
+  - {id: visa-fails, fault: gateway-errors, at_s: 5, duration_s: 12,
+     params: {method: visa, error_rate: 1.0, status: 503}}
+expectations:
+  - {name: visa errors counted, type: metric, within_s: 10,
+     query: 'sum(rate(shop_payments_total{method="visa",status="error"}[10s]))', op: ">", value: 0}
+  - {name: error logs with traces, type: log, level: error, body_contains: gateway error,
+     attributes: {method: visa}, within_s: 10}
+  - {name: error spans, type: trace, service: payment-api, span: POST /v1/charges,
+     status: error, min_spans: 2, within_s: 10}
+  - {name: browser exceptions, type: rum, kind: exception, rum_name: PaymentError,
+     attributes: {method: visa}, within_s: 10}
+  - {name: no ServiceDown, type: alert, alert: ServiceDown, absent: true}
+  - {name: ledgers reconcile, type: ledger, settle_s: 45}
+  - {name: no card numbers, type: hygiene}
+recovery: {within_s: 25}
+"""
+
+
+class _Ledger:
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def ledger_paths(self) -> list[Path]:
+        return self.paths
+
+
+def _ctx(handle: StackHandle, ledger: list[Path] | None = None) -> CheckContext:
+    collector = CollectorClient(handle.urls["collector"])
+    ctx = CheckContext(
+        metrics=PrometheusClient(handle.urls["prometheus"]),
+        traces=collector,
+        logs=collector,
+        rum=collector,
+        notifications=collector,
+        api_url=handle.urls["api"],
+        gateway_url=handle.urls["gateway"],
+    )
+    if ledger is not None:
+        ctx.client_ledger = _Ledger(ledger)
+    ctx.baseline["gateway_duplicate_charges"] = float(gateway_duplicates(handle.urls["gateway"]))
+    return ctx
+
+
+def test_a_scenario_runs_passes_reverts_and_reports(run_stack: StackHandle, tmp_path: Path) -> None:
+    loaded = parse_scenario(GATEWAY_ERRORS, "inline.yaml")
+    record = run_scenario(loaded, run_stack)
+    failed = [(e.name, e.detail) for e in record.expectations if e.status != "passed"]
+    assert record.status == "passed", (record.reason, failed)
+    assert record.faults[0].injected_unix_s and record.faults[0].reverted_unix_s
+    assert gateway_admin(run_stack, "GET", "/admin/behaviours")["data"] == []
+    detected = {e.name: e.detected_s for e in record.expectations}
+    assert detected["visa errors counted"] is not None
+    assert record.recovered_s is not None and record.traffic["sent"] > 0
+    assert record.series and record.client_timeline
+
+    report = json.loads(write_json([record], tmp_path / "report.json").read_text())
+    assert report["status"] == "passed" and report["runs"][0]["scenario"] == "visa-gateway-errors"
+    suite = ET.parse(write_junit([record], tmp_path / "junit.xml")).getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests", "0")) == 8
+    html = write_html([record], tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "visa errors counted" in html
+    append_history(tmp_path, record)
+    assert read_history(tmp_path)[0].scenario == "visa-gateway-errors"
+
+
+def test_an_alert_whose_rule_is_not_loaded_fails_the_run(run_stack: StackHandle) -> None:
+    """Negative control for alert expectations: the rule is absent, the check must fail."""
+    text = """\
+name: missing-rule
+traffic: {rate_per_s: 6, duration_s: 20}
+faults:
+  - {id: slow-db, fault: db-latency, at_s: 3, duration_s: 12, params: {latency_ms: 300}}
+expectations:
+  - {name: a removed rule cannot fire, type: alert, alert: DatabaseLatencyHighRemoved, within_s: 14}
+  - {name: p95 still seen, type: metric, within_s: 12,
+     query: 'histogram_quantile(0.95, sum by (le) (rate(shop_db_operation_duration_seconds_bucket[10s])))',
+     op: ">", value: 0.2}
+"""
+    record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack)
+    status = {e.name: e.status for e in record.expectations}
+    assert status == {"a removed rule cannot fire": "failed", "p95 still seen": "passed"}
+    assert record.status == "failed"
+    assert toxics(run_stack) == []
+
+
+def test_an_interrupted_run_reverts_and_is_recorded(run_stack: StackHandle) -> None:
+    text = """\
+name: interrupted
+traffic: {rate_per_s: 4, duration_s: 60}
+faults:
+  - {id: slow-db, fault: db-latency, at_s: 1, duration_s: 50, params: {latency_ms: 100}}
+expectations:
+  - {type: alert, alert: DatabaseErrors, within_s: 50}
+"""
+    stop = threading.Event()
+    seen_toxics: list[int] = []
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not toxics(run_stack):
+            time.sleep(0.2)
+        seen_toxics.append(len(toxics(run_stack)))
+        stop.set()
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    try:
+        record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack, RunOptions(stop=stop))
+    finally:
+        stop.set()
+        thread.join()
+    assert seen_toxics and seen_toxics[0] > 0
+    assert record.status == "interrupted"
+    assert [e.status for e in record.expectations] == ["not_run"]
+    assert toxics(run_stack) == []
+
+
+def test_ledger_check_catches_a_gateway_that_double_charges(
+    run_stack: StackHandle, tmp_path: Path
+) -> None:
+    for _ in range(30):  # a key whose first charge succeeds (the gateway declines some)
+        key = f"test-double-{uuid.uuid4().hex[:8]}"
+        if charge(run_stack, key, f"pay_{key}") == 201:
+            break
+    else:
+        pytest.fail("the gateway declined 30 charges in a row")
+    ledger = LedgerFile(tmp_path / "ledger-test-1.jsonl")
+    ledger.write(LedgerEntry(time.time(), key, "visa", 1999, "USD", 1, "succeeded", 201))
+    ledger.close()
+    ctx = _ctx(run_stack, [ledger.path])
+    assert charge(run_stack, key, f"pay_{key}") in (200, 201)  # an idempotent replay
+    check = LedgerCheck(settle_s=0)
+    assert not check.observe(ctx, Window(time.time() - 60)).seen  # API never saw the payment
+    clean = LedgerCheck(settle_s=0, max_lost=1)
+    assert clean.observe(ctx, Window(time.time() - 60)).seen  # no double charge (yet)
+    behaviour = gateway_admin(
+        run_stack,
+        "POST",
+        "/admin/behaviours",
+        {"method": "visa", "ignore_idempotency": True, "ttl_s": 30},
+    )
+    try:  # the retry charges again
+        assert charge_until_succeeded(run_stack, key, f"pay_{key}")
+    finally:
+        gateway_admin(run_stack, "DELETE", f"/admin/behaviours/{behaviour['id']}")
+    obs = clean.observe(ctx, Window(time.time() - 60))
+    assert not obs.seen and "1 double charges" in obs.detail
+
+
+def test_hygiene_check_catches_a_card_number_pushed_by_the_browser(run_stack: StackHandle) -> None:
+    import urllib.request
+
+    since = time.time() - 1
+    ctx = _ctx(run_stack)
+    assert HygieneCheck(("rum",)).observe(ctx, Window(since)).seen
+    payload = {
+        "meta": {"app": {"name": "shop"}, "page": {"url": "http://127.0.0.1/checkout"}},
+        "logs": [{"message": "card 4111 1111 1111 1111 rejected", "level": "error"}],
+    }
+    req = urllib.request.Request(
+        run_stack.urls["collector"] + "/collect",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 202
+    obs = HygieneCheck(("rum",)).observe(ctx, Window(since))
+    assert not obs.seen and "card number" in obs.detail

@@ -1,0 +1,64 @@
+"""Negative control for trace and log-correlation checks: a stack with tracing switched off."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paychaos.checks import CheckContext, LogCheck, TraceCheck, Window
+from paychaos.runner.stackctl import StackHandle, from_embedded
+from paychaos.runner.traffic import AsyncTrafficDriver
+from paychaos.scenario.model import Traffic
+from paychaos.sources import LogQuery, SpanQuery
+from stack.collector.client import CollectorClient
+from stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from stack.monitoring.promapi import PrometheusClient
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def untraced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
+    cfg = StackConfig(
+        state_dir=tmp_path_factory.mktemp("untraced"),
+        ports=StackPorts.auto(),
+        scrape_interval_s=1.0,
+        gateway_latency_scale=0.05,
+        tracing=False,
+    )
+    stack = EmbeddedStack(cfg)
+    stack.start()
+    try:
+        yield from_embedded(stack)
+    finally:
+        stack.stop()
+
+
+def test_without_tracing_trace_and_correlated_log_checks_fail(
+    untraced: StackHandle, tmp_path: Path
+) -> None:
+    since = time.time()
+    driver = AsyncTrafficDriver(
+        untraced.urls["api"], untraced.urls["collector"], ledger_dir=tmp_path
+    )
+    driver.start(Traffic(rate_per_s=10, duration_s=3, rum=False))
+    assert driver.wait(timeout_s=30)
+    driver.stop()
+    assert driver.stats().completed > 0
+    time.sleep(1.5)  # more than the services' export delay
+    collector = CollectorClient(untraced.urls["collector"])
+    ctx = CheckContext(
+        metrics=PrometheusClient(untraced.urls["prometheus"]),
+        traces=collector,
+        logs=collector,
+        rum=collector,
+        notifications=collector,
+    )
+    window = Window(since)
+    spans = TraceCheck(SpanQuery(service="payment-api", name="POST /api/checkout"))
+    assert not spans.observe(ctx, window).seen
+    logs = LogCheck(LogQuery(service="payment-api"), correlated=True)
+    assert not logs.observe(ctx, window).seen
