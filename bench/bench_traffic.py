@@ -1,0 +1,197 @@
+"""Checkout requests/s of one Locust process: the realistic shopper vs a minimal FastHttpUser.
+
+What is counted: ``POST /api/checkout`` requests per second of one Locust
+process (Locust's stats row ``/api/checkout``, from its per-second CSV
+history), nothing else, over a steady-state window (after 4 s of start-up
+and spawning, until 1 s before the end); and the Locust process's user+sys
+CPU per checkout over the same window (``/proc``), which says what the rate
+would be wherever the Locust process, not the endpoint, is the bottleneck. Both users post to the same
+instant endpoint (``paychaos.traffic.fake_api``: a tiny asyncio server in
+its own process that answers 201 at once), headless, one Locust process
+each, ``-u`` users spawned at once. The minimal user posts a fixed body with
+a fixed ``Idempotency-Key`` and nothing else.
+
+The shopper runs with think times off (``--think-time-scale 0``: the bench
+compares request rates, not shoppers), abandonment and JS errors off (so
+every visit ends in a checkout), and everything else on: pooled customers,
+carts and bodies, a fresh ``Idempotency-Key`` and ``order_id`` per checkout,
+the ``checkout`` client span with ``traceparent`` (exported as OTLP/JSON),
+one Faro RUM body per visit (page views with web vitals, cart, click, result),
+the client ledger and the business stats. RUM and spans go to a second
+instant server standing in for the collector (a separate process), so they
+cost the Locust process what they cost and do not slow the checkout endpoint.
+Their requests are not counted (they are not requests to the endpoint).
+``--variants`` adds the shopper without RUM and tracing.
+
+Rounds alternate the users (minimal, shopper, minimal, ...) so both see the
+same machine; the median of each is reported. Target: shopper/minimal >= 0.90.
+
+    .venv/bin/python bench/bench_traffic.py [--users 20] [--seconds 15] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from stack.service import free_port  # noqa: E402
+
+MINIMAL = """
+from locust import FastHttpUser, constant, task
+
+BODY = b'{"order_id":"o1","customer":{"id":"c1","email":"a@example.com"},"items":[{"sku":"S","quantity":1,"unit_price":"9.50"}],"amount":"9.50","currency":"USD","method":"visa","payment":{"card_token":"tok_visa_1","last4":"4242"}}'
+
+
+class Minimal(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def checkout(self):
+        self.client.post("/api/checkout", data=BODY,
+                         headers={"Content-Type": "application/json", "Idempotency-Key": "k-12345678"})
+"""
+
+SHOPPER_FLAGS = ["--think-time-scale", "0", "--abandon-rate", "0", "--js-error-rate", "0"]
+
+
+@contextmanager
+def instant_server() -> Iterator[str]:
+    """A ``fake_api`` process on a free port; always stopped."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "paychaos.traffic.fake_api", "--port", str(port)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        time.sleep(1.0)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+WARMUP_S = 4.0  # start-up (faker pools), spawning and the first requests stay out of the window
+
+
+def _cpu_s(pid: int) -> float:
+    """User+sys CPU seconds of a live process (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _checkouts(prefix: Path) -> int:
+    """``POST /api/checkout`` requests so far (Locust's per-second CSV history)."""
+    history = prefix.with_name(prefix.name + "_stats_history.csv")
+    if not history.exists():
+        return 0
+    with history.open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["Name"] == "/api/checkout"]
+    return int(rows[-1]["Total Request Count"]) if rows else 0
+
+
+def run_locust(
+    locustfile: str, host: str, users: int, seconds: int, extra: list[str], tmp: Path
+) -> tuple[float, float]:
+    """Checkout POSTs per second of one headless Locust process, and its CPU µs per checkout.
+
+    Both over the steady-state window from ``WARMUP_S`` to one second before the end.
+    """
+    prefix = tmp / f"stats-{time.monotonic_ns()}"
+    argv = [
+        str(Path(sys.executable).parent / "locust"),
+        *("-f", locustfile, "--headless", "--host", host, "-u", str(users), "-r", str(users)),
+        *("--run-time", f"{seconds}s", "--only-summary", "--csv", str(prefix)),
+        "--csv-full-history",
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(WARMUP_S)
+        cpu0, n0, t0 = _cpu_s(proc.pid), _checkouts(prefix), time.monotonic()
+        time.sleep(seconds - WARMUP_S - 1)
+        cpu1, n1, t1 = _cpu_s(proc.pid), _checkouts(prefix), time.monotonic()
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    count = max(n1 - n0, 1)
+    return count / (t1 - t0), 1e6 * (cpu1 - cpu0) / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=15, help="run time, at least 8")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--variants", action="store_true", help="also the shopper without RUM and tracing"
+    )
+    args = parser.parse_args()
+    if args.seconds < 8:
+        parser.error("--seconds: at least 8 (4 s of warm-up, then the measured window)")
+    checkout = str(REPO / "locustfiles" / "checkout.py")
+    results: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmpdir:
+        host = stack.enter_context(instant_server())
+        collector = stack.enter_context(instant_server())
+        tmp = Path(tmpdir)
+        minimal = tmp / "minimal.py"
+        minimal.write_text(MINIMAL)
+        runs: dict[str, tuple[str, list[str]]] = {
+            "minimal FastHttpUser (fixed body)": (str(minimal), []),
+            "checkout Shopper (full realism)": (
+                checkout,
+                [*SHOPPER_FLAGS, "--collector-url", collector, "--ledger-dir", str(tmp / "l")],
+            ),
+        }
+        if args.variants:
+            runs["checkout Shopper (no RUM, no tracing)"] = (
+                checkout,
+                [*SHOPPER_FLAGS, "--no-rum", "--ledger-dir", str(tmp / "l")],
+            )
+        for _ in range(args.rounds):
+            for name, (locustfile, extra) in runs.items():
+                rate, cpu_us = run_locust(locustfile, host, args.users, args.seconds, extra, tmp)
+                results.setdefault(name, []).append(rate)
+                cpu.setdefault(name, []).append(cpu_us)
+    print(
+        f"endpoint: paychaos.traffic.fake_api (instant 201), collector: a second instant server; "
+        f"{args.users} users, {args.seconds}s, 1 Locust process each, {args.rounds} round(s)"
+    )
+    print(
+        f"counted: POST /api/checkout requests/s and the Locust process's user+sys CPU per "
+        f"checkout, from {WARMUP_S:g}s to 1s before the end (median of the rounds; rates of "
+        "every round in brackets)"
+    )
+    base = statistics.median(results["minimal FastHttpUser (fixed body)"])
+    for name, rates in results.items():
+        rate = statistics.median(rates)
+        each = ", ".join(f"{r:.0f}" for r in rates)
+        cpu_us = statistics.median(cpu[name])
+        print(f"{name:<40} {rate:8.0f}/s  ratio {rate / base:5.2f}  CPU {cpu_us:6.1f} µs  [{each}]")
+    print("target: full-realism shopper/minimal >= 0.90")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""Wires the traffic into Locust's events; the locustfile calls :func:`install` once.
+
+- ``init_command_line_parser``: the traffic flags (:mod:`paychaos.traffic.options`);
+- ``init``: validate the flags (one-line error, exit 2), start the embedded
+  stack when there is no ``--host`` (master or single process only; it is
+  then ``environment.paychaos_stack``, the stack the Chaos tab acts on),
+  install the load shape, the business stats (web UI *Payments* tab) and the
+  Chaos tab of ``chaos.locust_ui`` when that module exists;
+- ``report_to_master`` / ``worker_report``: cumulative business and open-model
+  counts from every worker;
+- ``test_stop``: flush the ledger, RUM and spans; ``quitting``: final tables,
+  optional reconciliation, thresholds (exit code), revert the Chaos tab's
+  faults, then stop the stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
+
+from paychaos.errors import InvalidInput, PaychaosError
+from paychaos.traffic import options as opts
+from paychaos.traffic.business import (
+    REPORT_KEY,
+    BusinessStats,
+    ClusterStats,
+    install_web_ui,
+    render_table,
+)
+from paychaos.traffic.ledger import ledger_files
+from paychaos.traffic.options import TrafficSettings, settings_from_options
+from paychaos.traffic.profiles import make_profile
+from paychaos.traffic.runtime import existing_runtime
+from paychaos.traffic.shapes import ShapedLoad
+from paychaos.traffic.shopper import CHECKOUT_PATH
+from paychaos.traffic.stack_boot import StackBoot
+from paychaos.traffic.thresholds import EXIT_THRESHOLD_FAILED, Observed, evaluate
+
+log = logging.getLogger("paychaos.traffic")
+FLUSHED_MSG = "paychaos_flushed"
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+class TrafficPlugin:
+    """Holds what the master/local process owns: the stack and the cluster stats."""
+
+    def __init__(self) -> None:
+        self.boot: StackBoot | None = None
+        self.cluster = ClusterStats(BusinessStats())
+        self.settings: TrafficSettings | None = None
+        self.flushed: set[str] = set()
+        self.chaos_panel: Any = None
+
+    # -- init -------------------------------------------------------------------------
+
+    def on_init(self, environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
+        try:
+            self.settings = settings = settings_from_options(environment.parsed_options)
+        except InvalidInput as exc:
+            _fail(str(exc), 2)
+            return
+        if isinstance(runner, WorkerRunner):
+            environment.events.report_to_master.add_listener(self._report_to_master(environment))
+            environment.events.test_stop.add_listener(self._worker_test_stop(environment))
+            return
+        options = environment.parsed_options
+        options.paychaos_run_id = time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
+        if not environment.host and not any(
+            getattr(u, "host", None) for u in environment.user_classes
+        ):
+            self._start_stack(environment, settings)
+        environment.events.worker_report.add_listener(self.cluster.on_worker_report)
+        if isinstance(runner, MasterRunner):
+            runner.register_message(
+                FLUSHED_MSG, lambda msg, **_: self.flushed.add(str(msg.node_id))
+            )
+        else:
+            environment.events.test_stop.add_listener(lambda **_: self._flush_local(environment))
+        self._install_shape(environment, runner, settings)
+        if web_ui is not None:
+            install_web_ui(web_ui, self.cluster)
+        self.chaos_panel = _install_chaos_ui(environment)
+
+    def _start_stack(self, environment: Any, settings: TrafficSettings) -> None:
+        self.boot = StackBoot(
+            Path(settings.stack_dir), gateway_latency_scale=settings.stack_gateway_latency_scale
+        )
+        try:
+            urls = self.boot.start()
+        except PaychaosError as exc:
+            self.boot = None
+            _fail(f"the embedded stack did not start: {exc}", 1)
+            return
+        environment.host = urls["api"]
+        environment.paychaos_stack = self.boot.stack  # what chaos.locust_ui injects faults into
+        options = environment.parsed_options
+        options.host = urls["api"]
+        if not options.collector_url:
+            options.collector_url = urls["collector"]
+        if not options.gateway_url:
+            options.gateway_url = urls["gateway"]
+        if options.reconcile is None:
+            options.reconcile = True
+
+    def _install_shape(self, environment: Any, runner: Any, settings: TrafficSettings) -> None:
+        options = environment.parsed_options
+        if settings.open_model:
+            slots = settings.open_slots()  # the arrival rate follows the shape, the slots stay
+            shape = ShapedLoad(lambda t: 1.0, slots, float(slots))
+        elif settings.shape != "none":
+            peak = int(options.num_users or 1)
+            shape = ShapedLoad(
+                make_profile(settings.shape, settings.shape_params),
+                peak,
+                float(options.spawn_rate or peak),
+            )
+        else:
+            return
+        shape.runner = runner
+        environment.shape_class = shape
+
+    # -- workers ----------------------------------------------------------------------
+
+    def _report_to_master(self, environment: Any) -> Any:
+        def listener(client_id: str, data: dict[str, Any], **_: Any) -> None:
+            runtime = existing_runtime(environment)
+            if runtime is not None:
+                data[REPORT_KEY] = runtime.report()
+
+        return listener
+
+    def _worker_test_stop(self, environment: Any) -> Any:
+        def listener(**_: Any) -> None:
+            runtime = existing_runtime(environment)
+            if runtime is not None:
+                runtime.flush()
+            environment.runner.send_message(FLUSHED_MSG, None)
+
+        return listener
+
+    def _flush_local(self, environment: Any) -> None:
+        runtime = existing_runtime(environment)
+        if runtime is not None:
+            runtime.flush()
+
+    # -- quitting ---------------------------------------------------------------------
+
+    def on_quitting(self, environment: Any, **_: Any) -> None:
+        runtime = existing_runtime(environment)
+        runner = environment.runner
+        try:
+            owner = not isinstance(runner, WorkerRunner) and self.settings is not None
+            # SIGTERM and errors quit without stopping the users first: stop them before
+            # the money is counted and the stack goes away under them.
+            if owner and runner is not None and runner.state not in (STATE_INIT, STATE_STOPPED):
+                runner.stop()
+            if runtime is not None:
+                runtime.close()
+            if not owner or self.settings is None:
+                return
+            if isinstance(runner, MasterRunner):
+                self._wait_for_workers(environment)
+            elif runtime is not None:
+                self.cluster.local.merge(runtime.business.to_json())
+                if runtime.schedule is not None:
+                    from paychaos.traffic.open_model import OpenModelStats
+
+                    self.cluster.local_open = OpenModelStats()
+                    self.cluster.local_open.merge(runtime.schedule.snapshot())
+            self._final_report(environment, self.settings)
+        finally:
+            self._close_chaos_panel()
+            if self.boot is not None:
+                environment.paychaos_stack = None
+                self.boot.stop()
+                self.boot = None
+
+    def _close_chaos_panel(self) -> None:
+        """Revert the Chaos tab's faults while their stack still runs (before it stops)."""
+        panel, self.chaos_panel = self.chaos_panel, None
+        if panel is None:
+            return
+        try:
+            panel.close()
+        except Exception as exc:  # a plugin must not hide the run's result; say why
+            log.warning("reverting the Chaos tab's faults failed: %s", exc)
+
+    def _wait_for_workers(self, environment: Any, timeout_s: float = 15.0) -> None:
+        import gevent
+
+        expected = len(environment.runner.clients)
+        deadline = time.monotonic() + timeout_s
+        while len(self.flushed) < expected and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+
+    def _final_report(self, environment: Any, settings: TrafficSettings) -> None:
+        lines = [
+            "",
+            "Payments (paychaos business stats)",
+            render_table(self.cluster.business().rows()),
+        ]
+        business = self.cluster.business()
+        lines.append(
+            f"retries {business.retries}, abandoned carts {business.abandoned}, "
+            f"JS errors {business.js_errors}"
+        )
+        open_stats = self.cluster.open_model()
+        summary: dict[str, Any] = {"business": business.rows()}
+        if open_stats is not None:
+            lines.append(
+                f"open model: target {open_stats.target_per_s:.2f}/s, achieved "
+                f"{open_stats.achieved_per_s:.2f}/s, late {open_stats.late}, skipped {open_stats.skipped}"
+            )
+            summary["open_model"] = {
+                "target_per_s": open_stats.target_per_s,
+                "achieved_per_s": open_stats.achieved_per_s,
+                "scheduled": open_stats.scheduled,
+                "started": open_stats.started,
+                "late": open_stats.late,
+                "skipped": open_stats.skipped,
+            }
+        options = environment.parsed_options
+        if options.reconcile and environment.host and options.gateway_url:
+            summary["reconcile"] = self._reconcile(environment, lines)
+        entry = environment.stats.get(CHECKOUT_PATH, "POST")
+        observed = Observed(
+            requests=entry.num_requests,
+            error_ratio=entry.fail_ratio,
+            p95_ms=float(entry.get_response_time_percentile(0.95) or 0),
+            rate_per_s=float(entry.total_rps),
+        )
+        failures = evaluate(observed, settings)
+        summary["thresholds"] = {"observed": vars(observed), "failed": failures}
+        if failures:
+            environment.process_exit_code = EXIT_THRESHOLD_FAILED
+            lines.extend(f"THRESHOLD FAILED {f}" for f in failures)
+        elif any(
+            v is not None
+            for v in (settings.max_error_ratio, settings.max_p95_ms, settings.min_rate_per_s)
+        ):
+            environment.process_exit_code = 0
+            lines.append("thresholds: all held")
+        if summary.get("reconcile", {}).get("ok") is False:
+            environment.process_exit_code = EXIT_THRESHOLD_FAILED
+            lines.append("THRESHOLD FAILED reconcile: money lost or charged twice")
+        print("\n".join(lines), flush=True)
+        out = Path(settings.ledger_dir) / f"summary-{options.paychaos_run_id}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2, default=str))
+
+    def _reconcile(self, environment: Any, lines: list[str]) -> dict[str, Any]:
+        from paychaos.traffic.reconcile import reconcile
+
+        options = environment.parsed_options
+        paths = ledger_files(options.ledger_dir, options.paychaos_run_id)
+        try:
+            report = reconcile(paths, environment.host, options.gateway_url, settle_timeout_s=20.0)
+        except PaychaosError as exc:
+            lines.append(f"reconcile: could not run: {exc}")
+            return {"error": str(exc)}
+        lines.append(f"reconcile: {report.summary()}")
+        result = report.to_json()
+        result["api_payments_total"] = _api_payments_total(environment.host)
+        return result
+
+
+def _api_payments_total(api_url: str) -> dict[str, float]:
+    """``shop_payments_total`` from the API's ``/metrics`` (``method/status`` → value)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "shop_payments":
+            for sample in family.samples:
+                if sample.name == "shop_payments_total":
+                    out[f"{sample.labels['method']}/{sample.labels['status']}"] = sample.value
+    return out
+
+
+def _install_chaos_ui(environment: Any) -> Any:
+    """The Chaos tab's panel (``chaos.locust_ui.install``), or None where there is none."""
+    try:
+        if importlib.util.find_spec("chaos.locust_ui") is None:
+            return None
+        return importlib.import_module("chaos.locust_ui").install(environment)
+    except Exception as exc:  # a plugin must not break the run; say why
+        log.warning("the Chaos tab could not be installed: %s", exc)
+        return None
+
+
+def install(events: Any) -> TrafficPlugin:
+    """Register the traffic listeners on Locust's ``events``; returns the plugin."""
+    plugin = TrafficPlugin()
+    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init.add_listener(plugin.on_init)
+    events.quitting.add_listener(plugin.on_quitting)
+    return plugin
+
+
+def _add_arguments(parser: Any, **_: Any) -> None:
+    opts.add_arguments(parser)
+    group = parser
+    group.add_argument(
+        "--gateway-url",
+        default="",
+        help="gateway ledger for --reconcile (set automatically for the embedded stack)",
+    )
+    group.add_argument(
+        "--reconcile",
+        action="store_true",
+        default=None,
+        help="reconcile the client ledger with the API and gateway at the end "
+        "(default on with the embedded stack)",
+    )
+    group.add_argument(
+        "--paychaos-run-id",
+        default="",
+        include_in_web_ui=False,
+        help="(internal) id of the run, set by the master",
+    )
