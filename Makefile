@@ -28,6 +28,7 @@ setup: system-deps $(VENV)/.installed
 
 demo: setup
 	$(VENV)/bin/paychaos demo
+	$(VENV)/bin/paychaos run scenarios/db-latency.yaml --reports-dir reports
 
 lint: setup
 	$(VENV)/bin/ruff check .
