@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from paychaos.errors import InvalidInput, MissingDependency, PaychaosError
+from paychaos.errors import InvalidInput, MissingDependency
 
 DEFAULT_OUT = Path(".paychaos/oom-demo")
 
@@ -147,17 +147,9 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m paychaos.cli_oom oom-demo ...`` (same as ``paychaos oom-demo``)."""
-    parser = argparse.ArgumentParser(prog="paychaos")
-    handlers = register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except PaychaosError as exc:
-        print(f"paychaos {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"paychaos {args.command}: interrupted", file=sys.stderr)
-        return 130
+    from paychaos.cli import main as paychaos_main
+
+    return paychaos_main(argv)
 
 
 if __name__ == "__main__":
