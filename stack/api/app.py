@@ -333,6 +333,10 @@ def create_app(
         await store.close()
 
     app = FastAPI(
+        # FastAPI's native OpenTelemetry would add its own operation spans and
+        # instruments on top of ours (TelemetryMiddleware owns the server span and
+        # the RED metrics): one instrumentation, not two.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="paychaos payment API",
         version="0.1.0",
         description=__doc__,
