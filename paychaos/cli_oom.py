@@ -77,9 +77,9 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument(
         "--traffic-factor",
         type=_positive,
-        default=3.0,
+        default=16.0,
         help="the modelled components see N x the span/log rates the driver really causes "
-        "(a bigger flash sale than 2 shared cores can send; default 3; 1 = only what is sent)",
+        "(a bigger flash sale than 2 shared cores send; default 16; 1 = only what is sent)",
     )
     p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
     p.add_argument("--quick", action="store_true", help="a shorter ramp (CI)")

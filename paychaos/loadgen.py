@@ -127,6 +127,7 @@ async def drive(
     request_timeout_s: float = 10.0,
     max_duration_s: float = 300.0,
     allow_non_loopback: bool = False,
+    rate_per_s: float | None = None,
 ) -> LoadResult:
     """Send ``total`` checkouts (bounded by ``max_duration_s``) and tally the answers."""
     host = aiohttp.client.URL(api_url).host or ""
@@ -134,6 +135,8 @@ async def drive(
         raise InvalidInput(f"target {api_url} is not loopback; load is loopback-only by default")
     if total < 1 or concurrency < 1:
         raise InvalidInput("total and concurrency must be at least 1")
+    if rate_per_s is not None and rate_per_s <= 0:
+        raise InvalidInput(f"rate_per_s must be positive, got {rate_per_s}")
     rng = random.Random(seed)
     # A pool of pre-serialised bodies, cycled: the hot path never builds JSON, and a
     # time-bounded run with a huge ``total`` costs no more memory than a short one.
@@ -146,11 +149,21 @@ async def drive(
     run_tag = uuid.uuid4().hex[:8]
     counter = iter(range(total))
 
+    # Open model when ``rate_per_s`` is set: checkout ``i`` is due at ``start + i / rate``
+    # whatever the answers' speed (``concurrency`` then caps what can be in flight).
+    first_due = time.monotonic()
+
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < deadline:
             i = next(counter, None)
             if i is None:
                 return
+            if rate_per_s:
+                delay = first_due + i / rate_per_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if time.monotonic() >= deadline:
+                    return
             method, body = pool[i % pool_size]
             key = f"load-{run_tag}-{i}"
             start = time.perf_counter()
