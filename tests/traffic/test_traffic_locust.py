@@ -79,7 +79,7 @@ def _check_rum_and_trace(stack_dir: Path, ledger: list[dict]) -> None:
 
 def test_headless_run_starts_the_stack_and_money_reconciles(tmp_path: Path) -> None:
     run = run_locust(tmp_path, "-u", "20", "-r", "10", "--run-time", "15s", *FAST)
-    assert run.returncode == 0, run.output[-4000:]
+    _assert_ok_or_only_retriable(run.returncode, run.output)
     assert run.output.count("starting the embedded stack") == 1
     assert not wait_gone(run.stack_dir), "stack processes left behind"
     summary, ledger = run.summary(), run.ledger()
@@ -95,7 +95,7 @@ def test_processes_2_starts_one_stack(tmp_path: Path) -> None:
     run = run_locust(
         tmp_path, *processes_args(2), "-u", "20", "-r", "10", "--run-time", "15s", *FAST
     )
-    assert run.returncode == 0, run.output[-4000:]
+    _assert_ok_or_only_retriable(run.returncode, run.output)
     assert run.output.count("starting the embedded stack") == 1
     assert not wait_gone(run.stack_dir), "stack processes left behind"
     written = [p.name for p in run.ledger_dir.glob("ledger-*.jsonl") if p.stat().st_size]
@@ -214,6 +214,16 @@ def _failed_requests(out: str) -> set[str]:
     return kinds
 
 
+def _assert_ok_or_only_retriable(returncode: int, output: str) -> None:
+    """Exit 0, or Locust's 1 ("some requests failed") when every failure was a retriable
+    answer (a 504 when the gateway's latency tail crosses the API's timeout on a loaded
+    machine): the shopper retries those with the same key, and the ledger checks below
+    still demand that every payment reconciles."""
+    assert returncode in (0, 1), output[-4000:]
+    if returncode == 1:
+        assert _failed_requests(output) <= RETRIABLE, output[-4000:]
+
+
 @pytest.mark.parametrize("slow_ms", [0, 1200])
 def test_open_model_keeps_the_arrival_rate(tmp_path: Path, slow_ms: float) -> None:
     rate = 8.0
@@ -237,14 +247,10 @@ def test_open_model_keeps_the_arrival_rate(tmp_path: Path, slow_ms: float) -> No
         injector.start()
     out = finish(proc, 150)
     injected.set()
-    # Exit code 1 is Locust's "some requests failed": a 504 when the gateway's latency tail
-    # crosses the API's gateway timeout (slowed on purpose, or by a loaded machine). The
-    # shopper retries those with the same key; they are not what this test is about, but
-    # anything else failing is: only retriable answers may have failed.
-    assert proc.returncode in (0, 1), out[-4000:]
+    # The gateway is slowed on purpose (or by a loaded machine): retried 504s are not what
+    # this test is about, anything else failing is.
+    _assert_ok_or_only_retriable(proc.returncode, out)
     assert "Traceback" not in out
-    if proc.returncode == 1:
-        assert _failed_requests(out) <= RETRIABLE, out[-4000:]
     assert not wait_gone(stack_dir)
     summary = json.loads(sorted(ledger_dir.glob("summary-*.json"))[-1].read_text())
     open_model = summary["open_model"]
