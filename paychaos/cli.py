@@ -148,18 +148,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _check_ports_free(ports: object) -> None:
-    import socket
+    from stack.service import port_free
 
     for name, port in vars(ports).items():
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                raise InvalidInput(
-                    f"port {port} ({name}) is in use; pick other ports with --port-base N "
-                    "or stop what uses it (paychaos down, if it is a paychaos stack)"
-                ) from None
+        if not port_free(port):
+            raise InvalidInput(
+                f"port {port} ({name}) is in use; pick other ports with --port-base N "
+                "or stop what uses it (paychaos down, if it is a paychaos stack)"
+            )
 
 
 def _print_state(state: dict[str, object]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,13 +94,10 @@ def _cgroup() -> Check:
 
 
 def _port(name: str, port: int) -> Check:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-            ok, detail = True, "free"
-        except OSError:
-            ok, detail = False, "in use (paychaos up --port-base N picks other ports)"
+    from stack.service import port_free
+
+    ok = port_free(port)
+    detail = "free" if ok else "in use (paychaos up --port-base N picks other ports)"
     return Check(f"port {port} ({name})", ok, detail, required=False)
 
 
