@@ -36,10 +36,10 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from paychaos.sources import Span, SpanQuery
-from stack.collector.client import CollectorClient
-from stack.collector.store import RetentionLimits, SqliteStore
-from stack.service import free_port
+from paychaos.contracts.signals import Span, SpanQuery
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.collector.store import RetentionLimits, SqliteStore
+from paychaos.stack.service import free_port
 
 BATCH = 512
 SPANS_PER_TRACE = 5
@@ -86,7 +86,7 @@ def cpu_seconds(pid: int) -> float:
 
 def start_collector(db: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    argv = [sys.executable, "-m", "stack.collector", "--port", str(port), "--db", str(db)]
+    argv = [sys.executable, "-m", "paychaos.stack.collector", "--port", str(port), "--db", str(db)]
     process = subprocess.Popen([*argv, "--log-level", "warning", *extra])
     url = f"http://127.0.0.1:{port}"
     for _ in range(400):

@@ -1,6 +1,6 @@
 """Throughput of the gateway simulator at ``--latency-scale 0``.
 
-Starts ``python -m stack.gateway`` as a subprocess on a free loopback port,
+Starts ``python -m paychaos.stack.gateway`` as a subprocess on a free loopback port,
 then drives it from a second process with a bounded aiohttp load (fixed
 concurrency, fixed duration, a request cap) and prints req/s and p50/p99.
 
@@ -120,13 +120,21 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
-    from stack.service import free_port
+    from paychaos.stack.service import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     if args.tracing:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
-    argv = [sys.executable, "-m", "stack.gateway", "--port", str(port), "--latency-scale", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "paychaos.stack.gateway",
+        "--port",
+        str(port),
+        "--latency-scale",
+        "0",
+    ]
     gateway = subprocess.Popen(
         argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/bench_proxy.py [--round-trips 5000] [--bulk-mb 200]``
 
-Starts ``python -m chaos.proxy`` as a subprocess (uvloop, as in production) and
+Starts ``python -m paychaos.chaos.proxy`` as a subprocess (uvloop, as in production) and
 an asyncio echo server in this process's own thread, then prints, measured in
 one run side by side:
 
@@ -31,8 +31,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from chaos.proxy.client import ProxyClient
-from stack.service import free_port
+from paychaos.chaos.proxy.client import ProxyClient
+from paychaos.stack.service import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,15 @@ class _Servers:
 def proxy_process() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos.proxy", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "paychaos.chaos.proxy",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=REPO,
         env={**os.environ, "OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
     )

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from stack.instance import cpu_seconds, process_tree
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.instance import cpu_seconds, process_tree
 
 VARIANTS = {
     "no trace export": (("OTEL_TRACES_EXPORTER", "none"),),

@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from stack.service import free_port  # noqa: E402
+from paychaos.stack.service import free_port  # noqa: E402
 
 MINIMAL = """
 from locust import FastHttpUser, constant, task

@@ -8,7 +8,7 @@ checks, reports).
 
 from __future__ import annotations
 
-from paychaos.errors import (
+from paychaos.contracts.errors import (
     ComponentFailed,
     ExpectationFailed,
     FaultInjectionFailed,

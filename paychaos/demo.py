@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paychaos.errors import ExpectationFailed, PaychaosError
+from paychaos.contracts.errors import ExpectationFailed, PaychaosError
 from paychaos.loadgen import DEFAULT_MIX, LoadResult, drive
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 
 SEED_LEAST_USED = (
     'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
@@ -42,7 +42,7 @@ def run_demo(
     out: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo and return what it measured; raises ExpectationFailed on a wrong answer."""
-    from stack.monitoring.promapi import PrometheusClient
+    from paychaos.stack.monitoring.promapi import PrometheusClient
 
     own_dir = state_dir is None
     state = state_dir or Path(tempfile.mkdtemp(prefix="paychaos-demo-"))
@@ -111,8 +111,8 @@ async def _drive_with_progress(
 
 def _show_trace(collector_url: str, out: Callable[[str], None]) -> None:
     """Print one checkout trace from the collector (the seed's §6.2 view)."""
-    from paychaos.sources import SpanQuery
-    from stack.collector.client import CollectorClient
+    from paychaos.contracts.signals import SpanQuery
+    from paychaos.stack.collector.client import CollectorClient
 
     client = CollectorClient(collector_url)
     time.sleep(1.5)  # services export spans in batches every 0.5 s

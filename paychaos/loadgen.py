@@ -25,8 +25,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from paychaos.errors import InvalidInput
-from stack.service import is_loopback
+from paychaos.contracts.errors import InvalidInput
+from paychaos.stack.service import is_loopback
 
 POOL_SIZE = 4096
 DEFAULT_MIX: Mapping[str, float] = {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.10}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
-from paychaos.sources import AlertQuery
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import AlertQuery
 
 
 class AlertCheck:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from paychaos.sources import AlertNotificationSource, LogSource, RumSource, TraceSource
-from stack.monitoring.promapi import MetricsSource
+from paychaos.contracts.signals import AlertNotificationSource, LogSource, RumSource, TraceSource
+from paychaos.stack.monitoring.promapi import MetricsSource
 
 CheckMode = Literal["eventually", "never", "final"]
 

@@ -10,6 +10,7 @@ from paychaos.checks.log import LogCheck
 from paychaos.checks.metric import MetricCheck
 from paychaos.checks.rum import RumCheck
 from paychaos.checks.trace import TraceCheck
+from paychaos.contracts.signals import LogQuery, RumQuery, SpanQuery
 from paychaos.scenario.model import (
     AlertExpectation,
     Expectation,
@@ -20,7 +21,6 @@ from paychaos.scenario.model import (
     RumExpectation,
     TraceExpectation,
 )
-from paychaos.sources import LogQuery, RumQuery, SpanQuery
 
 
 def build_check(exp: Expectation) -> Check:

@@ -1,7 +1,7 @@
 """Hygiene check: no card number (PAN) in the run's logs, spans or RUM.
 
 A PAN is 13-19 digits (spaces or dashes allowed between them) passing the
-Luhn checksum: :func:`stack.telemetry.contains_pan`, the same rule the
+Luhn checksum: :func:`paychaos.stack.telemetry.contains_pan`, the same rule the
 services' redaction uses. Canonical UUIDs are removed before the scan (their
 all-digit groups could otherwise line up into a Luhn-valid run by chance).
 
@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
-from paychaos.sources import AttributeValue, LogQuery, RumQuery, SpanQuery
-from stack.telemetry import contains_pan
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import AttributeValue, LogQuery, RumQuery, SpanQuery
+from paychaos.stack.telemetry import contains_pan
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 SCAN_LIMIT = 20_000

@@ -25,7 +25,7 @@ import urllib.request
 from typing import Any
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
+from paychaos.contracts.errors import StackError
 
 
 def _get_json(url: str, timeout_s: float = 5.0) -> Any:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
-from paychaos.sources import LogQuery
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import LogQuery
 
 #: At most this many distinct traces are fetched per poll to prove correlation.
 MAX_TRACE_LOOKUPS = 20

@@ -9,9 +9,9 @@ Example::
 from __future__ import annotations
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
+from paychaos.contracts.errors import StackError
 from paychaos.scenario.model import MetricProbe, NoAlertsProbe, Op, compare
-from stack.monitoring.promapi import MetricsSource
+from paychaos.stack.monitoring.promapi import MetricsSource
 
 
 def _show(labels: object, value: float) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
-from paychaos.sources import RumQuery
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import RumQuery
 
 
 class RumCheck:

@@ -1,7 +1,7 @@
 """Trace checks: spans matching a selector exist, and slow traces blame the right component.
 
 The blame uses the collector's critical-path analysis
-(:func:`stack.collector.analysis.latency_breakdown`): the dominant contributor
+(:func:`paychaos.stack.collector.analysis.latency_breakdown`): the dominant contributor
 of the matching traces must be the faulted component (service, and a
 substring of the span name, e.g. ``payment-api`` / ``payments`` for the DB).
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
-from paychaos.errors import StackError
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import SpanQuery
 from paychaos.scenario.model import Dominant
-from paychaos.sources import SpanQuery
-from stack.collector.analysis import latency_breakdown
+from paychaos.stack.collector.analysis import latency_breakdown
 
 
 class TraceCheck:

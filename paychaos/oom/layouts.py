@@ -5,7 +5,7 @@
   Here: the payment API, the collector (the receiving end of Alloy → Loki/Tempo),
   Prometheus and Alertmanager run for real inside the instance's cgroup;
   Grafana, Loki, Tempo, Alloy and the OS + Docker baseline are modelled
-  (:mod:`stack.footprint`).
+  (:mod:`paychaos.stack.footprint`).
 - **Option C** (hybrid, seed §7.3): only the app and Alloy on the instance;
   Prometheus, Alertmanager and the collector stand for Grafana Cloud and run
   outside the cgroup.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 from paychaos.oom.profiles import InstanceProfile, resolve
 
 OPTIONS = ("A", "C")
@@ -57,7 +57,7 @@ class Layout:
 
     @property
     def modelled(self) -> tuple[str, ...]:
-        """Footprint processes (stack.footprint components) inside the cgroup."""
+        """Footprint processes (paychaos.stack.footprint components) inside the cgroup."""
         if self.option == "A":
             return ("os-docker", "grafana", "alloy", "loki", "tempo")
         return ("os-docker", "alloy")

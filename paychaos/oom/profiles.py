@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 
 GIB = 2**30
 T3_SPECS_URL = "https://aws.amazon.com/ec2/instance-types/t3/"

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from paychaos.oom.results import LayoutResult
-from stack.footprint import MODELS, SPAN_BYTES
+from paychaos.stack.footprint import MODELS, SPAN_BYTES
 
 MIB = 2**20
 SCALE_METHOD = (

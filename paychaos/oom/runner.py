@@ -26,16 +26,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paychaos.errors import PaychaosError
+from paychaos.contracts.errors import PaychaosError
 from paychaos.loadgen import DEFAULT_MIX, drive
 from paychaos.oom.layouts import MONITORING, Layout
 from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
-from stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
-from stack.embedded import REPO_ROOT, EmbeddedStack, StackConfig, StackPorts
-from stack.instance import process_tree
-from stack.monitoring.promapi import PrometheusClient
-from stack.process import ProcessSpec
-from stack.supervisor import probe
+from paychaos.stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
+from paychaos.stack.embedded import REPO_ROOT, EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.instance import process_tree
+from paychaos.stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.process import ProcessSpec
+from paychaos.stack.supervisor import probe
 
 SAMPLE_INTERVAL_S = 0.5
 ALERT_POLL_S = 2.0
@@ -83,7 +83,7 @@ class RunSettings:
 
 
 def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> list[ProcessSpec]:
-    """One ``python -m stack.footprint`` process per modelled component."""
+    """One ``python -m paychaos.stack.footprint`` process per modelled component."""
     state = cfg.state_dir.resolve()
     specs = []
     for component in layout.modelled:
@@ -93,7 +93,7 @@ def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> 
                 argv=(
                     cfg.python,
                     "-m",
-                    "stack.footprint",
+                    "paychaos.stack.footprint",
                     "--component",
                     component,
                     "--scale",

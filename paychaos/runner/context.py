@@ -13,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from paychaos.checks.base import CheckContext
-from paychaos.errors import StackError
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.signals import AlertNotificationSource, LogSource, RumSource, TraceSource
 from paychaos.runner.observe import CachedMetrics
 from paychaos.runner.stackctl import StackHandle
 from paychaos.runner.traffic import AsyncTrafficDriver, TrafficDriver
 from paychaos.scenario.model import Scenario
-from paychaos.sources import AlertNotificationSource, LogSource, RumSource, TraceSource
-from stack.collector.client import CollectorClient
-from stack.monitoring.promapi import MetricsSource, PrometheusClient
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.monitoring.promapi import MetricsSource, PrometheusClient
 
 
 def default_traffic(handle: StackHandle, scenario: Scenario, ledger_dir: Path) -> TrafficDriver:

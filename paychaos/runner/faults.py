@@ -3,7 +3,7 @@
 The runner needs little: a catalog that validates a fault step (pure, before
 anything runs) and builds a :class:`Fault` it can ``inject`` and ``revert``
 (idempotently). :class:`RegistryFaultCatalog` implements it on the chaos
-layer (``chaos.registry`` + ``chaos.controller.ChaosController``): every
+layer (``paychaos.chaos.registry`` + ``paychaos.chaos.controller.ChaosController``): every
 injection is journaled and carries a TTL to the target, so it ends by
 itself even if the runner is SIGKILLed.
 
@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from paychaos.errors import FaultInjectionFailed, InvalidFault, RollbackFailed
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, RollbackFailed
 
 if TYPE_CHECKING:
-    from chaos.base import Fault as ChaosFault
-    from chaos.controller import ChaosController
-    from chaos.target import StackTarget
+    from paychaos.chaos.base import Fault as ChaosFault
+    from paychaos.chaos.controller import ChaosController
+    from paychaos.chaos.target import StackTarget
 
 #: A fault's TTL outlives its planned duration by this much (the runner reverts first).
 TTL_MARGIN_S = 15.0
@@ -111,7 +111,7 @@ class RegistryFaultCatalog:
     """The chaos layer's registry (``paychaos chaos list`` shows the same faults)."""
 
     def __init__(self) -> None:
-        from chaos.registry import default_registry
+        from paychaos.chaos.registry import default_registry
 
         self._registry = default_registry()
 
@@ -123,8 +123,8 @@ class RegistryFaultCatalog:
         return fault
 
     def build(self, prepared: PreparedFault, env: FaultEnv) -> Fault:
-        from chaos.base import Fault as ChaosFault
-        from chaos.controller import ChaosController
+        from paychaos.chaos.base import Fault as ChaosFault
+        from paychaos.chaos.controller import ChaosController
 
         if not isinstance(prepared, ChaosFault):
             raise InvalidFault(f"{prepared.name}: not prepared by the chaos registry")

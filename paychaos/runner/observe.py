@@ -7,10 +7,10 @@ one per check).
 
 from __future__ import annotations
 
-from paychaos.errors import InvalidInput, StackError
+from paychaos.contracts.errors import InvalidInput, StackError
+from paychaos.contracts.metrics import ActiveAlert, Sample, Series
 from paychaos.report.model import AlertEvent, RunRecord, SeriesRecord
-from stack.monitoring.models import ActiveAlert, Sample, Series
-from stack.monitoring.promapi import MetricsSource
+from paychaos.stack.monitoring.promapi import MetricsSource
 
 #: What the HTML report plots, per payment method (PromQL over a short window).
 PLOT_QUERIES: dict[str, str] = {

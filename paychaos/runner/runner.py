@@ -33,7 +33,7 @@ from paychaos.checks.base import Check, CheckContext, Window
 from paychaos.checks.build import build_check
 from paychaos.checks.ledger import gateway_duplicates
 from paychaos.checks.metric import probe_metric, probe_no_alerts
-from paychaos.errors import FaultInjectionFailed, InvalidFault, RollbackFailed, StackError
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, RollbackFailed, StackError
 from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, RunRecord
 from paychaos.runner.catalog import default_catalog
 from paychaos.runner.context import default_traffic, make_context, rule_for_s
@@ -45,7 +45,7 @@ from paychaos.runner.stackctl import StackHandle
 from paychaos.runner.traffic import TrafficDriver
 from paychaos.scenario.load import LoadedScenario
 from paychaos.scenario.model import MetricProbe, Scenario
-from stack.monitoring.promapi import MetricsSource, PrometheusClient
+from paychaos.stack.monitoring.promapi import MetricsSource, PrometheusClient
 
 POLL_S = 1.0
 TICK_S = 0.25

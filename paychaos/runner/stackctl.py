@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from paychaos.errors import StackError
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from stack.monitoring.config import AlertmanagerSettings
+from paychaos.contracts.errors import StackError
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.monitoring.config import AlertmanagerSettings
 
 if TYPE_CHECKING:
-    from chaos.target import StackTarget
+    from paychaos.chaos.target import StackTarget
 
 DEFAULT_GROUP_WAIT_S = AlertmanagerSettings(webhook_url="http://127.0.0.1/").group_wait_s
 
@@ -53,7 +53,7 @@ class StackHandle:
 
 def from_embedded(stack: EmbeddedStack, *, owned: bool = False) -> StackHandle:
     """A handle on an :class:`EmbeddedStack` this process holds."""
-    from chaos.target import StackTarget
+    from paychaos.chaos.target import StackTarget
 
     return StackHandle(
         urls=dict(stack.urls),
@@ -104,13 +104,13 @@ def _prometheus_interval_s(prometheus_url: str, default: float) -> tuple[float, 
 
 def reuse_daemon(state_dir: Path) -> StackHandle:
     """A handle on the stack ``paychaos up`` runs from ``state_dir`` (never stopped by us)."""
-    from paychaos.daemon import pid_alive, read_state
+    from paychaos.stack.daemon import pid_alive, read_state
 
     state = read_state(state_dir)
     if not state or state.get("status") != "running" or not pid_alive(state.get("pid")):
         raise StackError(f"no running stack in {state_dir}; start one with: paychaos up")
 
-    from chaos.target import StackTarget
+    from paychaos.chaos.target import StackTarget
 
     urls = {str(k): str(v) for k, v in (state.get("urls") or {}).items()}
     scrape_s, eval_s = _prometheus_interval_s(urls.get("prometheus", ""), 5.0)
@@ -125,7 +125,7 @@ def reuse_daemon(state_dir: Path) -> StackHandle:
 
 def daemon_running(state_dir: Path) -> bool:
     """True when ``paychaos up`` has a stack running from ``state_dir``."""
-    from paychaos.daemon import pid_alive, read_state
+    from paychaos.stack.daemon import pid_alive, read_state
 
     state = read_state(state_dir)
     return bool(state and state.get("status") == "running" and pid_alive(state.get("pid")))

@@ -22,7 +22,7 @@ from paychaos.runner.runner import RunOptions, run_scenario
 from paychaos.runner.stackctl import StackHandle
 from paychaos.scenario.load import LoadedScenario
 from paychaos.scenario.model import NoAlertsProbe
-from stack.monitoring.promapi import MetricsSource, PrometheusClient
+from paychaos.stack.monitoring.promapi import MetricsSource, PrometheusClient
 
 MAX_SETTLE_S = 120.0
 

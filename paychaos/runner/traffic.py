@@ -37,11 +37,11 @@ from typing import IO, Any, Protocol
 import aiohttp
 import orjson
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 from paychaos.loadgen import checkout_body, plan_methods
 from paychaos.scenario.model import Traffic
+from paychaos.stack.service import is_loopback
 from paychaos.traffic.ledger import LedgerEntry
-from stack.service import is_loopback
 
 MAX_IN_FLIGHT = 200
 RETRY_STATUSES = frozenset({0, 409, 502, 503, 504})

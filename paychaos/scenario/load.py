@@ -1,6 +1,6 @@
 """Load and validate scenario files: a pure pass that touches no system.
 
-Every problem becomes :class:`~paychaos.errors.InvalidScenario` whose message
+Every problem becomes :class:`~paychaos.contracts.errors.InvalidScenario` whose message
 names the file, the line and the field, one problem per line::
 
     scenarios/x.yaml:14: faults[0].params.latency_ms: must be > 0
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from paychaos.errors import InvalidFault, InvalidScenario
+from paychaos.contracts.errors import InvalidFault, InvalidScenario
 from paychaos.scenario.marks import (
     FieldPath,
     JsonValue,

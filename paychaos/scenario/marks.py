@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from paychaos.errors import InvalidScenario
+from paychaos.contracts.errors import InvalidScenario
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 

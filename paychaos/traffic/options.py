@@ -2,7 +2,7 @@
 
 Every knob is a Locust option (visible in ``locust --help`` and in the web
 UI); :func:`settings_from_options` turns Locust's namespace into
-:class:`TrafficSettings` or raises :class:`~paychaos.errors.InvalidInput`
+:class:`TrafficSettings` or raises :class:`~paychaos.contracts.errors.InvalidInput`
 with one sentence naming the flag::
 
     settings = settings_from_options(environment.parsed_options)
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 
 METHODS: tuple[str, ...] = ("visa", "paypal", "amex", "crypto")
 DEFAULT_METHOD_MIX = "visa=45,paypal=30,crypto=15,amex=10"

@@ -5,7 +5,7 @@
   stack when there is no ``--host`` (master or single process only; it is
   then ``environment.paychaos_stack``, the stack the Chaos tab acts on),
   install the load shape, the business stats (web UI *Payments* tab) and the
-  Chaos tab of ``chaos.locust_ui`` when that module exists;
+  Chaos tab of ``paychaos.chaos.locust_ui`` when that module exists;
 - ``report_to_master`` / ``worker_report``: cumulative business and open-model
   counts from every worker;
 - ``test_stop``: flush the ledger, RUM and spans; ``quitting``: final tables,
@@ -27,7 +27,7 @@ from typing import Any
 
 from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
 
-from paychaos.errors import InvalidInput, PaychaosError
+from paychaos.contracts.errors import InvalidInput, PaychaosError
 from paychaos.traffic import options as opts
 from paychaos.traffic.business import (
     REPORT_KEY,
@@ -106,7 +106,9 @@ class TrafficPlugin:
             _fail(f"the embedded stack did not start: {exc}", 1)
             return
         environment.host = urls["api"]
-        environment.paychaos_stack = self.boot.stack  # what chaos.locust_ui injects faults into
+        environment.paychaos_stack = (
+            self.boot.stack
+        )  # what paychaos.chaos.locust_ui injects faults into
         options = environment.parsed_options
         options.host = urls["api"]
         if not options.collector_url:
@@ -299,11 +301,11 @@ def _api_payments_total(api_url: str) -> dict[str, float]:
 
 
 def _install_chaos_ui(environment: Any) -> Any:
-    """The Chaos tab's panel (``chaos.locust_ui.install``), or None where there is none."""
+    """The Chaos tab's panel (``paychaos.chaos.locust_ui.install``), or None where there is none."""
     try:
-        if importlib.util.find_spec("chaos.locust_ui") is None:
+        if importlib.util.find_spec("paychaos.chaos.locust_ui") is None:
             return None
-        return importlib.import_module("chaos.locust_ui").install(environment)
+        return importlib.import_module("paychaos.chaos.locust_ui").install(environment)
     except Exception as exc:  # a plugin must not break the run; say why
         log.warning("the Chaos tab could not be installed: %s", exc)
         return None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 
 Profile = Callable[[float], float]
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from paychaos.errors import StackError
+from paychaos.contracts.errors import StackError
 from paychaos.traffic.ledger import LedgerEntry, read_ledgers
 
 _SETTLED = frozenset({"succeeded", "declined", "failed"})

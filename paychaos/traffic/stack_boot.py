@@ -4,7 +4,7 @@ Only the process that owns the run starts it (the master, or the single
 local process); ``--processes N`` forks its workers before Locust's ``init``
 event and workers learn the API's URL from the master's spawn message, so
 exactly one stack runs. It is started in-process with
-:class:`stack.embedded.EmbeddedStack` — its components are separate OS
+:class:`paychaos.stack.embedded.EmbeddedStack` — its components are separate OS
 processes (``subprocess`` works under gevent's monkey-patching, checked) —
 and stopped on Locust's ``quitting`` event, with an ``atexit`` hook as a
 second line; its children also carry ``PR_SET_PDEATHSIG``, so even a
@@ -22,7 +22,7 @@ import atexit
 import logging
 from pathlib import Path
 
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 
 log = logging.getLogger("paychaos.traffic.stack")
 
@@ -39,7 +39,7 @@ class StackBoot:
         self.stack: EmbeddedStack | None = None
 
     def start(self) -> dict[str, str]:
-        """Start every component (raises :class:`~paychaos.errors.StackError` on failure)."""
+        """Start every component (raises :class:`~paychaos.contracts.errors.StackError` on failure)."""
         stack = EmbeddedStack(
             self.cfg, on_event=lambda kind, msg: log.debug("stack %s: %s", kind, msg)
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 
 
 @pytest.fixture(scope="package")

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from api_helpers import checkout_body, eventually, http, new_key
 
+from paychaos.contracts.signals import LogQuery, SpanQuery
 from paychaos.loadgen import drive
-from paychaos.sources import LogQuery, SpanQuery
-from stack.collector.client import CollectorClient
-from stack.embedded import EmbeddedStack
-from stack.monitoring.processes import check_config
-from stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.embedded import EmbeddedStack
+from paychaos.stack.monitoring.processes import check_config
+from paychaos.stack.monitoring.promapi import PrometheusClient
 
 PAN = "4111111111111111"  # a Luhn-valid test card number
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from stack.api.models import CheckoutRequest
-from stack.api.problems import validation_problem
-from stack.telemetry import contains_pan, luhn_valid, redact_pan
+from paychaos.stack.api.models import CheckoutRequest
+from paychaos.stack.api.problems import validation_problem
+from paychaos.stack.telemetry import contains_pan, luhn_valid, redact_pan
 
 VALID: dict[str, object] = {
     "customer": {"id": "cus_1", "email": "ana@example.com"},

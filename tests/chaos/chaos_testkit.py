@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from paychaos.daemon import write_state
 from paychaos.loadgen import checkout_body
-from stack.embedded import EmbeddedStack
+from paychaos.stack.daemon import write_state
+from paychaos.stack.embedded import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import sys
 
 from locust.env import Environment
 
-from chaos.locust_ui import TAB_KEY, install
+from paychaos.chaos.locust_ui import TAB_KEY, install
 
 
 def main() -> int:

@@ -24,16 +24,16 @@ from chaos_testkit import (
     wait_for,
 )
 
-from chaos import procs
-from chaos.controller import ChaosController
-from chaos.gateway import admin_for
-from chaos.journal import Journal, journal_path
-from chaos.proxy.client import ProxyClient
-from chaos.target import StackTarget
-from paychaos.sources import SpanQuery
-from stack.collector.client import CollectorClient
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from stack.monitoring.promapi import PrometheusClient
+from paychaos.chaos import procs
+from paychaos.chaos.controller import ChaosController
+from paychaos.chaos.gateway import admin_for
+from paychaos.chaos.journal import Journal, journal_path
+from paychaos.chaos.proxy.client import ProxyClient
+from paychaos.chaos.target import StackTarget
+from paychaos.contracts.signals import SpanQuery
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.monitoring.promapi import PrometheusClient
 
 pytestmark = pytest.mark.integration
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from chaos.base import Fault
-from chaos.controller import ChaosController
-from chaos.journal import FaultEvent, Journal
-from chaos.params import parse_duration_s
-from chaos.registry import default_registry
-from chaos.target import StackTarget, check_host
 from paychaos import cli
-from paychaos.errors import FaultInjectionFailed, InvalidFault
+from paychaos.chaos.base import Fault
+from paychaos.chaos.controller import ChaosController
+from paychaos.chaos.journal import FaultEvent, Journal
+from paychaos.chaos.params import parse_duration_s
+from paychaos.chaos.registry import default_registry
+from paychaos.chaos.target import StackTarget, check_host
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
 
 
 def test_every_fault_has_params_with_units_a_description_and_a_max_ttl() -> None:
@@ -149,7 +149,7 @@ class _Flaky(Fault):
 
 
 def test_half_applied_fault_is_rolled_back_and_journaled_as_failed(tmp_path: Path) -> None:
-    from chaos.registry import FaultRegistry
+    from paychaos.chaos.registry import FaultRegistry
 
     target = StackTarget(state_dir=tmp_path, urls={}, admin_token="", processes=lambda: {})
     controller = ChaosController(target, registry=FaultRegistry([_Flaky]))

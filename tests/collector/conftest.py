@@ -11,7 +11,7 @@ from typing import IO
 import pytest
 from collector_harness import RunningCollector, stop, wait_ready
 
-from stack.service import free_port
+from paychaos.stack.service import free_port
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def start_collector(tmp_path: Path) -> Iterator[Callable[..., RunningCollector]]
         log_path = tmp_path / f"collector-{port}.log"
         log_file = log_path.open("wb")
         handles.append(log_file)
-        argv = [sys.executable, "-m", "stack.collector", "--host", "127.0.0.1"]
+        argv = [sys.executable, "-m", "paychaos.stack.collector", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--db", str(db), "--log-level", "warning", *extra]
         process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
         started.append(process)

@@ -6,8 +6,8 @@ import json
 
 from collector_harness import RunningCollector
 
-from paychaos.sources import AlertQuery
-from stack.collector.client import CollectorClient
+from paychaos.contracts.signals import AlertQuery
+from paychaos.stack.collector.client import CollectorClient
 
 
 def webhook(status: str, alerts: list[dict[str, object]]) -> bytes:

@@ -8,14 +8,14 @@ import pytest
 from collector_harness import RunningCollector
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from paychaos.sources import Span, SpanQuery
-from stack.collector.analysis import (
+from paychaos.contracts.signals import Span, SpanQuery
+from paychaos.stack.collector.analysis import (
     breakdown_for,
     critical_path,
     latency_breakdown,
     self_times,
 )
-from stack.collector.memory import InMemorySources
+from paychaos.stack.collector.memory import InMemorySources
 
 MS = 1_000_000
 

@@ -10,9 +10,9 @@ from collector_harness import RunningCollector
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from test_collector_otlp import make_checkout_spans
 
-from paychaos.sources import SpanQuery
-from stack.collector.client import CollectorClient
-from stack.collector.store import SqliteStore
+from paychaos.contracts.signals import SpanQuery
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.collector.store import SqliteStore
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -83,7 +83,7 @@ def test_refuses_non_loopback_without_flag(
         [
             sys.executable,
             "-m",
-            "stack.collector",
+            "paychaos.stack.collector",
             "--host",
             "0.0.0.0",
             "--port",

@@ -20,8 +20,8 @@ import json
 import pytest
 from collector_harness import RunningCollector
 
-from paychaos.sources import RumQuery, SpanQuery
-from stack.collector.client import CollectorClient
+from paychaos.contracts.signals import RumQuery, SpanQuery
+from paychaos.stack.collector.client import CollectorClient
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"

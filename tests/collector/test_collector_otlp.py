@@ -27,8 +27,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from paychaos.sources import LogQuery, Span, SpanQuery
-from stack.collector.client import CollectorClient
+from paychaos.contracts.signals import LogQuery, Span, SpanQuery
+from paychaos.stack.collector.client import CollectorClient
 
 
 def make_checkout_spans(service: str = "payment-api") -> list[ReadableSpan]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paychaos.sources import (
+from paychaos.contracts.signals import (
     AlertNotification,
     AlertNotificationSource,
     AlertQuery,
@@ -25,10 +25,10 @@ from paychaos.sources import (
     TraceSource,
     attribute_text,
 )
-from stack.collector.client import CollectorClient
-from stack.collector.memory import InMemorySources
-from stack.collector.store import RetentionLimits, SqliteStore
-from stack.collector.wire import query_from_params, query_to_params
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.collector.memory import InMemorySources
+from paychaos.stack.collector.store import RetentionLimits, SqliteStore
+from paychaos.stack.collector.wire import query_from_params, query_to_params
 
 BASE_NS = 1_700_000_000_000_000_000
 MS_NS = 1_000_000

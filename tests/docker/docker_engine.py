@@ -132,7 +132,7 @@ def ensure_base_image(client: Any, docker_host: str, tag: str) -> float:
     """Build the base image with build-base.sh unless present; seconds spent (0 if present)."""
     import pytest
 
-    from stack.backends.images import image_exists
+    from paychaos.stack.backends.images import image_exists
 
     if image_exists(client, tag):
         return 0.0

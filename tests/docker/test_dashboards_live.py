@@ -17,11 +17,11 @@ import urllib.request
 import pytest
 from dashboard_queries import dashboard_queries
 
-from chaos.proxy.client import ProxyClient
+from paychaos.chaos.proxy.client import ProxyClient
 from paychaos.loadgen import drive
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.traffic.rum import Journey
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from stack.monitoring.promapi import PrometheusClient
 
 pytestmark = pytest.mark.integration
 

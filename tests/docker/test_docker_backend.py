@@ -25,16 +25,16 @@ from pathlib import Path
 import pytest
 from docker_engine import docker_engine, ensure_base_image
 
-from chaos.base import InjectContext
-from chaos.docker_faults import DockerMemoryHog, DockerMemoryLimit, container_cgroup_dir
-from chaos.journal import journal_path
+from paychaos.chaos.base import InjectContext
+from paychaos.chaos.docker_faults import DockerMemoryHog, DockerMemoryLimit, container_cgroup_dir
+from paychaos.chaos.journal import journal_path
 from paychaos.runner.runner import RunOptions, run_scenario
 from paychaos.scenario.load import parse_scenario
-from stack.backends.catalog import DockerFaultCatalog
-from stack.backends.docker import DockerStack, DockerStackConfig
-from stack.backends.images import ImageSet, build_all
-from stack.embedded import StackPorts
-from stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.backends.catalog import DockerFaultCatalog
+from paychaos.stack.backends.docker import DockerStack, DockerStackConfig
+from paychaos.stack.backends.images import ImageSet, build_all
+from paychaos.stack.embedded import StackPorts
+from paychaos.stack.monitoring.promapi import PrometheusClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 

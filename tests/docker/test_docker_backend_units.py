@@ -9,15 +9,25 @@ import tarfile
 import pytest
 import yaml
 
-from chaos.docker_faults import DockerMemoryLimit, DockerPause, container_cgroup_dir, container_name
-from chaos.target import StackTarget
+from paychaos.chaos.docker_faults import (
+    DockerMemoryLimit,
+    DockerPause,
+    container_cgroup_dir,
+    container_name,
+)
+from paychaos.chaos.target import StackTarget
 from paychaos.cli import build_parser
-from paychaos.errors import FaultInjectionFailed, InvalidFault
-from stack.backends.base import StackBackend
-from stack.backends.catalog import DockerFaultCatalog
-from stack.backends.docker import DockerStack, DockerStackConfig, container_specs, write_configs
-from stack.backends.images import build_context
-from stack.embedded import StackPorts
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
+from paychaos.stack.backends.base import StackBackend
+from paychaos.stack.backends.catalog import DockerFaultCatalog
+from paychaos.stack.backends.docker import (
+    DockerStack,
+    DockerStackConfig,
+    container_specs,
+    write_configs,
+)
+from paychaos.stack.backends.images import build_context
+from paychaos.stack.embedded import StackPorts
 
 
 def config(tmp_path) -> DockerStackConfig:
@@ -60,8 +70,8 @@ def test_configs_scrape_every_component_and_mount_the_rules(tmp_path):
 
 def test_backends_satisfy_the_interface(tmp_path):
     assert isinstance(DockerStack(config(tmp_path), client=object()), StackBackend)
-    from stack.backends.embedded import EmbeddedBackend
-    from stack.embedded import StackConfig
+    from paychaos.stack.backends.embedded import EmbeddedBackend
+    from paychaos.stack.embedded import StackConfig
 
     assert isinstance(EmbeddedBackend(StackConfig(state_dir=tmp_path)), StackBackend)
 
@@ -111,7 +121,7 @@ def test_build_context_holds_only_what_the_dockerfiles_copy(tmp_path):
     with tarfile.open(fileobj=build_context("app.Dockerfile", extra_ca_dir=ca)) as tar:
         names = tar.getnames()
     assert "Dockerfile" in names and "pyproject.toml" in names
-    assert "stack/docker/extra-ca/host-corp.crt" in names
+    assert "paychaos/stack/docker/extra-ca/host-corp.crt" in names
     assert not any(n.startswith((".venv", ".paychaos", ".git")) for n in names)
     assert not any("__pycache__" in n for n in names)
     assert isinstance(build_context("postgres.Dockerfile", extra_ca_dir=None), io.BytesIO)

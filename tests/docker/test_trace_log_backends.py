@@ -14,18 +14,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from paychaos.errors import InvalidInput, StackError
-from paychaos.sources import LogQuery, LogSource, SpanQuery, TraceSource
-from stack.backends.base import SignalSources
-from stack.backends.loki import LokiLogSource, logql, query_range_params, records_from_response
-from stack.backends.tempo import (
+from paychaos.contracts.errors import InvalidInput, StackError
+from paychaos.contracts.signals import LogQuery, LogSource, SpanQuery, TraceSource
+from paychaos.stack.backends.base import SignalSources
+from paychaos.stack.backends.loki import (
+    LokiLogSource,
+    logql,
+    query_range_params,
+    records_from_response,
+)
+from paychaos.stack.backends.tempo import (
     TempoTraceSource,
     search_params,
     spans_from_trace,
     trace_ids_from_search,
     traceql,
 )
-from stack.monitoring.promapi import HttpResponse
+from paychaos.stack.monitoring.promapi import HttpResponse
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 ROOT, DB, GW = "b7ad6b7169203331", "00f067aa0ba902b7", "53995c3f42cd8ad8"

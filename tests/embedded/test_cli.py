@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.embedded import StackPorts
+from paychaos.stack.embedded import StackPorts
 
 PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from paychaos.errors import ComponentFailed
-from stack.process import ProcessSpec
-from stack.service import free_port
-from stack.supervisor import Supervisor
+from paychaos.contracts.errors import ComponentFailed
+from paychaos.stack.process import ProcessSpec
+from paychaos.stack.service import free_port
+from paychaos.stack.supervisor import Supervisor
 
 
 def _http_spec(name: str, restart: str = "no") -> ProcessSpec:
@@ -135,8 +135,8 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         sys.path.insert(0, {str(Path.cwd())!r})
-        from stack.process import ProcessSpec
-        from stack.supervisor import Supervisor
+        from paychaos.stack.process import ProcessSpec
+        from paychaos.stack.supervisor import Supervisor
         spec = ProcessSpec(name="sleeper", argv=(sys.executable, "-c", "import time; time.sleep(60)"))
         sup = Supervisor([spec], Path({str(tmp_path)!r}) / "logs")
         sup.start()

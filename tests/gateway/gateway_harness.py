@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from stack.service import free_port
+from paychaos.stack.service import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token"
@@ -145,7 +145,15 @@ def running_gateway(*args: str, stderr_path: Path) -> Iterator[GatewayProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.pop("PAYCHAOS_GATEWAY_ADMIN_TOKEN", None)
-    argv = [sys.executable, "-m", "stack.gateway", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "paychaos.stack.gateway",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with stderr_path.open("ab") as err:
         proc = subprocess.Popen(
             [*argv, *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stack.gateway import GatewayConfig, create_app
-from stack.gateway.app import SERVICE_NAME
+from paychaos.stack.gateway import GatewayConfig, create_app
+from paychaos.stack.gateway.app import SERVICE_NAME
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

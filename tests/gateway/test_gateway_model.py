@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from paychaos.errors import InvalidInput
-from stack.gateway.behaviours import BehaviourStore, InvalidBehaviour, parse_behaviour
-from stack.gateway.charges import InvalidRequest, parse_charge
-from stack.gateway.ledger import Charge, Ledger
-from stack.gateway.profiles import DEFAULT_PROFILES, Sampler, load_profiles, parse_profiles
+from paychaos.contracts.errors import InvalidInput
+from paychaos.stack.gateway.behaviours import BehaviourStore, InvalidBehaviour, parse_behaviour
+from paychaos.stack.gateway.charges import InvalidRequest, parse_charge
+from paychaos.stack.gateway.ledger import Charge, Ledger
+from paychaos.stack.gateway.profiles import DEFAULT_PROFILES, Sampler, load_profiles, parse_profiles
 
 # -- profiles -------------------------------------------------------------------
 

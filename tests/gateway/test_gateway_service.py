@@ -385,7 +385,15 @@ def test_bad_profiles_file_exits_non_zero(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text("crypto:\n  latency_sigma: -1\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "stack.gateway", "--port", "1", "--profiles", str(profiles)],
+        [
+            sys.executable,
+            "-m",
+            "paychaos.stack.gateway",
+            "--port",
+            "1",
+            "--profiles",
+            str(profiles),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

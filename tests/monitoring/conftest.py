@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from paychaos.errors import MissingDependency
-from stack.monitoring.processes import find_binary
-from stack.process import ProcessSpec
+from paychaos.contracts.errors import MissingDependency
+from paychaos.stack.monitoring.processes import find_binary
+from paychaos.stack.process import ProcessSpec
 
 
 def require_binary(name: str) -> str:

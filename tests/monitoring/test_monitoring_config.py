@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paychaos.errors import InvalidInput
-from stack.monitoring.config import (
+from paychaos.contracts.errors import InvalidInput
+from paychaos.stack.monitoring.config import (
     RULES_DIR,
     AlertmanagerSettings,
     PrometheusSettings,
@@ -18,7 +18,7 @@ from stack.monitoring.config import (
     render_prometheus_config,
     write_config,
 )
-from stack.monitoring.processes import check_alertmanager_config, check_config
+from paychaos.stack.monitoring.processes import check_alertmanager_config, check_config
 
 WEBHOOK = "http://127.0.0.1:8102/alertmanager/webhook"
 

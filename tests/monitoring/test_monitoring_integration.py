@@ -23,7 +23,7 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from stack.monitoring import (
+from paychaos.stack.monitoring import (
     AlertmanagerClient,
     AlertmanagerSettings,
     PrometheusClient,
@@ -35,8 +35,8 @@ from stack.monitoring import (
     render_prometheus_config,
     write_config,
 )
-from stack.process import ProcessSpec
-from stack.service import free_port
+from paychaos.stack.process import ProcessSpec
+from paychaos.stack.service import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from paychaos.errors import InvalidInput, MissingDependency, StackError
-from stack.monitoring.processes import (
+from paychaos.contracts.errors import InvalidInput, MissingDependency, StackError
+from paychaos.stack.monitoring.processes import (
     alertmanager_spec,
     check_alertmanager_config,
     check_config,

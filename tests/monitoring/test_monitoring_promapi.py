@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from paychaos.errors import ExpectationFailed, InvalidInput, StackError
-from stack.monitoring import (
+from paychaos.contracts.errors import ExpectationFailed, InvalidInput, StackError
+from paychaos.stack.monitoring import (
     ActiveAlert,
     AlertmanagerClient,
     InMemoryMetricsSource,
@@ -16,8 +16,8 @@ from stack.monitoring import (
     Sample,
     wait_until,
 )
-from stack.monitoring.promapi import HttpResponse
-from stack.service import free_port
+from paychaos.stack.monitoring.promapi import HttpResponse
+from paychaos.stack.service import free_port
 
 BASE = "http://127.0.0.1:9090"
 

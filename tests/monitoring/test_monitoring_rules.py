@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from paychaos.errors import StackError
-from stack.monitoring.config import RULES_DIR
-from stack.monitoring.processes import check_rules, run_rule_tests
+from paychaos.contracts.errors import StackError
+from paychaos.stack.monitoring.config import RULES_DIR
+from paychaos.stack.monitoring.processes import check_rules, run_rule_tests
 
 TESTS_DIR = RULES_DIR.parent / "tests"
 COMPONENTS = {"api", "gateway", "database", "instance", "monitoring", "frontend"}

@@ -1,4 +1,4 @@
-"""stack.cgroups against fake cgroupfs trees (v1, v2) and, where possible, the real kernel."""
+"""paychaos.stack.cgroups against fake cgroupfs trees (v1, v2) and, where possible, the real kernel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.cgroups import (
+from paychaos.stack.cgroups import (
     CgroupInfo,
     CgroupUnavailable,
     MemoryCgroup,

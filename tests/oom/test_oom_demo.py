@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.cgroups import CgroupUnavailable, detect, list_groups
+from paychaos.stack.cgroups import CgroupUnavailable, detect, list_groups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ pytestmark = [
 
 def _demo(out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "paychaos.cli_oom", "oom-demo",
+        sys.executable, "-m", "paychaos.cli.oom", "oom-demo",
         "--quick", "--scale", "0.1", "--out", str(out), *extra,
     ]  # fmt: skip
 

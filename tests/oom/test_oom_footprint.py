@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stack.footprint import (
+from paychaos.stack.footprint import (
     GIB,
     MIB,
     MODELS,

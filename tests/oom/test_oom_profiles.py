@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from paychaos.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput
 from paychaos.oom.layouts import DEFAULT_LAYOUTS, parse_layout
 from paychaos.oom.profiles import BUILTIN, GIB, load_profiles, parse_instance_arg, resolve
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from paychaos.runner.stackctl import StackHandle, from_embedded
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 
 
 @pytest.fixture(scope="package")

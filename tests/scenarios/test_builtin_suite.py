@@ -23,7 +23,7 @@ from paychaos.runner.runner import run_scenario
 from paychaos.runner.stackctl import StackHandle, start_stack
 from paychaos.runner.suite import settle
 from paychaos.scenario import load_scenario
-from stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.monitoring.promapi import PrometheusClient
 
 REPO = Path(__file__).resolve().parents[2]
 _only = {n for n in os.environ.get("PAYCHAOS_SCENARIOS", "").split(",") if n}

@@ -16,8 +16,8 @@ from paychaos.checks import (
     probe_metric,
     probe_no_alerts,
 )
-from paychaos.scenario.model import Dominant, MetricProbe, NoAlertsProbe
-from paychaos.sources import (
+from paychaos.contracts.metrics import ActiveAlert, Sample
+from paychaos.contracts.signals import (
     AlertNotification,
     LogQuery,
     LogRecord,
@@ -27,9 +27,9 @@ from paychaos.sources import (
     Span,
     SpanQuery,
 )
-from stack.collector.memory import InMemorySources
-from stack.monitoring.memory import InMemoryMetricsSource
-from stack.monitoring.models import ActiveAlert, Sample
+from paychaos.scenario.model import Dominant, MetricProbe, NoAlertsProbe
+from paychaos.stack.collector.memory import InMemorySources
+from paychaos.stack.monitoring.memory import InMemoryMetricsSource
 
 NOW = time.time()
 NS = 1_000_000_000

@@ -22,9 +22,9 @@ from paychaos.runner.runner import RunOptions, run_scenario
 from paychaos.runner.stackctl import StackHandle
 from paychaos.runner.traffic import LedgerFile
 from paychaos.scenario import parse_scenario
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.traffic.ledger import LedgerEntry
-from stack.collector.client import CollectorClient
-from stack.monitoring.promapi import PrometheusClient
 
 pytestmark = pytest.mark.integration
 

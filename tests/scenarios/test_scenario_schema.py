@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paychaos.cli import main
-from paychaos.errors import InvalidScenario
+from paychaos.contracts.errors import InvalidScenario
 from paychaos.scenario import load_all, parse_scenario
 from paychaos.scenario.model import AlertExpectation
 

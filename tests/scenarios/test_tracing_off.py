@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from paychaos.checks import CheckContext, LogCheck, TraceCheck, Window
+from paychaos.contracts.signals import LogQuery, SpanQuery
 from paychaos.runner.stackctl import StackHandle, from_embedded
 from paychaos.runner.traffic import AsyncTrafficDriver
 from paychaos.scenario.model import Traffic
-from paychaos.sources import LogQuery, SpanQuery
-from stack.collector.client import CollectorClient
-from stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.stack.monitoring.promapi import PrometheusClient
 
 pytestmark = pytest.mark.integration
 

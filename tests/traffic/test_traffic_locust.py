@@ -22,9 +22,9 @@ from traffic_testkit import (
     wait_gone,
 )
 
-from paychaos.sources import RumQuery
-from stack.collector.client import CollectorClient
-from stack.service import free_port
+from paychaos.contracts.signals import RumQuery
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.service import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stack.service import free_port
+from paychaos.stack.service import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -176,7 +176,7 @@ def stored_collector(stack_dir: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "stack.collector",
+            "paychaos.stack.collector",
             "--host",
             "127.0.0.1",
             "--port",

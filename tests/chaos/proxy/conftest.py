@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from proxy_testkit import TcpServer, echo, run_proxy_process
 
-from chaos.proxy.client import ProxyClient
+from paychaos.chaos.proxy.client import ProxyClient
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stack.service import free_port
+from paychaos.stack.service import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -37,10 +37,19 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 15.
 
 @contextlib.contextmanager
 def run_proxy_process(*extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start ``python -m chaos.proxy`` on a free port; always stop it by its pid."""
+    """Start ``python -m paychaos.chaos.proxy`` on a free port; always stop it by its pid."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos.proxy", "--host", "127.0.0.1", "--port", str(port), *extra],
+        [
+            sys.executable,
+            "-m",
+            "paychaos.chaos.proxy",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

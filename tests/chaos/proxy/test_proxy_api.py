@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from proxy_testkit import TcpServer
 
-from chaos.proxy import start_proxy_server
-from chaos.proxy.client import ProxyClient, ProxyRequestFailed, ProxyRequestInvalid
-from paychaos.errors import FaultInjectionFailed, InvalidFault
+from paychaos.chaos.proxy import start_proxy_server
+from paychaos.chaos.proxy.client import ProxyClient, ProxyRequestFailed, ProxyRequestInvalid
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
 
 
 def call(url: str, method: str, path: str, body: Any = None, raw: bytes | None = None):

@@ -20,8 +20,8 @@ from proxy_testkit import (
     run_proxy_process,
 )
 
-from chaos.proxy.client import ProxyClient
-from stack.service import free_port
+from paychaos.chaos.proxy.client import ProxyClient
+from paychaos.stack.service import free_port
 
 
 def metrics_text(url: str) -> str:

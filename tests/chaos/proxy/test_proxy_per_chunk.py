@@ -8,7 +8,7 @@ import time
 
 from proxy_testkit import TcpServer, connect, recv_exactly, round_trip_s
 
-from chaos.proxy.client import ProxyClient
+from paychaos.chaos.proxy.client import ProxyClient
 
 SLOW_S = 0.03
 

@@ -19,7 +19,7 @@ from proxy_testkit import (
     round_trip_s,
 )
 
-from chaos.proxy.client import ProxyClient
+from paychaos.chaos.proxy.client import ProxyClient
 
 
 @pytest.mark.parametrize("stream", ["downstream", "upstream"])

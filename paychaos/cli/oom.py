@@ -1,0 +1,156 @@
+"""``paychaos oom-demo``: the seed's t3.medium warning (§7.1), shown with a real OOM killer.
+
+Runs the same flash sale against several layouts (default: Option A on a
+t3.medium, Option A on a t3.large, Option C on a t3.medium), one after the
+other, each inside a memory cgroup sized like the instance, then prints a
+summary table and writes ``report.html`` (plots embedded) and ``results.json``.
+
+Example::
+
+    paychaos oom-demo --scale 0.1 --out .paychaos/oom-demo
+    python -m paychaos.cli.oom oom-demo --layout A@t3.medium --instance tiny=1,0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from paychaos.contracts.errors import InvalidInput, MissingDependency
+
+DEFAULT_OUT = Path(".paychaos/oom-demo")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1000]")
+    return value
+
+
+def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
+    p = subparsers.add_parser(
+        "oom-demo",
+        help="show the seed's t3.medium OOM warning with a real cgroup and OOM killer",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    p.add_argument(
+        "--layout",
+        action="append",
+        metavar="OPTION@INSTANCE",
+        help="A@t3.medium, C@t3.large ... (repeatable; default A@t3.medium A@t3.large C@t3.medium)",
+    )
+    p.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="NAME=VCPU,MEM_GIB",
+        help="define an instance type, e.g. m7g.medium=1,4 (repeatable)",
+    )
+    p.add_argument(
+        "--instances-file", type=Path, help="YAML: instances: {name: {vcpu, memory_gib}}"
+    )
+    p.add_argument(
+        "--scale",
+        type=_fraction,
+        default=0.1,
+        help="shrink every memory figure (modelled footprints and the limit minus the real "
+        "part) by this factor (default 0.1)",
+    )
+    p.add_argument(
+        "--traffic-factor",
+        type=_positive,
+        default=16.0,
+        help="the modelled components see N x the span/log rates the driver really causes "
+        "(a bigger flash sale than 2 shared cores send; default 16; 1 = only what is sent)",
+    )
+    p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
+    p.add_argument("--quick", action="store_true", help="a shorter ramp (CI)")
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"report dir (default {DEFAULT_OUT})"
+    )
+    return {"oom-demo": cmd_oom_demo}
+
+
+def cmd_oom_demo(args: argparse.Namespace) -> int:
+    from paychaos.oom.layouts import DEFAULT_LAYOUTS, parse_layout
+    from paychaos.oom.profiles import load_profiles, parse_instance_arg
+    from paychaos.stack.cgroups import CgroupUnavailable, detect
+
+    extra = load_profiles(args.instances_file) if args.instances_file else {}
+    for text in args.instance:
+        profile = parse_instance_arg(text)
+        extra[profile.name] = profile
+    layouts = [
+        parse_layout(text, extra, db_on_instance=args.db_on_instance)
+        for text in (args.layout or DEFAULT_LAYOUTS)
+    ]
+    keys = [layout.key for layout in layouts]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(f"--layout given twice: {keys}")
+    try:
+        detect()
+    except CgroupUnavailable as exc:
+        raise MissingDependency(
+            f"{exc}; the demonstration needs a writable memory cgroup"
+        ) from None
+    return _run(args, layouts)
+
+
+def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
+    from paychaos.oom.report import render_html, summary_table, write_json
+    from paychaos.oom.runner import RunSettings, TrafficPlan, run_all, stderr_progress
+
+    settings = RunSettings(
+        scale=args.scale,
+        traffic_factor=args.traffic_factor,
+        plan=TrafficPlan.quick() if args.quick else TrafficPlan(),
+        state_dir=args.out / "state",
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"oom-demo: {len(layouts)} layout(s), scale {args.scale:g}, modelled traffic "
+        f"{args.traffic_factor:g} x sent, ramp {settings.plan.duration_s:.0f}s each",
+        file=sys.stderr,
+    )
+    results = run_all(layouts, settings, progress=stderr_progress)
+    notes = [
+        f"Modelled components saw {args.traffic_factor:g} x the span and log rates the load "
+        "driver caused (--traffic-factor); real components saw only what was sent.",
+        "Failed checkouts count only what the shop itself lost (no answer, 500, 503); the "
+        "gateway simulator's own 502/504 are listed apart (they occur in every layout).",
+    ]
+    command = "paychaos " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    (args.out / "report.html").write_text(render_html(results, command=command, notes=notes))
+    write_json(results, args.out / "results.json")
+    print(summary_table(results))
+    print(f"\nreport: {args.out / 'report.html'}")
+    return 1 if any(r.error for r in results) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m paychaos.cli.oom oom-demo ...`` (same as ``paychaos oom-demo``)."""
+    from paychaos.cli import main as paychaos_main
+
+    return paychaos_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

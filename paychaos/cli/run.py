@@ -1,0 +1,170 @@
+"""``paychaos run``, ``paychaos validate`` and ``paychaos history``.
+
+::
+
+    paychaos validate scenarios/            # exit 2 naming file:line: field on a bad file
+    paychaos run scenarios/db-latency.yaml  # start a stack (or --reuse the `paychaos up` one)
+    paychaos run scenarios/ --reports-dir reports
+    paychaos history --reports-dir reports --plot reports/trend.png
+
+Exit codes: 0 every expectation held, 1 one did not (or the run failed),
+2 invalid input (nothing was started or injected), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from paychaos.contracts.errors import InvalidInput
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: Any) -> dict[str, Handler]:
+    run = subparsers.add_parser("run", help="run scenarios: traffic + faults + expectations")
+    run.add_argument("paths", nargs="+", type=Path, help="scenario files or directories")
+    run.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the stack `paychaos up` runs (default: reuse it if running, else start one)",
+    )
+    run.add_argument("--fresh", action="store_true", help="always start a new stack for the run")
+    run.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    run.add_argument("--junit", type=Path, help="JUnit XML path (default <reports>/junit.xml)")
+    run.add_argument("--scrape-interval-s", type=float, default=1.0, help="for a started stack")
+    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--no-history", action="store_true", help="do not append to the history")
+
+    validate = subparsers.add_parser("validate", help="check scenario files; touch nothing")
+    validate.add_argument("paths", nargs="+", type=Path)
+
+    history = subparsers.add_parser("history", help="past runs: table and time-to-detect trend")
+    history.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    history.add_argument("--scenario", help="only this scenario")
+    history.add_argument("--plot", type=Path, help="trend PNG (default <reports>/trend.png)")
+    return {"run": _cmd_run, "validate": _cmd_validate, "history": _cmd_history}
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from paychaos.scenario.load import load_all
+
+    loaded = load_all(args.paths)
+    for item in loaded:
+        sc = item.scenario
+        print(
+            f"ok  {item.source}: {sc.name} ({len(sc.faults)} fault(s), "
+            f"{len(sc.expectations)} expectation(s), {sc.traffic.duration_s:g}s)"
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (the runner reverts and records *interrupted*)."""
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: the finally blocks still revert
+        stop.set()
+        print(f"\n{signal.Signals(signum).name}: stopping, reverting faults ...", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from paychaos.report.history import append_history
+    from paychaos.report.html import write_html
+    from paychaos.report.json_report import write_json
+    from paychaos.report.junit import write_junit
+    from paychaos.report.model import RunRecord, suite_status
+    from paychaos.runner.progress import Progress
+    from paychaos.runner.runner import RunOptions
+    from paychaos.runner.stackctl import daemon_running, reuse_daemon, start_stack
+    from paychaos.runner.suite import run_suite
+    from paychaos.scenario.load import load_all
+
+    if args.reuse and args.fresh:
+        raise InvalidInput("--reuse and --fresh exclude each other")
+    if args.scrape_interval_s <= 0:
+        raise InvalidInput("--scrape-interval-s must be positive")
+    loaded = load_all(args.paths)  # validate everything before anything starts
+    state_dir: Path = args.state_dir
+    stop = threading.Event()
+    progress = None if args.no_progress else Progress(sys.stderr)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir: Path = args.reports_dir / stamp
+    with _stop_on_signals(stop), contextlib.ExitStack() as cleanup:
+        if args.reuse or (not args.fresh and daemon_running(state_dir)):
+            handle = reuse_daemon(state_dir)
+            print(f"reusing the stack from {state_dir}", file=sys.stderr)
+        else:
+            tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="paychaos-run-")))
+            print("starting an embedded stack for this run ...", file=sys.stderr)
+            handle = start_stack(tmp / "state", scrape_interval_s=args.scrape_interval_s)
+        cleanup.callback(handle.close)
+        records: list[RunRecord] = []
+
+        def on_record(record: RunRecord) -> None:
+            records.append(record)
+            write_json(records, out_dir / "report.json")
+            if not args.no_history:
+                append_history(args.reports_dir, record)
+            print(f"{record.scenario}: {record.status} {record.reason}", file=sys.stderr)
+
+        opts = RunOptions(stop=stop, progress=progress)
+        run_suite(loaded, handle, opts, on_record=on_record, first_settle_s=0.0)
+    if records:
+        write_json(records, out_dir / "report.json")
+        write_junit(records, args.junit or out_dir / "junit.xml")
+        write_html(records, out_dir / "report.html")
+        print(f"reports in {out_dir}/ (report.json, junit.xml, report.html)", file=sys.stderr)
+    _print_summary(records)
+    status = suite_status(records) if records else "interrupted"
+    if status == "interrupted" or stop.is_set():
+        return 130
+    return 0 if status == "passed" and len(records) == len(loaded) else 1
+
+
+def _print_summary(records: list[Any]) -> None:
+    for rec in records:
+        print(f"{rec.scenario:<24} {rec.status}")
+        for exp in rec.expectations:
+            ttd = f"{exp.detected_s:5.1f}s" if exp.detected_s is not None else "   — "
+            floor = f"(floor {exp.floor_s:.1f}s)" if exp.floor_s is not None else ""
+            print(f"  {exp.status:<8} {ttd} {floor:<14} {exp.name}")
+        if rec.recovered_s is not None:
+            print(f"  recovered {rec.recovered_s:.1f}s after the last revert")
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from paychaos.report.history import history_table, plot_trends, read_history
+
+    entries = read_history(args.reports_dir)
+    if not entries:
+        print(f"no history in {args.reports_dir} (run: paychaos run scenarios/)")
+        return 1
+    print(history_table(entries, args.scenario))
+    path = plot_trends(
+        [e for e in entries if not args.scenario or e.scenario == args.scenario],
+        args.plot or args.reports_dir / "trend.png",
+    )
+    print(f"\ntrend plot: {path}")
+    return 0

@@ -1,0 +1,66 @@
+"""``python -m paychaos.stack.api``: run the payment API."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from paychaos.stack.api.app import ApiSettings, create_app
+from paychaos.stack.api.db import DbSettings
+from paychaos.stack.api.gateway_client import GatewaySettings
+from paychaos.stack.service import base_parser, serve_asgi
+from paychaos.stack.telemetry import settings_from_env, setup_telemetry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("paychaos reference payment API", default_port=8000)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="postgresql://user@host:port/db (env DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--gateway-url",
+        default=os.environ.get("GATEWAY_URL"),
+        help="base URL of the payment gateway (env GATEWAY_URL)",
+    )
+    parser.add_argument("--gateway-timeout-s", type=float, default=2.0)
+    parser.add_argument("--db-statement-timeout-ms", type=int, default=2000)
+    parser.add_argument("--db-pool-max", type=int, default=10)
+    parser.add_argument("--db-acquire-timeout-s", type=float, default=1.0)
+    parser.add_argument("--reconcile-interval-s", type=float, default=5.0)
+    parser.add_argument("--no-tracing", action="store_true", help="turn the OpenTelemetry SDK off")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.gateway_url:
+        parser.error("--database-url and --gateway-url are required")
+    for name in (
+        "gateway_timeout_s",
+        "db_statement_timeout_ms",
+        "db_pool_max",
+        "db_acquire_timeout_s",
+    ):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    overrides = {"tracing": False} if args.no_tracing else {}
+    telemetry = setup_telemetry(
+        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides)
+    )
+    settings = ApiSettings(
+        database=DbSettings(
+            url=args.database_url,
+            pool_max=args.db_pool_max,
+            statement_timeout_ms=args.db_statement_timeout_ms,
+            acquire_timeout_s=args.db_acquire_timeout_s,
+        ),
+        gateway=GatewaySettings(url=args.gateway_url, timeout_s=args.gateway_timeout_s),
+        reconcile_interval_s=args.reconcile_interval_s,
+    )
+    try:
+        serve_asgi(create_app(settings, tracer=telemetry.tracer), args.host, args.port)
+    finally:
+        telemetry.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

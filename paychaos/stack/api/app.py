@@ -1,0 +1,426 @@
+"""The reference payment API (stands for the seed's NestJS backend).
+
+``POST /api/checkout`` records the payment in PostgreSQL, charges it through
+the gateway with the same ``Idempotency-Key``, records the outcome and answers:
+
+====  =====================================================================
+201   charged (``status: succeeded``)
+402   declined by the processor
+400   ``Idempotency-Key`` header missing or malformed
+409   a request with this key is still being processed
+413   body too large
+422   invalid body (RFC 9457 problem naming the field), or key reused
+      with a different body
+502   the gateway failed; payment left ``unknown``, safe to retry
+503   the database is unavailable; nothing was charged by this attempt
+504   the gateway timed out; payment left ``unknown``, safe to retry
+====  =====================================================================
+
+A retry with the same key returns the first final outcome and never charges
+again; a retry of an ``unknown`` payment asks the gateway again with the same
+key (the gateway deduplicates). A background reconciler settles ``unknown``
+payments from the gateway's ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import aiohttp
+import orjson
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from paychaos.stack.api.db import DatabaseUnavailable, DbSettings, PaymentStore
+from paychaos.stack.api.gateway_client import GatewayClient, GatewaySettings
+from paychaos.stack.api.metrics import ApiMetrics, create_metrics
+from paychaos.stack.api.middleware import TelemetryMiddleware
+from paychaos.stack.api.models import IDEMPOTENCY_KEY, MAX_BODY_BYTES, CheckoutRequest, Payment
+from paychaos.stack.api.problems import problem, validation_problem
+
+log = logging.getLogger("payment-api")
+
+_OUTCOME_TO_STATUS = {"success": "succeeded", "declined": "declined"}
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything the API needs; every bound has a unit in its name."""
+
+    database: DbSettings
+    gateway: GatewaySettings
+    reconcile_interval_s: float = 5.0
+    reconcile_after_s: float = 10.0
+    give_up_after_s: float = 120.0
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def payment_json(row: dict[str, Any]) -> dict[str, Any]:
+    cents = int(row["amount_cents"])
+    return Payment(
+        id=row["id"],
+        status=row["status"],
+        method=row["method"],
+        amount=f"{cents // 100}.{cents % 100:02d}",
+        currency=row["currency"],
+        idempotency_key=row["idempotency_key"],
+        order_id=row["order_id"],
+        gateway_charge_id=row["gateway_charge_id"],
+        decline_code=row["decline_code"],
+        card_last4=row["card_last4"],
+        created_at=_iso(row["created_at"]),
+        updated_at=_iso(row["updated_at"]),
+    ).model_dump()
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+class CheckoutService:
+    """The checkout state machine: pending → succeeded | declined | unknown → (retry)."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        store: PaymentStore,
+        gateway: GatewayClient,
+        metrics: ApiMetrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.gateway = gateway
+        self.metrics = metrics
+
+    async def checkout(self, req: CheckoutRequest, key: str) -> Response:
+        start = time.perf_counter()
+        span = trace.get_current_span()
+        span.set_attribute("payment.method", req.method)
+        span.set_attribute("payment.idempotency_key", key)
+        self.metrics.in_flight.inc()
+        status = "error"
+        try:
+            response, status = await self._checkout(req, key)
+            return response
+        finally:
+            self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - start
+            self.metrics.checkout_duration.labels(req.method, status).observe(elapsed)
+
+    async def _checkout(self, req: CheckoutRequest, key: str) -> tuple[Response, str]:
+        request_hash = hashlib.sha256(req.model_dump_json().encode()).hexdigest()
+        method = req.method
+        try:
+            row = await self.store.insert_pending(
+                {
+                    "id": uuid.uuid4(),
+                    "idempotency_key": key,
+                    "request_hash": request_hash,
+                    "order_id": req.order_id,
+                    "customer_id": req.customer.id,
+                    "method": method,
+                    "amount_cents": req.amount_cents,
+                    "currency": req.currency,
+                    "card_last4": req.payment.last4,
+                }
+            )
+            if row is None:
+                existing = await self.store.get_by_key(key)
+                if existing is None:  # deleted between the two statements: treat as a race
+                    return self._in_progress(key), "replay"
+                if existing["request_hash"] != request_hash:
+                    return problem(
+                        422,
+                        "idempotency-key-reused",
+                        "Idempotency-Key reused with a different body",
+                        f"key {key} was first used for another request",
+                        payment_id=existing["id"],
+                    ), "replay"
+                if existing["status"] in ("succeeded", "declined"):
+                    return self._final(existing, replayed=True), "replay"
+                row = await self.store.mark_retry(
+                    existing["id"], stale_after_s=self.settings.gateway.timeout_s * 2 + 1
+                )
+                if row is None:
+                    return self._in_progress(key), "replay"
+                log.info("retrying payment", extra={"payment_id": row["id"], "method": method})
+        except DatabaseUnavailable as exc:
+            return self._db_down(method, exc), "error"
+
+        trace.get_current_span().set_attribute("payment.id", row["id"])
+        result = await self.gateway.charge(
+            method,
+            key,
+            {
+                "amount_cents": req.amount_cents,
+                "currency": req.currency,
+                "method": method,
+                "source": req.gateway_source(),
+                "payment_id": row["id"],
+                "description": f"order {req.order_id or row['id']}",
+            },
+        )
+        new_status = _OUTCOME_TO_STATUS.get(result.outcome, "unknown")
+        try:
+            row = await self.store.settle(
+                row["id"], new_status, result.charge_id, result.decline_code
+            )
+        except DatabaseUnavailable as exc:
+            # The charge may have happened: the row stays pending and a retry with the
+            # same key (or the reconciler) settles it from the gateway, never charging twice.
+            return self._db_down(method, exc, payment_id=row["id"]), "error"
+
+        extra = {
+            "payment_id": row["id"],
+            "method": method,
+            "amount_cents": req.amount_cents,
+            "currency": req.currency,
+            "card_last4": req.payment.last4,
+            "outcome": result.outcome,
+        }
+        if result.outcome == "success":
+            self.metrics.payments.labels(method, "success").inc()
+            log.info("payment succeeded", extra=extra)
+            return self._final(row), "success"
+        if result.outcome == "declined":
+            self.metrics.payments.labels(method, "declined").inc()
+            log.info("payment declined", extra={**extra, "decline_code": result.decline_code})
+            return self._final(row), "declined"
+        self.metrics.payments.labels(method, "error").inc()
+        if result.outcome == "timeout":
+            log.error(
+                "gateway timeout, payment left unknown", extra={**extra, "detail": result.detail}
+            )
+            return problem(
+                504,
+                "gateway-timeout",
+                "Payment gateway timeout",
+                f"the {method} processor did not answer in {self.settings.gateway.timeout_s}s; "
+                "the payment is unknown and safe to retry with the same Idempotency-Key",
+                payment_id=row["id"],
+                payment_status="unknown",
+            ), "error"
+        log.error("gateway error, payment left unknown", extra={**extra, "detail": result.detail})
+        return problem(
+            502,
+            "gateway-error",
+            "Payment gateway error",
+            f"the {method} processor failed ({result.detail}); the payment is unknown and "
+            "safe to retry with the same Idempotency-Key",
+            payment_id=row["id"],
+            payment_status="unknown",
+        ), "error"
+
+    def _final(self, row: dict[str, Any], replayed: bool = False) -> Response:
+        code = 201 if row["status"] == "succeeded" else 402
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return _json(code, payment_json(row), headers)
+
+    def _in_progress(self, key: str) -> Response:
+        return problem(
+            409,
+            "request-in-progress",
+            "A request with this Idempotency-Key is in progress",
+            f"key {key} is being processed; retry later",
+            headers={"Retry-After": "1"},
+        )
+
+    def _db_down(self, method: str, exc: Exception, payment_id: str | None = None) -> Response:
+        self.metrics.payments.labels(method, "error").inc()
+        log.error("database unavailable", extra={"method": method, "detail": str(exc)})
+        return problem(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "the payment database did not answer; retry with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+            payment_id=payment_id,
+        )
+
+    async def reconcile_once(self, session: aiohttp.ClientSession) -> int:
+        """Settle unknown/stale payments from the gateway ledger; returns how many settled."""
+        rows = await self.store.list_unsettled(self.settings.reconcile_after_s)
+        settled = 0
+        base = self.settings.gateway.url.rstrip("/") + "/v1/charges"
+        for row in rows:
+            params = {"idempotency_key": row["idempotency_key"]}
+            async with session.get(base, params=params) as resp:
+                if resp.status != 200:
+                    continue
+                payload = orjson.loads(await resp.read())
+            charges: list[dict[str, Any]] = []
+            if isinstance(payload, dict):
+                charges = payload.get("data") or payload.get("charges") or []
+            final = [c for c in charges if c.get("status") in ("succeeded", "declined")]
+            if final:
+                charge = final[0]
+                await self.store.settle(
+                    row["id"], charge["status"], charge.get("id"), charge.get("decline_code")
+                )
+                self.metrics.reconciled.labels(row["method"], charge["status"]).inc()
+                settled += 1
+            elif _age_s(row["updated_at"]) > self.settings.give_up_after_s:
+                await self.store.settle(row["id"], "failed", None, None)
+                self.metrics.reconciled.labels(row["method"], "failed").inc()
+                settled += 1
+        return settled
+
+
+def _age_s(value: Any) -> float:
+    return time.time() - value.timestamp() if hasattr(value, "timestamp") else 0.0
+
+
+async def _reconcile_forever(service: CheckoutService) -> None:
+    timeout = aiohttp.ClientTimeout(total=service.settings.gateway.timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while True:
+            await asyncio.sleep(service.settings.reconcile_interval_s)
+            try:
+                count = await service.reconcile_once(session)
+                if count:
+                    log.info("reconciled payments", extra={"count": count})
+            except (DatabaseUnavailable, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.warning("reconciler pass failed", extra={"detail": str(exc)})
+
+
+def create_app(
+    settings: ApiSettings, *, tracer: Tracer | None = None, metrics: ApiMetrics | None = None
+) -> Any:
+    """Build the ASGI app (FastAPI inside the telemetry middleware)."""
+    metrics = metrics or create_metrics()
+    tracer = tracer or trace.get_tracer("payment-api")
+    store = PaymentStore(settings.database, tracer, metrics)
+    gateway = GatewayClient(settings.gateway, tracer, metrics)
+    service = CheckoutService(settings, store, gateway, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await store.ensure_schema()
+        except DatabaseUnavailable as exc:
+            log.warning(
+                "database not ready at start; will retry on first use", extra={"detail": str(exc)}
+            )
+        except Exception as exc:  # asyncpg raises its own errors before the pool exists
+            log.warning(
+                "database not ready at start; will retry on first use",
+                extra={"detail": f"{type(exc).__name__}: {exc}"},
+            )
+        reconciler = asyncio.create_task(_reconcile_forever(service))
+        yield
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        await gateway.close()
+        await store.close()
+
+    app = FastAPI(
+        # FastAPI's native OpenTelemetry would add its own operation spans and
+        # instruments on top of ours (TelemetryMiddleware owns the server span and
+        # the RED metrics): one instrumentation, not two.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        title="paychaos payment API",
+        version="0.1.0",
+        description=__doc__,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        return validation_problem(exc.errors())
+
+    @app.post(
+        "/api/checkout",
+        status_code=201,
+        response_model=Payment,
+        responses={
+            400: {"description": "Idempotency-Key missing or malformed"},
+            402: {"description": "Declined", "model": Payment},
+            409: {"description": "Same key in progress"},
+            422: {"description": "Invalid body (RFC 9457 problem)"},
+            502: {"description": "Gateway error; payment unknown, retry with same key"},
+            503: {"description": "Database unavailable"},
+            504: {"description": "Gateway timeout; payment unknown, retry with same key"},
+        },
+    )
+    async def checkout(
+        body: CheckoutRequest,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> Response:
+        """Charge a cart with one payment method."""
+        if idempotency_key is None:
+            return problem(
+                400,
+                "idempotency-key-missing",
+                "Idempotency-Key header required",
+                "send a unique Idempotency-Key header with every checkout",
+            )
+        if not IDEMPOTENCY_KEY.match(idempotency_key):
+            return problem(
+                400,
+                "idempotency-key-invalid",
+                "Malformed Idempotency-Key",
+                "8-255 characters of A-Z a-z 0-9 _ - : .",
+            )
+        return await service.checkout(body, idempotency_key)
+
+    @app.get("/api/payments/{payment_id}", response_model=Payment)
+    async def get_payment(payment_id: str) -> Response:
+        """One payment by id."""
+        try:
+            uuid.UUID(payment_id)
+        except ValueError:
+            return problem(404, "not-found", "Payment not found", f"no payment {payment_id}")
+        try:
+            row = await store.get(payment_id)
+        except DatabaseUnavailable as exc:
+            return problem(503, "database-unavailable", "Database unavailable", str(exc))
+        if row is None:
+            return problem(404, "not-found", "Payment not found", f"no payment {payment_id}")
+        return _json(200, payment_json(row))
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """Liveness: the process serves HTTP."""
+        return _json(200, {"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: the database answers."""
+        try:
+            await store.ping()
+        except DatabaseUnavailable as exc:
+            return _json(
+                503, {"status": "not ready", "database": "unavailable", "detail": str(exc)}
+            )
+        return _json(200, {"status": "ready", "database": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from paychaos.stack.api.leak import install_leak_routes  # the app-leak fault's admin hook
+
+    install_leak_routes(app)
+    app.state.service = service
+    return TelemetryMiddleware(
+        app, metrics=metrics, tracer=tracer, max_body_bytes=settings.max_body_bytes
+    )

@@ -1,0 +1,490 @@
+"""The Docker backend: the embedded stack's components as containers, via the ``docker`` SDK.
+
+Same components, same ports and wiring as :mod:`paychaos.stack.embedded`, each in its
+own container on the host network, every listener on 127.0.0.1::
+
+    collector   paychaos/app         python -m paychaos.stack.collector
+    postgres    paychaos/postgres    Debian's PostgreSQL 15
+    gateway     paychaos/app         python -m paychaos.stack.gateway
+    proxy       paychaos/app         python -m paychaos.chaos.proxy   (the Toxiproxy stand-in)
+    api         paychaos/app         python -m paychaos.stack.api  → proxy → postgres / gateway
+    alertmanager, prometheus  paychaos/prometheus  (Debian's packages; rules mounted)
+
+Containers are named ``<project>-<component>``, labelled
+``paychaos.project=<project>``, restart ``unless-stopped`` like the embedded
+supervisor's policy, and removed by :meth:`DockerStack.stop` (only those with
+this project's label). Images are built locally when missing
+(:mod:`paychaos.stack.backends.images`).
+
+Example::
+
+    cfg = DockerStackConfig(state_dir=Path(".paychaos"), ports=StackPorts.auto())
+    with DockerStack(cfg) as st:
+        st.urls["api"]
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paychaos.contracts.errors import ComponentFailed, MissingDependency, StackError
+from paychaos.stack.backends.base import SignalSources
+from paychaos.stack.backends.images import ImageSet, build_all
+from paychaos.stack.embedded import StackPorts
+from paychaos.stack.monitoring.config import (
+    RULES_DIR,
+    AlertmanagerSettings,
+    PrometheusSettings,
+    ScrapeTarget,
+    render_alertmanager_config,
+    render_prometheus_config,
+)
+
+if TYPE_CHECKING:
+    from paychaos.chaos.target import StackTarget
+    from paychaos.runner.stackctl import StackHandle
+
+PROJECT_LABEL = "paychaos.project"
+COMPONENT_LABEL = "paychaos.component"
+STATE_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class DockerStackConfig:
+    """How to run the stack on Docker (ports as in :class:`~paychaos.stack.embedded.StackPorts`)."""
+
+    state_dir: Path
+    ports: StackPorts = field(default_factory=StackPorts)
+    images: ImageSet = field(default_factory=ImageSet)
+    project: str = "paychaos"
+    docker_host: str = ""
+    scrape_interval_s: float = 5.0
+    gateway_latency_scale: float = 1.0
+    gateway_timeout_s: float = 2.0
+    tracing: bool = True
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    build_missing: bool = True
+    memory_limits_mb: Mapping[str, int] = field(default_factory=dict)
+    ready_timeout_s: float = 90.0
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container: what ``containers.run`` gets (host network, detached)."""
+
+    component: str
+    image: str
+    command: tuple[str, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    health_url: str | None = None
+    port: int | None = None
+    entrypoint: tuple[str, ...] | None = None
+
+    def run_kwargs(self, cfg: DockerStackConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "image": self.image,
+            "command": list(self.command),
+            "name": container_name(cfg.project, self.component),
+            "detach": True,
+            "network_mode": "host",
+            "environment": dict(self.environment),
+            "volumes": {k: dict(v) for k, v in self.volumes.items()},
+            "labels": {PROJECT_LABEL: cfg.project, COMPONENT_LABEL: self.component},
+            "restart_policy": {"Name": "unless-stopped"},
+            "init": True,
+        }
+        if self.entrypoint is not None:
+            kwargs["entrypoint"] = list(self.entrypoint)
+        limit = cfg.memory_limits_mb.get(self.component)
+        if limit:
+            kwargs["mem_limit"] = f"{limit}m"
+            kwargs["memswap_limit"] = f"{limit}m"
+        return kwargs
+
+
+def container_name(project: str, component: str) -> str:
+    return f"{project}-{component}"
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def stack_urls(cfg: DockerStackConfig) -> dict[str, str]:
+    p = cfg.ports
+    return {
+        "api": _url(p.api),
+        "gateway": _url(p.gateway),
+        "collector": _url(p.collector),
+        "postgres": f"postgresql://postgres@127.0.0.1:{p.postgres}/postgres",
+        "proxy": _url(p.proxy),
+        "prometheus": _url(p.prometheus),
+        "alertmanager": _url(p.alertmanager),
+    }
+
+
+def container_specs(cfg: DockerStackConfig, config_dir: Path) -> list[ContainerSpec]:
+    """Every component's container, in start order (pure: files are written by the caller)."""
+    p, img = cfg.ports, cfg.images
+    data = {str(config_dir.resolve()): {"bind": "/data", "mode": "rw"}}
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": _url(p.collector), "PYTHONUNBUFFERED": "1"}
+    if not cfg.tracing:
+        otel["OTEL_SDK_DISABLED"] = "true"
+
+    def python(component: str, module: str, port: int, *args: str) -> ContainerSpec:
+        return ContainerSpec(
+            component=component,
+            image=img.app,
+            command=("python", "-m", module, "--host", "127.0.0.1", "--port", str(port), *args),
+            environment=otel,
+            volumes=data,
+            health_url=_url(port) + "/healthz",
+            port=port,
+        )
+
+    collector = python(
+        "collector", "paychaos.stack.collector", p.collector, "--db", "/data/collector.db"
+    )
+    collector = ContainerSpec(
+        **{**asdict(collector), "environment": {**otel, "OTEL_SDK_DISABLED": "true"}}
+    )
+    rules = {str(RULES_DIR): {"bind": "/etc/paychaos/rules", "mode": "ro"}}
+    return [
+        collector,
+        ContainerSpec(
+            component="postgres",
+            image=img.postgres,
+            command=(),
+            environment={"PGPORT": str(p.postgres), "PGHOST_LISTEN": "127.0.0.1"},
+            port=p.postgres,
+        ),
+        python(
+            "gateway",
+            "paychaos.stack.gateway",
+            p.gateway,
+            "--ledger",
+            "/data/gateway-ledger.jsonl",
+            "--admin-token",
+            cfg.admin_token,
+            "--latency-scale",
+            str(cfg.gateway_latency_scale),
+        ),
+        ContainerSpec(
+            **{
+                **asdict(
+                    python(
+                        "proxy", "paychaos.chaos.proxy", p.proxy, "--config", "/data/proxies.json"
+                    )
+                ),
+                "environment": {**otel, "OTEL_SDK_DISABLED": "true"},
+            }
+        ),
+        python(
+            "api",
+            "paychaos.stack.api",
+            p.api,
+            "--database-url",
+            f"postgresql://postgres@127.0.0.1:{p.proxy_postgres}/postgres",
+            "--gateway-url",
+            _url(p.proxy_gateway),
+            "--gateway-timeout-s",
+            str(cfg.gateway_timeout_s),
+        ),
+        ContainerSpec(
+            component="alertmanager",
+            image=img.prometheus,
+            command=(
+                "prometheus-alertmanager",
+                "--config.file=/data/alertmanager.yml",
+                "--storage.path=/alertmanager",
+                f"--web.listen-address=127.0.0.1:{p.alertmanager}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ),
+            volumes=data,
+            health_url=_url(p.alertmanager) + "/-/ready",
+            port=p.alertmanager,
+        ),
+        ContainerSpec(
+            component="prometheus",
+            image=img.prometheus,
+            command=(
+                "prometheus",
+                "--config.file=/data/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--web.listen-address=127.0.0.1:{p.prometheus}",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ),
+            volumes={**data, **rules},
+            health_url=_url(p.prometheus) + "/-/ready",
+            port=p.prometheus,
+        ),
+    ]
+
+
+def write_configs(cfg: DockerStackConfig, config_dir: Path) -> None:
+    """``proxies.json``, ``prometheus.yml`` and ``alertmanager.yml`` the containers mount."""
+    p = cfg.ports
+    config_dir.mkdir(parents=True, exist_ok=True)
+    proxies = [
+        {
+            "name": "postgres",
+            "listen": f"127.0.0.1:{p.proxy_postgres}",
+            "upstream": f"127.0.0.1:{p.postgres}",
+            "enabled": True,
+        },
+        {
+            "name": "gateway",
+            "listen": f"127.0.0.1:{p.proxy_gateway}",
+            "upstream": f"127.0.0.1:{p.gateway}",
+            "enabled": True,
+        },
+    ]
+    (config_dir / "proxies.json").write_text(json.dumps(proxies, indent=2))
+    targets = (
+        ScrapeTarget("payment-api", "127.0.0.1", p.api),
+        ScrapeTarget("gateway", "127.0.0.1", p.gateway),
+        ScrapeTarget("collector", "127.0.0.1", p.collector),
+        ScrapeTarget("fault-proxy", "127.0.0.1", p.proxy),
+        ScrapeTarget("prometheus", "127.0.0.1", p.prometheus),
+        ScrapeTarget("alertmanager", "127.0.0.1", p.alertmanager),
+    )
+    prom = render_prometheus_config(
+        PrometheusSettings(
+            targets=targets,
+            alertmanager_port=p.alertmanager,
+            scrape_interval_s=cfg.scrape_interval_s,
+            evaluation_interval_s=cfg.scrape_interval_s,
+            rules_dir=None,
+        )
+    )
+    # the rules as the container sees them (mounted read-only)
+    prom = prom.rstrip("\n") + "\nrule_files:\n- /etc/paychaos/rules/*.yml\n"
+    (config_dir / "prometheus.yml").write_text(prom)
+    am = render_alertmanager_config(
+        AlertmanagerSettings(webhook_url=_url(p.collector) + "/alertmanager/webhook")
+    )
+    (config_dir / "alertmanager.yml").write_text(am)
+
+
+def _healthy(spec: ContainerSpec) -> bool:
+    if spec.health_url is not None:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(spec.health_url, timeout=2) as response:
+                return bool(200 <= response.status < 300)
+        except (urllib.error.URLError, OSError):
+            return False
+    if spec.port is not None:
+        with socket.socket() as sock:
+            sock.settimeout(1.0)
+            return sock.connect_ex(("127.0.0.1", spec.port)) == 0
+    return True
+
+
+class DockerStack:
+    """The stack as containers on one Docker Engine; a :class:`StackBackend`."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        cfg: DockerStackConfig,
+        *,
+        client: Any = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.urls: dict[str, str] = stack_urls(cfg)
+        self._client = client
+        self._owns_client = client is None
+        self._log = log or (lambda _line: None)
+        self.config_dir = cfg.state_dir.resolve() / "docker"
+        self.specs = container_specs(cfg, self.config_dir)
+        self.build_seconds: dict[str, float] = {}
+
+    # -- the engine ---------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import docker
+            import docker.errors
+
+            try:
+                self._client = (
+                    docker.DockerClient(base_url=self.cfg.docker_host, timeout=120)
+                    if self.cfg.docker_host
+                    else docker.from_env(timeout=120)
+                )
+                self._client.ping()
+            except docker.errors.DockerException as exc:
+                raise MissingDependency(
+                    f"no Docker Engine answers ({exc}); start one (stack/docker/ci-dockerd.sh "
+                    "start) or set DOCKER_HOST"
+                ) from exc
+        return self._client
+
+    def containers(self) -> dict[str, Any]:
+        """component → container of this project (running or not)."""
+        found = self.client.containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={self.cfg.project}"}
+        )
+        return {c.labels.get(COMPONENT_LABEL, c.name): c for c in found}
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        import docker.errors
+
+        if self.cfg.build_missing:
+            self.build_seconds = build_all(self.client, self.cfg.images, log=self._log)
+        self.stop()  # leftovers of a previous run of this project
+        write_configs(self.cfg, self.config_dir)
+        try:
+            for spec in self.specs:
+                self._log(f"starting {spec.component}")
+                try:
+                    self.client.containers.run(**spec.run_kwargs(self.cfg))
+                except docker.errors.DockerException as exc:
+                    raise ComponentFailed(spec.component, f"docker run failed: {exc}") from exc
+                self._wait_healthy(spec)
+            self._write_state("running")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self, spec: ContainerSpec) -> None:
+        deadline = time.monotonic() + self.cfg.ready_timeout_s
+        name = container_name(self.cfg.project, spec.component)
+        while time.monotonic() < deadline:
+            if _healthy(spec):
+                return
+            container = self.client.containers.get(name)
+            if container.status in ("exited", "dead", "restarting") or container.attrs.get(
+                "RestartCount"
+            ):
+                tail = container.logs(tail=20).decode(errors="replace")
+                raise ComponentFailed(spec.component, f"container exited:\n{tail}")
+            time.sleep(0.25)
+        tail = self.client.containers.get(name).logs(tail=20).decode(errors="replace")
+        raise ComponentFailed(
+            spec.component, f"not healthy within {self.cfg.ready_timeout_s:g}s:\n{tail}"
+        )
+
+    def stop(self) -> None:
+        import docker.errors
+
+        for container in self.containers().values():
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                raise StackError(f"could not remove container {container.name}: {exc}") from exc
+        state = self.cfg.state_dir / STATE_FILE
+        if state.exists():
+            self._write_state("stopped")
+        if self._owns_client and self._client is not None:
+            self._client.close()  # its pooled sockets; a later call connects again
+            self._client = None
+
+    def __enter__(self) -> DockerStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- views ----------------------------------------------------------------------
+    def container_pid(self, component: str) -> int | None:
+        container = self.containers().get(component)
+        if container is None:
+            return None
+        container.reload()
+        pid = int((container.attrs.get("State") or {}).get("Pid") or 0)
+        return pid or None
+
+    def describe(self) -> dict[str, Any]:
+        components: dict[str, Any] = {}
+        for name, container in self.containers().items():
+            state = container.attrs.get("State") or {}
+            components[name] = {
+                "pid": state.get("Pid") or None,
+                "argv": [],
+                "container": container.name,
+                "status": container.status,
+                "restarts": int(container.attrs.get("RestartCount") or 0),
+            }
+        return {
+            "backend": self.name,
+            "project": self.cfg.project,
+            "docker_host": self.cfg.docker_host,
+            "urls": self.urls,
+            "ports": asdict(self.cfg.ports),
+            "admin_token": self.cfg.admin_token,
+            "state_dir": str(self.cfg.state_dir.resolve()),
+            "containers": {
+                s.component: container_name(self.cfg.project, s.component) for s in self.specs
+            },
+            "components": components,
+        }
+
+    def _write_state(self, status: str) -> None:
+        self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {**self.describe(), "status": status, "updated_at": time.time()}
+        (self.cfg.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def chaos_target(self) -> StackTarget:
+        from paychaos.chaos.target import StackTarget
+
+        def table() -> dict[str, tuple[int | None, tuple[str, ...]]]:
+            return {name: (self.container_pid(name), ()) for name in self.containers()}
+
+        return StackTarget(
+            state_dir=self.cfg.state_dir.resolve(),
+            urls=dict(self.urls),
+            admin_token=self.cfg.admin_token,
+            processes=table,
+            extra={
+                "backend": self.name,
+                "docker_host": self.cfg.docker_host,
+                "containers": self.describe()["containers"],
+            },
+        )
+
+    def handle(self, *, owned: bool = False) -> StackHandle:
+        from paychaos.runner.stackctl import StackHandle
+
+        return StackHandle(
+            urls=dict(self.urls),
+            admin_token=self.cfg.admin_token,
+            chaos_target=self.chaos_target,
+            scrape_interval_s=self.cfg.scrape_interval_s,
+            evaluation_interval_s=self.cfg.scrape_interval_s,
+            owned=owned,
+            tracing=self.cfg.tracing,
+            _close=self.stop if owned else (lambda: None),
+        )
+
+    def sources(self) -> SignalSources:
+        return SignalSources.for_urls(self.urls)
+
+
+__all__ = [
+    "DockerStack",
+    "DockerStackConfig",
+    "container_name",
+    "container_specs",
+    "stack_urls",
+    "write_configs",
+]

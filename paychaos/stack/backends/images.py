@@ -1,0 +1,186 @@
+"""The project's images, built locally on a base image (no registry needed).
+
+Three images, each from a Dockerfile in ``stack/docker/`` with the base image as
+the ``BASE_IMAGE`` build argument:
+
+============================  ==============================  ==========================
+image                         Dockerfile                      runs
+============================  ==============================  ==========================
+``paychaos/app:<version>``    ``app.Dockerfile``              api, gateway, collector,
+                                                              fault proxy, Locust
+``paychaos/postgres:<ver>``   ``postgres.Dockerfile``         Debian's PostgreSQL 15
+``paychaos/prometheus:<ver>`` ``prometheus.Dockerfile``       Prometheus, Alertmanager
+============================  ==============================  ==========================
+
+The base image comes from ``stack/docker/build-base.sh`` (debootstrap +
+``docker import``). The build context sent to the daemon holds only what the
+Dockerfiles copy (never ``.venv`` or ``.paychaos``).
+
+Example::
+
+    client = docker.from_env()
+    build_all(client, ImageSet.default())
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paychaos import __version__
+from paychaos.contracts.errors import MissingDependency, StackError
+from paychaos.contracts.layout import SOURCE_ROOT, STACK_DIR
+
+REPO_ROOT = SOURCE_ROOT
+DOCKER_DIR = STACK_DIR / "docker"
+DEFAULT_BASE_IMAGE = "paychaos/base:bookworm"
+
+#: What the app image copies from the repository (the build context, nothing more).
+CONTEXT_PATHS = ("pyproject.toml", "README.md", "paychaos", "locustfiles")
+_SKIP_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Tags of the project's images and the base image they are built FROM."""
+
+    base: str = DEFAULT_BASE_IMAGE
+    app: str = f"paychaos/app:{__version__}"
+    postgres: str = f"paychaos/postgres:{__version__}"
+    prometheus: str = f"paychaos/prometheus:{__version__}"
+
+    @classmethod
+    def default(cls) -> ImageSet:
+        return cls()
+
+    def builds(self) -> list[tuple[str, str]]:
+        """(tag, Dockerfile name) of every image to build."""
+        return [
+            (self.app, "app.Dockerfile"),
+            (self.postgres, "postgres.Dockerfile"),
+            (self.prometheus, "prometheus.Dockerfile"),
+        ]
+
+
+#: Where the host keeps locally added CA certificates (Debian's ``update-ca-certificates``).
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def build_context(
+    dockerfile: str, root: Path = REPO_ROOT, *, extra_ca_dir: Path | None = HOST_CA_DIR
+) -> io.BytesIO:
+    """A tar of :data:`CONTEXT_PATHS` plus ``dockerfile`` (as ``Dockerfile``).
+
+    The ``*.crt`` files of ``extra_ca_dir`` (the host's local CAs: a network that
+    intercepts TLS needs them for pip inside the build) go to ``stack/docker/extra-ca/``.
+    """
+    buffer = io.BytesIO()
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = set(Path(info.name).parts)
+        if parts & _SKIP_PARTS or info.name.endswith((".pyc", ".egg-info")):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name in CONTEXT_PATHS:
+            path = root / name
+            if path.exists():
+                tar.add(path, arcname=name, filter=keep)
+        tar.add(DOCKER_DIR / dockerfile, arcname="Dockerfile", filter=keep)
+        if extra_ca_dir is not None and extra_ca_dir.is_dir():
+            for cert in sorted(extra_ca_dir.glob("*.crt")):
+                tar.add(
+                    cert, arcname=f"paychaos/stack/docker/extra-ca/host-{cert.name}", filter=keep
+                )
+    buffer.seek(0)
+    return buffer
+
+
+def image_exists(client: Any, tag: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def build_image(
+    client: Any,
+    tag: str,
+    dockerfile: str,
+    *,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    log: Callable[[str], None] | None = None,
+) -> float:
+    """Build one image with host networking (apt and PyPI from inside); returns seconds."""
+    import docker.errors
+
+    if not image_exists(client, base_image):
+        raise MissingDependency(
+            f"base image {base_image} is missing; build it with: stack/docker/build-base.sh"
+        )
+    started = time.monotonic()
+    tail: deque[str] = deque(maxlen=25)
+    try:
+        stream: Iterable[dict[str, Any]] = client.api.build(
+            fileobj=build_context(dockerfile),
+            custom_context=True,
+            tag=tag,
+            buildargs={"BASE_IMAGE": base_image},
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                output = "\n".join(tail)
+                raise StackError(
+                    f"building {tag} from {dockerfile}: {chunk['error'].strip()}\n{output}"
+                )
+            line = str(chunk.get("stream", "")).rstrip()
+            if line:
+                tail.append(line)
+                if log is not None:
+                    log(line)
+    except docker.errors.APIError as exc:
+        raise StackError(f"building {tag} from {dockerfile}: {exc}") from exc
+    return time.monotonic() - started
+
+
+def build_all(
+    client: Any,
+    images: ImageSet,
+    *,
+    rebuild: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Build every image that is missing (all of them with ``rebuild``); tag → seconds."""
+    timings: dict[str, float] = {}
+    for tag, dockerfile in images.builds():
+        if rebuild or not image_exists(client, tag):
+            timings[tag] = build_image(client, tag, dockerfile, base_image=images.base, log=log)
+    return timings
+
+
+__all__ = [
+    "CONTEXT_PATHS",
+    "DEFAULT_BASE_IMAGE",
+    "DOCKER_DIR",
+    "ImageSet",
+    "build_all",
+    "build_context",
+    "build_image",
+    "image_exists",
+]

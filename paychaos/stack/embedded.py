@@ -1,0 +1,350 @@
+"""The embedded stack: every component as a local process on 127.0.0.1, no Docker.
+
+Start order and wiring (arrows are network paths; ``proxy`` is the fault proxy)::
+
+    collector ◄── OTLP traces/logs, Faro RUM, Alertmanager webhooks
+    postgres  ◄── proxy:postgres ◄── payment API ──► proxy:gateway ──► gateway
+    prometheus ── scrapes api, gateway, collector, proxy, instance, itself, alertmanager
+    alertmanager ──► collector /alertmanager/webhook
+
+Example::
+
+    with EmbeddedStack(StackConfig(state_dir=Path(".paychaos"), ports=StackPorts.auto())) as st:
+        print(st.urls["api"])
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import start_http_server
+
+from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.stack import postgres
+from paychaos.stack.instance import HostInstance, InstanceProbe, instance_registry
+from paychaos.stack.process import ProcessSpec, RestartPolicy
+from paychaos.stack.service import free_port
+from paychaos.stack.supervisor import ChildSetup, EventSink, Supervisor
+
+REPO_ROOT = SOURCE_ROOT
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Loopback ports of every component (defaults are the tools' usual ones)."""
+
+    api: int = 8000
+    gateway: int = 8101
+    collector: int = 4318
+    postgres: int = 15432
+    proxy: int = 8474
+    proxy_postgres: int = 15433
+    proxy_gateway: int = 8102
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    instance: int = 9101
+
+    @classmethod
+    def auto(cls) -> StackPorts:
+        """Free ephemeral ports for every component (what tests use)."""
+        chosen: set[int] = set()
+        values: dict[str, int] = {}
+        for item in fields(cls):
+            port = free_port()
+            while port in chosen:
+                port = free_port()
+            chosen.add(port)
+            values[item.name] = port
+        return cls(**values)
+
+    @classmethod
+    def from_base(cls, base: int) -> StackPorts:
+        """Consecutive ports from ``base`` (``--port-base 20000``)."""
+        return cls(**{item.name: base + i for i, item in enumerate(fields(cls))})
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """How to run the embedded stack."""
+
+    state_dir: Path
+    ports: StackPorts = field(default_factory=StackPorts)
+    scrape_interval_s: float = 5.0
+    tracing: bool = True
+    gateway_latency_scale: float = 1.0
+    gateway_seed: int | None = None
+    gateway_timeout_s: float = 2.0
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    with_proxy: bool = True
+    with_monitoring: bool = True
+    restart: RestartPolicy = "unless-stopped"
+    python: str = sys.executable
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def with_ports(self, ports: StackPorts) -> StackConfig:
+        return replace(self, ports=ports)
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def stack_urls(cfg: StackConfig) -> dict[str, str]:
+    p = cfg.ports
+    urls = {
+        "api": _url(p.api),
+        "gateway": _url(p.gateway),
+        "collector": _url(p.collector),
+        "postgres": postgres.dsn(p.postgres),
+        "instance_metrics": _url(p.instance) + "/metrics",
+    }
+    if cfg.with_proxy:
+        urls["proxy"] = _url(p.proxy)
+    if cfg.with_monitoring:
+        urls["prometheus"] = _url(p.prometheus)
+        urls["alertmanager"] = _url(p.alertmanager)
+    return urls
+
+
+def _python_service(cfg: StackConfig, name: str, module: str, port: int, *args: str) -> ProcessSpec:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": _url(cfg.ports.collector),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+        **dict(cfg.extra_env),
+    }
+    if not cfg.tracing:
+        env["OTEL_SDK_DISABLED"] = "true"
+    return ProcessSpec(
+        name=name,
+        argv=(cfg.python, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args),
+        env=env,
+        cwd=str(REPO_ROOT),
+        health_url=_url(port) + "/healthz",
+        port=port,
+        restart=cfg.restart,
+    )
+
+
+def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
+    """Every component's process, in start order."""
+    p = cfg.ports
+    state = cfg.state_dir.resolve()
+    specs: list[ProcessSpec] = []
+    collector = _python_service(
+        cfg,
+        "collector",
+        "paychaos.stack.collector",
+        p.collector,
+        "--db",
+        str(state / "collector.sqlite3"),
+    )
+    specs.append(replace(collector, env={**collector.env, "OTEL_SDK_DISABLED": "true"}))
+    specs.append(postgres.process_spec(postgres.data_dir_for(state), p.postgres))
+    gateway_args = [
+        "--ledger",
+        str(state / "gateway-ledger.jsonl"),
+        "--admin-token",
+        cfg.admin_token,
+        "--latency-scale",
+        str(cfg.gateway_latency_scale),
+    ]
+    if cfg.gateway_seed is not None:
+        gateway_args += ["--seed", str(cfg.gateway_seed)]
+    specs.append(
+        _python_service(cfg, "gateway", "paychaos.stack.gateway", p.gateway, *gateway_args)
+    )
+    db_port, gateway_port = p.postgres, p.gateway
+    if cfg.with_proxy:
+        proxies = [
+            {
+                "name": "postgres",
+                "listen": f"127.0.0.1:{p.proxy_postgres}",
+                "upstream": f"127.0.0.1:{p.postgres}",
+                "enabled": True,
+            },
+            {
+                "name": "gateway",
+                "listen": f"127.0.0.1:{p.proxy_gateway}",
+                "upstream": f"127.0.0.1:{p.gateway}",
+                "enabled": True,
+            },
+        ]
+        config_path = state / "proxies.json"
+        config_path.write_text(json.dumps(proxies, indent=2))
+        proxy = _python_service(
+            cfg, "proxy", "paychaos.chaos.proxy", p.proxy, "--config", str(config_path)
+        )
+        specs.append(replace(proxy, env={**proxy.env, "OTEL_SDK_DISABLED": "true"}))
+        db_port, gateway_port = p.proxy_postgres, p.proxy_gateway
+    api_env = {"PAYCHAOS_API_ADMIN_TOKEN": cfg.admin_token}  # the app-leak fault's hook
+    specs.append(
+        _python_service(
+            cfg,
+            "api",
+            "paychaos.stack.api",
+            p.api,
+            "--database-url",
+            postgres.dsn(db_port),
+            "--gateway-url",
+            _url(gateway_port),
+            "--gateway-timeout-s",
+            str(cfg.gateway_timeout_s),
+        )
+    )
+    specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
+    if cfg.with_monitoring:
+        specs.extend(_monitoring_specs(cfg, state))
+    return specs
+
+
+def _monitoring_specs(cfg: StackConfig, state: Path) -> list[ProcessSpec]:
+    from paychaos.stack.monitoring.config import (
+        AlertmanagerSettings,
+        PrometheusSettings,
+        ScrapeTarget,
+        render_alertmanager_config,
+        render_prometheus_config,
+        write_config,
+    )
+    from paychaos.stack.monitoring.processes import alertmanager_spec, prometheus_spec
+
+    p = cfg.ports
+    targets = [
+        ScrapeTarget("payment-api", "127.0.0.1", p.api),
+        ScrapeTarget("gateway", "127.0.0.1", p.gateway),
+        ScrapeTarget("collector", "127.0.0.1", p.collector),
+        ScrapeTarget("instance", "127.0.0.1", p.instance),
+        ScrapeTarget("prometheus", "127.0.0.1", p.prometheus),
+        ScrapeTarget("alertmanager", "127.0.0.1", p.alertmanager),
+    ]
+    if cfg.with_proxy:
+        targets.append(ScrapeTarget("fault-proxy", "127.0.0.1", p.proxy))
+    prom_yml = write_config(
+        render_prometheus_config(
+            PrometheusSettings(
+                targets=tuple(targets),
+                alertmanager_port=p.alertmanager,
+                scrape_interval_s=cfg.scrape_interval_s,
+                evaluation_interval_s=cfg.scrape_interval_s,
+            )
+        ),
+        state / "prometheus.yml",
+    )
+    am_yml = write_config(
+        render_alertmanager_config(
+            AlertmanagerSettings(webhook_url=_url(p.collector) + "/alertmanager/webhook")
+        ),
+        state / "alertmanager.yml",
+    )
+    (state / "alertmanager-data").mkdir(parents=True, exist_ok=True)
+    (state / "prometheus-data").mkdir(parents=True, exist_ok=True)
+    return [
+        replace(
+            alertmanager_spec(am_yml, state / "alertmanager-data", p.alertmanager),
+            restart=cfg.restart,
+        ),
+        replace(
+            prometheus_spec(prom_yml, state / "prometheus-data", p.prometheus),
+            restart=cfg.restart,
+        ),
+    ]
+
+
+class EmbeddedStack:
+    """The whole embedded stack, started and stopped as one."""
+
+    def __init__(
+        self,
+        cfg: StackConfig,
+        *,
+        on_event: EventSink | None = None,
+        instance: InstanceProbe | None = None,
+        extra_specs: Sequence[ProcessSpec] = (),
+        child_setup: ChildSetup | None = None,
+    ) -> None:
+        """``extra_specs`` start after the built-in components; ``child_setup`` is
+        passed to the :class:`Supervisor` (e.g. to start components in a cgroup)."""
+        self.cfg = cfg
+        self.urls = stack_urls(cfg)
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.supervisor = Supervisor(
+            [*build_specs(cfg), *extra_specs],
+            cfg.state_dir / "logs",
+            on_event=on_event,
+            child_setup=child_setup,
+        )
+        self.instance = instance or HostInstance(self._root_pids)
+        self._metrics_server: Any = None
+
+    def _root_pids(self) -> list[int]:
+        from paychaos.chaos.exporter import active_hog_pids  # memory hogs run on the instance too
+
+        pids = [comp.pid for comp in self.supervisor.components.values() if comp.pid]
+        return pids + active_hog_pids(self.cfg.state_dir)
+
+    def _component_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "alive": comp.alive, "restarts": comp.restarts}
+            for name, comp in self.supervisor.components.items()
+        ]
+
+    def start(self) -> None:
+        registry = instance_registry(self.instance, self._component_rows)
+        from paychaos.chaos.exporter import (
+            FaultJournalCollector,  # process/memory faults' MELT event
+        )
+
+        registry.register(FaultJournalCollector(self.cfg.state_dir))
+        self._metrics_server, _ = start_http_server(
+            self.cfg.ports.instance, addr="127.0.0.1", registry=registry
+        )
+        try:
+            self.supervisor.start()
+        except BaseException:
+            self._stop_metrics()
+            raise
+
+    def _stop_metrics(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+
+    def stop(self) -> None:
+        try:
+            self.supervisor.stop()
+        finally:
+            self._stop_metrics()
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self) -> dict[str, Any]:
+        """What ``paychaos status`` shows and the state file records."""
+        return {
+            "urls": self.urls,
+            "ports": asdict(self.cfg.ports),
+            "admin_token": self.cfg.admin_token,
+            "state_dir": str(self.cfg.state_dir.resolve()),
+            "components": {
+                name: {
+                    "pid": comp.pid,
+                    "argv": list(comp.spec.argv),
+                    "port": comp.spec.port,
+                    "restarts": comp.restarts,
+                    "exits": len(comp.exits),
+                }
+                for name, comp in self.supervisor.components.items()
+            },
+        }

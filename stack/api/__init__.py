@@ -1,8 +1,0 @@
-"""The reference payment API (stands for the seed's NestJS backend)."""
-
-from __future__ import annotations
-
-from stack.api.app import ApiSettings, create_app
-from stack.api.models import METHODS, CheckoutRequest, Payment
-
-__all__ = ["METHODS", "ApiSettings", "CheckoutRequest", "Payment", "create_app"]
