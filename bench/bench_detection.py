@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from paychaos.runner.progress import Progress
         from paychaos.runner.runner import RunOptions
-        from paychaos.runner.stackctl import start_stack
         from paychaos.runner.suite import run_suite
         from paychaos.scenario.load import load_all
+        from paychaos.targets.resolve import StartOptions, plan_target
 
         loaded = load_all(args.paths)
-        with tempfile.TemporaryDirectory(prefix="bench-detection-") as tmp:
-            handle = start_stack(Path(tmp) / "state", scrape_interval_s=1.0)
-            try:
-                records = run_suite(loaded, handle, RunOptions(progress=Progress(sys.stderr)))
-            finally:
-                handle.close()
+        plan = plan_target("embedded", Path(".paychaos"), start="always", options=StartOptions())
+        with plan.open() as session:
+            records = run_suite(loaded, session, RunOptions(progress=Progress(sys.stderr)))
         runs = [r.to_dict() for r in records]
     misses = print_table(runs)
     print(f"\n{misses} detection(s) missed or more than {AIM_S:g}s over their floor")

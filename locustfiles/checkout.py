@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from locust import events
 
-from paychaos.traffic.plugin import install
+from paychaos.locust.plugin import install
 from paychaos.traffic.shopper import Shopper
 
 __all__ = ["Shopper"]

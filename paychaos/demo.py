@@ -1,24 +1,22 @@
-"""``paychaos demo``: the embedded stack end to end, in one command.
+"""``paychaos demo``: a target end to end, in one command.
 
-Starts every component, sends a bounded mix of checkouts, then asks the real
-Prometheus the seed's question (§6.1, "which payment method is least used
-today?") and checks the answer against what was really sent; shows one
-checkout's trace from the collector; stops everything.
+Sends a bounded mix of checkouts to the target (by default an embedded stack
+started for the demo), then asks its real Prometheus the seed's question
+(§6.1, "which payment method is least used today?") and checks the answer
+against what was really sent; shows one checkout's trace from the collector.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from paychaos.contracts.errors import ExpectationFailed, PaychaosError
 from paychaos.loadgen import DEFAULT_MIX, LoadResult, drive
-from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
+from paychaos.targets.resolve import TargetSession
 
 SEED_LEAST_USED = (
     'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
@@ -34,73 +32,102 @@ class DemoResult:
 
 
 def run_demo(
+    session: TargetSession,
     *,
     total: int = 1200,
     concurrency: int = 24,
     mix: Mapping[str, float] = DEFAULT_MIX,
-    state_dir: Path | None = None,
     out: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Run the demo and return what it measured; raises ExpectationFailed on a wrong answer."""
+    """Run the demo on ``session``'s target; raises ExpectationFailed on a wrong answer.
+
+    On a stack started for the demo the seed's 24 h query must name the method the
+    client sent fewest successes to. On a target that ran before, the 24 h window
+    holds its history too: the demo then checks this run's own increase per method
+    (read from the same counter before and after) and shows the seed's answer beside it.
+    """
     from paychaos.stack.monitoring.promapi import PrometheusClient
 
-    own_dir = state_dir is None
-    state = state_dir or Path(tempfile.mkdtemp(prefix="paychaos-demo-"))
-    cfg = StackConfig(state_dir=state, ports=StackPorts.auto(), gateway_seed=11)
-    out(f"starting the embedded stack (state in {state}) ...")
-    stack = EmbeddedStack(cfg, on_event=lambda kind, msg: out(f"  {kind:<10} {msg}"))
-    try:
-        stack.start()
-        for name, url in stack.urls.items():
-            out(f"  {name:<17} {url}")
-        out(f"sending {total} checkouts, {concurrency} at a time, mix {dict(mix)} ...")
-        load = asyncio.run(_drive_with_progress(stack.urls["api"], total, concurrency, mix, out))
-        out(
-            f"  done: {load.sent} in {load.duration_s:.1f}s ({load.rate_per_s:.0f}/s), "
-            f"p50 {load.percentile_ms(0.5):.0f} ms, p99 {load.percentile_ms(0.99):.0f} ms"
+    target = session.target
+    if not target.signals.prometheus:
+        raise ExpectationFailed(f"target {target.name} has no Prometheus to ask the seed's query")
+    if not target.checkout.adapter.builtin:
+        raise ExpectationFailed(
+            f"target {target.name}: the demo speaks paychaos' own checkout API only; "
+            "drive this target with `paychaos run --target` (scenarios use its adapter)"
         )
-        sent_ok = {m: load.successes(m) for m in mix}
-        out(
-            "  client-side successes per method: "
-            + ", ".join(f"{m}={n}" for m, n in sent_ok.items())
-        )
-
-        prom = PrometheusClient(stack.urls["prometheus"])
-        out("waiting for Prometheus to scrape the final counts ...")
-        expected_total = sum(sent_ok.values())
-        prom.wait_until(
-            'sum(shop_payments_total{status="success"})',
-            lambda samples: bool(samples) and samples[0].value >= expected_total,
-            timeout_s=cfg.scrape_interval_s * 6,
-            poll_s=0.5,
-        )
-        all_methods = prom.query(
-            'sum by (method) (increase(shop_payments_total{status="success"}[24h]))'
-        )
-        by_method = {s.labels.get("method", "?"): s.value for s in all_methods}
-        answer = prom.query(SEED_LEAST_USED)
-        got = answer[0].labels.get("method", "?") if answer else "(no answer)"
-        want = min(sent_ok, key=lambda m: sent_ok[m])
-        out(f"seed query §6.1: {SEED_LEAST_USED}")
-        out(
-            f"  Prometheus says the least used method is {got!r}; the client sent fewest to {want!r}"
-        )
-        _show_trace(stack.urls["collector"], out)
+    for name, url in target.urls().items():
+        out(f"  {name:<17} {url}")
+    prom = PrometheusClient(target.signals.prometheus)
+    before = _successes(prom)
+    out(f"sending {total} checkouts, {concurrency} at a time, mix {dict(mix)} ...")
+    load = asyncio.run(
+        _drive_with_progress(target.checkout.url, total, concurrency, mix, out, target.allow_hosts)
+    )
+    out(
+        f"  done: {load.sent} in {load.duration_s:.1f}s ({load.rate_per_s:.0f}/s), "
+        f"p50 {load.percentile_ms(0.5):.0f} ms, p99 {load.percentile_ms(0.99):.0f} ms"
+    )
+    sent_ok = {m: load.successes(m) for m in mix}
+    out("  client-side successes per method: " + ", ".join(f"{m}={n}" for m, n in sent_ok.items()))
+    out("waiting for Prometheus to scrape the final counts ...")
+    expected_total = sum(before.values()) + sum(sent_ok.values())
+    prom.wait_until(
+        'sum(shop_payments_total{status="success"})',
+        lambda samples: bool(samples) and samples[0].value >= expected_total,
+        timeout_s=target.timing.scrape_interval_s * 6,
+        poll_s=0.5,
+    )
+    after = _successes(prom)
+    increase = {m: after.get(m, 0.0) - before.get(m, 0.0) for m in mix}
+    all_methods = prom.query(
+        'sum by (method) (increase(shop_payments_total{status="success"}[24h]))'
+    )
+    by_method = {s.labels.get("method", "?"): s.value for s in all_methods}
+    answer = prom.query(SEED_LEAST_USED)
+    got = answer[0].labels.get("method", "?") if answer else "(no answer)"
+    want = min(sent_ok, key=lambda m: sent_ok[m])
+    out(f"seed query §6.1: {SEED_LEAST_USED}")
+    out(f"  Prometheus says the least used method is {got!r}; the client sent fewest to {want!r}")
+    if session.owned:
         if got != want:
             raise ExpectationFailed(f"the seed's bottomk query named {got}, expected {want}")
-        out("OK: the metrics tell the truth about the traffic that was sent")
-        return DemoResult(load, got, want, by_method)
-    finally:
-        out("stopping the stack ...")
-        stack.stop()
-        if own_dir:
-            shutil.rmtree(state, ignore_errors=True)
+    else:
+        out(
+            "  (this target ran before: its 24 h window holds earlier traffic too; "
+            "this run's own increase per method: "
+            + ", ".join(f"{m}={increase[m]:.0f}" for m in mix)
+            + ")"
+        )
+        wrong = {m: (increase[m], sent_ok[m]) for m in mix if round(increase[m]) != sent_ok[m]}
+        if wrong:
+            raise ExpectationFailed(
+                "shop_payments_total grew by other amounts than the client saw succeed: "
+                + ", ".join(f"{m} +{inc:.0f} vs {ok}" for m, (inc, ok) in wrong.items())
+            )
+    traces = target.signals.traces
+    if traces is not None and traces.kind == "collector":
+        _show_trace(traces.url, out)
+    out("OK: the metrics tell the truth about the traffic that was sent")
+    return DemoResult(load, got, want, by_method)
+
+
+def _successes(prom: Any) -> dict[str, float]:
+    samples = prom.query('sum by (method) (shop_payments_total{status="success"})')
+    return {s.labels.get("method", "?"): s.value for s in samples}
 
 
 async def _drive_with_progress(
-    url: str, total: int, concurrency: int, mix: Mapping[str, float], out: Callable[[str], None]
+    url: str,
+    total: int,
+    concurrency: int,
+    mix: Mapping[str, float],
+    out: Callable[[str], None],
+    allow_hosts: tuple[str, ...] = (),
 ) -> LoadResult:
-    task = asyncio.ensure_future(drive(url, total=total, concurrency=concurrency, mix=mix))
+    task = asyncio.ensure_future(
+        drive(url, total=total, concurrency=concurrency, mix=mix, allow_hosts=allow_hosts)
+    )
     start = time.monotonic()
     while not task.done():
         await asyncio.sleep(1.0)

@@ -126,13 +126,20 @@ async def drive(
     seed: int = 7,
     request_timeout_s: float = 10.0,
     max_duration_s: float = 300.0,
-    allow_non_loopback: bool = False,
+    allow_hosts: tuple[str, ...] = (),
     rate_per_s: float | None = None,
 ) -> LoadResult:
-    """Send ``total`` checkouts (bounded by ``max_duration_s``) and tally the answers."""
+    """Send ``total`` checkouts (bounded by ``max_duration_s``) and tally the answers.
+
+    Load goes to loopback only, unless ``allow_hosts`` (a target's explicit allow-list)
+    names the host.
+    """
     host = aiohttp.client.URL(api_url).host or ""
-    if not allow_non_loopback and not is_loopback(host):
-        raise InvalidInput(f"target {api_url} is not loopback; load is loopback-only by default")
+    if not is_loopback(host) and host not in allow_hosts:
+        raise InvalidInput(
+            f"{api_url} is not loopback; load goes to loopback only unless the target's "
+            f"allow_hosts lists {host}"
+        )
     if total < 1 or concurrency < 1:
         raise InvalidInput("total and concurrency must be at least 1")
     if rate_per_s is not None and rate_per_s <= 0:

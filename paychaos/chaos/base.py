@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from paychaos.chaos.params import ParamSpec, param_specs, parse_params
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.errors import InvalidFault
 
 Applied = dict[str, Any]
@@ -49,7 +49,7 @@ class InjectContext:
     """
 
     fault_id: str
-    target: StackTarget
+    target: FaultTarget
     ttl_s: float
     expires_at: float
     journal_path: Path
@@ -114,7 +114,15 @@ class Fault(ABC):
     def target_label(self) -> str:
         """The ``target`` label: ``proxy/postgres``, ``gateway/paypal``, ``process/api``."""
 
-    def check(self, target: StackTarget) -> None:
+    def requires(self) -> list[str]:
+        """The target capabilities this fault needs (``a|b``: either will do).
+
+        See :data:`paychaos.contracts.target.CAPABILITIES`; the runner refuses a
+        scenario whose target lacks one, before anything starts.
+        """
+        return []
+
+    def check(self, target: FaultTarget) -> None:
         """Read-only checks that the target can take this fault (loopback, exists)."""
         return None
 
@@ -124,7 +132,7 @@ class Fault(ABC):
         """Apply the fault with its TTL; record every change in ``applied`` as made."""
 
     @abstractmethod
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         """Undo what ``applied`` records (idempotent); returns details for the journal."""
 
     def describe(self) -> str:

@@ -9,7 +9,7 @@ SIGKILLed.
 
 Example::
 
-    target = StackTarget.from_state_dir(Path(".paychaos"))
+    target = FaultTarget.from_state_dir(Path(".paychaos"))
     with ChaosController(target) as chaos, signals_raise():
         fault = chaos.prepare("db-latency", {"latency_ms": 300}, duration_s=60)
         entry = chaos.inject(fault)
@@ -32,7 +32,7 @@ from paychaos.chaos.base import Applied, Fault, InjectContext
 from paychaos.chaos.journal import Ending, FaultEvent, Journal, JournalEntry, journal_path
 from paychaos.chaos.params import parse_params
 from paychaos.chaos.registry import FaultRegistry, default_registry
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.errors import (
     FaultInjectionFailed,
     InvalidFault,
@@ -72,7 +72,7 @@ class ChaosController:
 
     def __init__(
         self,
-        target: StackTarget,
+        target: FaultTarget,
         *,
         registry: FaultRegistry | None = None,
         journal: Journal | None = None,
@@ -216,16 +216,16 @@ class ChaosController:
         from paychaos.chaos.proxy.client import ProxyClient
 
         errors: list[str] = []
-        if "proxy" in self.target.urls:
+        if self.target.has_toxiproxy():
             try:
-                client = ProxyClient(self.target.url("proxy"))
+                client = ProxyClient(self.target.toxiproxy_url())
                 for name, proxy in client.list().items():
                     for toxic in proxy.toxics:
                         if toxic.name.startswith("chaos-"):
                             client.remove_toxic(name, toxic.name)
             except PaychaosError as exc:
                 errors.append(f"proxy sweep: {exc}")
-        if "gateway" in self.target.urls and self.target.admin_token:
+        if self.target.has_gateway_admin():
             try:
                 admin_for(self.target).clear()
             except PaychaosError as exc:

@@ -24,7 +24,8 @@ from typing import Any
 from paychaos.chaos.base import Applied, Fault, InjectContext
 from paychaos.chaos.params import param
 from paychaos.chaos.proxy.client import ProxyClient, ProxyRequestFailed
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
+from paychaos.contracts.domain import Dependency
 from paychaos.contracts.errors import RollbackFailed
 
 DB_PROXY = "postgres"
@@ -34,9 +35,9 @@ def toxic_name(fault_id: str, part: str) -> str:
     return f"chaos-{fault_id}-{part}"
 
 
-def _remove_toxics(target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
-    client = ProxyClient(target.url("proxy"))
-    proxy = str(applied.get("proxy", DB_PROXY))
+def _remove_toxics(target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    client = ProxyClient(target.toxiproxy_url())
+    proxy = str(applied.get("proxy") or target.proxy_for("database"))
     removed, gone = [], []
     for name in applied.get("toxics", []):
         try:
@@ -54,14 +55,19 @@ class _ProxyFault(Fault):
     """A fault made of toxics on one proxy of the fault proxy."""
 
     proxy_name: str = DB_PROXY
+    dependency: Dependency = "database"
 
     def target_label(self) -> str:
         return f"proxy/{self.proxy_name}"
 
-    def check(self, target: StackTarget) -> None:
-        target.url("proxy")
+    def requires(self) -> list[str]:
+        return [f"proxy.{self.dependency}"]
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def check(self, target: FaultTarget) -> None:
+        target.toxiproxy_url()
+        target.proxy_for(self.dependency)
+
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         return _remove_toxics(target, applied)
 
 
@@ -93,13 +99,13 @@ class DbLatency(_ProxyFault):
 
     def inject(self, ctx: InjectContext, applied: Applied) -> None:
         p: DbLatencyParams = self.params
-        client = ProxyClient(ctx.target.url("proxy"))
-        applied["proxy"] = self.proxy_name
+        client = ProxyClient(ctx.target.toxiproxy_url())
+        proxy = applied["proxy"] = ctx.target.proxy_for(self.dependency)
         applied["toxics"] = []
         name = toxic_name(ctx.fault_id, "latency")
         applied["toxics"].append(name)  # recorded first: a timeout may still have added it
         client.add_toxic(
-            self.proxy_name,
+            proxy,
             "latency",
             {"latency": p.latency_ms, "jitter": p.jitter_ms},
             stream="downstream",
@@ -128,8 +134,8 @@ class DbOutage(_ProxyFault):
 
     def inject(self, ctx: InjectContext, applied: Applied) -> None:
         p: DbOutageParams = self.params
-        client = ProxyClient(ctx.target.url("proxy"))
-        applied["proxy"] = self.proxy_name
+        client = ProxyClient(ctx.target.toxiproxy_url())
+        proxy = applied["proxy"] = ctx.target.proxy_for(self.dependency)
         applied["toxics"] = []
         kind = "timeout" if p.mode == "blackhole" else "reset_peer"
         # Both directions: new connections get no server greeting, live ones no answers.
@@ -137,7 +143,7 @@ class DbOutage(_ProxyFault):
             name = toxic_name(ctx.fault_id, stream)
             applied["toxics"].append(name)
             client.add_toxic(
-                self.proxy_name,
+                proxy,
                 kind,
                 {"timeout": 0},
                 stream=stream,

@@ -1,9 +1,9 @@
 """Process and memory faults on containers, through the Docker Engine API (``docker`` SDK).
 
-The stack's containers are found in ``target.extra["containers"]`` (component
-→ container name, recorded by :class:`paychaos.stack.backends.docker.DockerStack`) and
-the engine in ``target.extra["docker_host"]`` (``DOCKER_HOST`` form; empty:
-the environment's).
+The containers and the engine come from the target's ``docker`` actuator
+(component → container name; ``host`` in ``DOCKER_HOST`` form, empty: the
+environment's): the Docker stack's own target records them, and a team's
+target file names its own containers.
 
 - ``docker-pause``: ``container.pause()`` (cgroup freezer), unpaused at the end;
 - ``docker-kill``: ``container.kill()`` (SIGKILL); the container stays down for
@@ -37,11 +37,11 @@ from paychaos.chaos.journal import FaultEvent, Journal
 from paychaos.chaos.memory import MemoryPressure, MemoryPressureParams
 from paychaos.chaos.params import param
 from paychaos.chaos.spawn import python_module_argv, spawn_detached
-from paychaos.chaos.target import StackTarget
-from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
+from paychaos.chaos.target import FaultTarget
+from paychaos.contracts.domain import COMPONENTS
+from paychaos.contracts.errors import FaultInjectionFailed
 
 MIB = 1 << 20
-COMPONENTS = ("api", "gateway", "postgres", "proxy", "collector", "prometheus", "alertmanager")
 #: How long the expiry helper waits for a stopped container to start before giving up.
 START_TIMEOUT_S = 30.0
 
@@ -85,29 +85,14 @@ def engine_errors(action: str) -> Iterator[None]:
         raise FaultInjectionFailed(f"{action}: {exc}") from exc
 
 
-def _docker_extra(target: StackTarget) -> Mapping[str, Any]:
-    """``containers``/``docker_host``: from the target, else from the recorded ``stack.json``."""
-    if target.extra.get("containers"):
-        return target.extra
-    import json
-
-    try:
-        state = json.loads((target.state_dir / "stack.json").read_text())
-    except (OSError, ValueError):
-        return target.extra
-    return state if isinstance(state, dict) and state.get("backend") == "docker" else target.extra
+def docker_host_of(target: FaultTarget) -> str:
+    """The target's Docker Engine (``DOCKER_HOST`` form; empty: the environment's)."""
+    return target.docker_host()
 
 
-def docker_host_of(target: StackTarget) -> str:
-    return str(_docker_extra(target).get("docker_host") or "")
-
-
-def container_name(target: StackTarget, component: str) -> str:
-    containers = _docker_extra(target).get("containers") or {}
-    if component not in containers:
-        known = ", ".join(sorted(containers)) or "none (is this a Docker stack?)"
-        raise InvalidFault(f"no container for component {component!r}; containers: {known}")
-    return str(containers[component])
+def container_name(target: FaultTarget, component: str) -> str:
+    """The container the target names for ``component``."""
+    return target.container(component)
 
 
 def container_cgroup_dir(pid: int, proc_root: Path = Path("/proc")) -> Path:
@@ -145,8 +130,11 @@ class _ContainerFault(Fault):
     def target_label(self) -> str:
         return f"container/{self.params.component}"
 
+    def requires(self) -> list[str]:
+        return [f"container.{self.params.component}"]
+
     @contextlib.contextmanager
-    def _container(self, target: StackTarget) -> Iterator[Any]:
+    def _container(self, target: FaultTarget) -> Iterator[Any]:
         """The component's container, its engine connection closed on exit."""
         name = container_name(target, self.params.component)
         with docker_client(docker_host_of(target)) as client:
@@ -154,7 +142,7 @@ class _ContainerFault(Fault):
                 container = client.containers.get(name)
             yield container
 
-    def check(self, target: StackTarget) -> None:
+    def check(self, target: FaultTarget) -> None:
         with self._container(target) as container:
             if container.status != "running":
                 raise FaultInjectionFailed(f"container {container.name} is {container.status}")
@@ -211,7 +199,7 @@ class DockerPause(_ContainerFault):
                 container.pause()
             applied["paused"] = True
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         self._stop_expiry(applied)
         if not applied.get("paused"):
             return {"unpaused": False}
@@ -238,7 +226,7 @@ class DockerKill(_ContainerFault):
                 container.kill(signal="SIGKILL")
             applied["killed"] = True
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         self._stop_expiry(applied)
         if not applied.get("killed"):
             return {"started": False}
@@ -263,7 +251,7 @@ class DockerRestart(_ContainerFault):
                 container.restart(timeout=10)
             applied["restarted"] = True
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         return {}  # a restart is over once it happened; the TTL is the event's window
 
 
@@ -300,7 +288,7 @@ class DockerMemoryLimit(_ContainerFault):
                 container.update(mem_limit=limit, memswap_limit=limit)
             applied["limit_bytes"] = limit
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         self._stop_expiry(applied)
         if "limit_bytes" not in applied:
             return {"restored": False}
@@ -358,10 +346,10 @@ class DockerMemoryHog(_ContainerFault):
                 raise FaultInjectionFailed(f"container {container.name} has no running process")
             cgroup = container_cgroup_dir(pid)
             applied.update(container=container.name, container_cgroup=str(cgroup))
-            in_container = replace(ctx, target=replace(ctx.target, instance_cgroup=str(cgroup)))
+            in_container = replace(ctx, target=ctx.target.with_cgroup(cgroup))
             self._hog.inject(in_container, applied)
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         details = self._hog.revert(target, applied)
         cgroup = applied.get("container_cgroup")
         if cgroup:

@@ -23,10 +23,11 @@ from typing import Any
 
 from paychaos.chaos.base import Applied, Fault, InjectContext
 from paychaos.chaos.params import param
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
+from paychaos.contracts.domain import METHODS as DOMAIN_METHODS
 from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, RollbackFailed
 
-METHODS = ("*", "visa", "paypal", "amex", "crypto")
+METHODS = ("*", *DOMAIN_METHODS)
 MAX_GATEWAY_TTL_S = 3600.0
 
 
@@ -102,8 +103,9 @@ def _message(payload: Any) -> str:
     return str(payload)
 
 
-def admin_for(target: StackTarget) -> GatewayAdmin:
-    return GatewayAdmin(target.url("gateway"), target.admin_token)
+def admin_for(target: FaultTarget) -> GatewayAdmin:
+    url, token = target.gateway_admin()
+    return GatewayAdmin(url, token)
 
 
 class _GatewayFault(Fault):
@@ -115,10 +117,11 @@ class _GatewayFault(Fault):
     def target_label(self) -> str:
         return f"gateway/{self.params.method}"
 
-    def check(self, target: StackTarget) -> None:
-        target.url("gateway")
-        if not target.admin_token:
-            raise FaultInjectionFailed("the stack records no gateway admin token")
+    def requires(self) -> list[str]:
+        return ["gateway.behaviours"]
+
+    def check(self, target: FaultTarget) -> None:
+        target.gateway_admin()
 
     def behaviour(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -129,7 +132,7 @@ class _GatewayFault(Fault):
         applied["behaviour_id"] = created["id"]
         applied["gateway_expires_at"] = created.get("expires_at")
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         behaviour_id = applied.get("behaviour_id")
         if not behaviour_id:
             return {"removed": False}

@@ -38,7 +38,7 @@ from paychaos.chaos.base import Applied, Fault, InjectContext
 from paychaos.chaos.memory_cgroup import create_cgroup, open_cgroup
 from paychaos.chaos.params import param
 from paychaos.chaos.spawn import python_module_argv, spawn_attached, spawn_detached
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, RollbackFailed
 
 MIB = 1 << 20
@@ -68,6 +68,9 @@ class MemoryPressure(Fault):
 
     def target_label(self) -> str:
         return "instance"
+
+    def requires(self) -> list[str]:
+        return ["memory.hog"]
 
     def inject(self, ctx: InjectContext, applied: Applied) -> None:
         p: MemoryPressureParams = self.params
@@ -122,7 +125,7 @@ class MemoryPressure(Fault):
         wpid, wticks = spawn_detached(watch, log_path=ctx.journal_path.parent / "watchdog.log")
         applied.update(watch_pid=wpid, watch_starttime=wticks)
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         details: dict[str, Any] = {}
         cgroup = applied.get("cgroup")
         group = open_cgroup(Path(cgroup)) if cgroup and applied.get("own_cgroup") else None
@@ -166,16 +169,18 @@ class AppLeak(Fault):
     def target_label(self) -> str:
         return "process/api"
 
-    def check(self, target: StackTarget) -> None:
-        target.url("api")
-        if not target.admin_token:
-            raise FaultInjectionFailed("the stack records no admin token for the API")
+    def requires(self) -> list[str]:
+        return ["api.leak"]
 
-    def _request(self, target: StackTarget, method: str, path: str, body: object) -> Any:
+    def check(self, target: FaultTarget) -> None:
+        target.api_admin()
+
+    def _request(self, target: FaultTarget, method: str, path: str, body: object) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(target.url("api") + path, data=data, method=method)
+        url, token = target.api_admin()
+        req = urllib.request.Request(url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
-        req.add_header("Authorization", f"Bearer {target.admin_token}")
+        req.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return json.loads(resp.read() or b"null")
@@ -195,7 +200,7 @@ class AppLeak(Fault):
         created = self._request(ctx.target, "POST", "/admin/leak", body)
         applied["leak_id"] = created["id"]
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         leak_id = applied.get("leak_id")
         if not leak_id:
             return {}

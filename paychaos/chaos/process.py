@@ -28,10 +28,9 @@ from paychaos.chaos import procs
 from paychaos.chaos.base import Applied, Fault, InjectContext
 from paychaos.chaos.params import param
 from paychaos.chaos.spawn import python_module_argv, spawn_detached
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
+from paychaos.contracts.domain import COMPONENTS
 from paychaos.contracts.errors import FaultInjectionFailed
-
-COMPONENTS = ("api", "gateway", "postgres", "proxy", "collector", "prometheus", "alertmanager")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,10 @@ class _ProcessFault(Fault):
     def target_label(self) -> str:
         return f"process/{self.params.component}"
 
-    def check(self, target: StackTarget) -> None:
+    def requires(self) -> list[str]:
+        return [f"process.{self.params.component}"]
+
+    def check(self, target: FaultTarget) -> None:
         target.process(self.params.component)
 
 
@@ -60,7 +62,7 @@ class _SignalFault(_ProcessFault):
         if not procs.signal_group(ref.pid, ref.starttime, self.signal_number):
             raise FaultInjectionFailed(f"{ref.name} (pid {ref.pid}) exited before the signal")
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         try:
             now = target.process(self.params.component)
         except (FaultInjectionFailed, KeyError):
@@ -123,7 +125,7 @@ class Pause(_ProcessFault):
         if procs.state(ref.pid) not in ("T", "t"):
             raise FaultInjectionFailed(f"{ref.name} (pid {ref.pid}) did not stop")
 
-    def revert(self, target: StackTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
         details: dict[str, Any] = {}
         pid, ticks = applied.get("pid"), applied.get("starttime")
         if isinstance(pid, int) and isinstance(ticks, int):

@@ -11,14 +11,18 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.signals import AlertQuery
 
 
 class AlertCheck:
     """Prometheus reports the alert firing; with ``notification`` the webhook arrived too."""
+
+    needs: ClassVar[tuple[str, ...]] = ("alerts",)
+    """The capabilities this expectation type always reads."""
 
     def __init__(
         self,
@@ -33,6 +37,7 @@ class AlertCheck:
         self.mode: CheckMode = "never" if absent else "eventually"
         shown = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
         target = f"{alert}{{{shown}}}" if shown else alert
+        self.requires = [*self.needs, *(["notifications"] if notification and not absent else [])]
         self.description = (f"{target} must not fire" if absent else f"{target} fires") + (
             " and is notified" if self.notification else ""
         )

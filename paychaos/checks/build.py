@@ -1,17 +1,18 @@
-"""Turn a scenario's typed expectation into a ready :class:`~paychaos.checks.base.Check`."""
+"""Turn a scenario's typed expectation into a ready :class:`~paychaos.contracts.expectations.Check`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from paychaos.checks.alert import AlertCheck
-from paychaos.checks.base import Check
 from paychaos.checks.hygiene import HygieneCheck
 from paychaos.checks.ledger import LedgerCheck
 from paychaos.checks.log import LogCheck
 from paychaos.checks.metric import MetricCheck
 from paychaos.checks.rum import RumCheck
 from paychaos.checks.trace import TraceCheck
-from paychaos.contracts.signals import LogQuery, RumQuery, SpanQuery
-from paychaos.scenario.model import (
+from paychaos.contracts.expectations import Check
+from paychaos.contracts.scenario import (
     AlertExpectation,
     Expectation,
     HygieneExpectation,
@@ -21,6 +22,20 @@ from paychaos.scenario.model import (
     RumExpectation,
     TraceExpectation,
 )
+from paychaos.contracts.signals import LogQuery, RumQuery, SpanQuery
+
+#: Every expectation type's check class (its ``needs``: the capabilities it reads).
+CHECKS: dict[str, Any] = {
+    "metric": MetricCheck,
+    "alert": AlertCheck,
+    "trace": TraceCheck,
+    "log": LogCheck,
+    "rum": RumCheck,
+    "ledger": LedgerCheck,
+    "hygiene": HygieneCheck,
+}
+#: expectation type → capabilities it always needs (``paychaos target check`` shows it).
+EXPECTATION_NEEDS: dict[str, list[str]] = {k: list(c.needs) for k, c in CHECKS.items()}
 
 
 def build_check(exp: Expectation) -> Check:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.signals import AttributeValue, LogQuery, RumQuery, SpanQuery
 from paychaos.stack.telemetry import contains_pan
 
@@ -51,10 +52,15 @@ def _leaks(*parts: str | Mapping[str, AttributeValue] | None) -> bool:
 class HygieneCheck:
     """Holds when no scanned record contains a PAN."""
 
+    needs: ClassVar[tuple[str, ...]] = ("logs",)
+    """The capabilities this expectation type always reads."""
+
     mode: CheckMode = "final"
 
     def __init__(self, signals: Sequence[str] = ("logs", "spans", "rum")) -> None:
         self.signals = tuple(signals)
+        kinds = {"logs": "logs", "spans": "traces", "rum": "rum"}
+        self.requires = [kinds[s] for s in self.signals]
         self.description = f"no card number in {', '.join(self.signals)}"
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation:

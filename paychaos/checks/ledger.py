@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
 
 
 def _get_json(url: str, timeout_s: float = 5.0) -> Any:
@@ -48,10 +48,14 @@ def gateway_duplicates(gateway_url: str) -> int:
 class LedgerCheck:
     """Holds when no payment is lost and nothing is charged twice (within the tolerances)."""
 
+    needs: ClassVar[tuple[str, ...]] = ("checkout.readback", "gateway.ledger")
+    """The capabilities this expectation type always reads."""
+
     mode: CheckMode = "final"
 
     def __init__(self, *, max_lost: int = 0, max_double_charges: int = 0, settle_s: float = 45):
         self.max_lost, self.max_double, self.settle_s = max_lost, max_double_charges, settle_s
+        self.requires = [*self.needs]
         self.description = "ledgers reconcile: no lost payment, no double charge"
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation:

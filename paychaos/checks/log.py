@@ -11,9 +11,10 @@ Example::
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.signals import LogQuery
 
 #: At most this many distinct traces are fetched per poll to prove correlation.
@@ -22,6 +23,9 @@ MAX_TRACE_LOOKUPS = 20
 
 class LogCheck:
     """At least ``min_count`` matching records (each with an existing trace if ``correlated``)."""
+
+    needs: ClassVar[tuple[str, ...]] = ("logs",)
+    """The capabilities this expectation type always reads."""
 
     mode: CheckMode = "eventually"
 
@@ -32,6 +36,7 @@ class LogCheck:
             query.service or "",
             repr(query.body_contains) if query.body_contains else "",
         ]
+        self.requires = [*self.needs, *(["traces"] if correlated else [])]
         self.description = (
             f"logs {' '.join(p for p in parts if p) or '(any)'}"
             + (f" x{min_count}" if min_count > 1 else "")

@@ -8,10 +8,12 @@ Example::
 
 from __future__ import annotations
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
+from typing import ClassVar
+
 from paychaos.contracts.errors import StackError
-from paychaos.scenario.model import MetricProbe, NoAlertsProbe, Op, compare
-from paychaos.stack.monitoring.promapi import MetricsSource
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
+from paychaos.contracts.metrics import MetricsSource
+from paychaos.contracts.scenario import MetricProbe, NoAlertsProbe, Op, compare
 
 
 def _show(labels: object, value: float) -> str:
@@ -25,10 +27,14 @@ class MetricCheck:
     the signal time is when it started holding.
     """
 
+    needs: ClassVar[tuple[str, ...]] = ("metrics",)
+    """The capabilities this expectation type always reads."""
+
     mode: CheckMode = "eventually"
 
     def __init__(self, query: str, op: Op, value: float, *, for_s: float = 0, every: bool = False):
         self.query, self.op, self.value, self.for_s, self.every = query, op, value, for_s, every
+        self.requires = [*self.needs]
         self.description = f"{query} {op} {value:g}" + (f" for {for_s:g}s" if for_s else "")
         self._holding_since: float | None = None
 

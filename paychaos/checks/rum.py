@@ -8,19 +8,24 @@ Example::
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.signals import RumQuery
 
 
 class RumCheck:
     """At least ``min_count`` RUM items match in the window."""
 
+    needs: ClassVar[tuple[str, ...]] = ("rum",)
+    """The capabilities this expectation type always reads."""
+
     mode: CheckMode = "eventually"
 
     def __init__(self, query: RumQuery, *, min_count: int = 1) -> None:
         self.query, self.min_count = query, min_count
+        self.requires = [*self.needs]
         self.description = f"RUM {query.kind or 'item'} {query.name or '(any)'}" + (
             f" x{min_count}" if min_count > 1 else ""
         )

@@ -15,16 +15,20 @@ Example::
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
-from paychaos.checks.base import CheckContext, CheckMode, Observation, Window
 from paychaos.contracts.errors import StackError
+from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
+from paychaos.contracts.scenario import Dominant
 from paychaos.contracts.signals import SpanQuery
-from paychaos.scenario.model import Dominant
 from paychaos.stack.collector.analysis import latency_breakdown
 
 
 class TraceCheck:
     """At least ``min_spans`` spans match; with ``dominant``, their traces blame it."""
+
+    needs: ClassVar[tuple[str, ...]] = ("traces",)
+    """The capabilities this expectation type always reads."""
 
     mode: CheckMode = "eventually"
 
@@ -51,6 +55,7 @@ class TraceCheck:
             )
             if part
         )
+        self.requires = [*self.needs]
         self.description = f"spans {what or '(any)'}" + (
             f", dominated by {dominant.service or '*'}/{dominant.name_contains or '*'}"
             if dominant

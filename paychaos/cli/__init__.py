@@ -13,9 +13,13 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paychaos.contracts.errors import InvalidInput, PaychaosError
+
+if TYPE_CHECKING:
+    from paychaos.contracts.target import Target
+    from paychaos.stack.state import StackState
 
 DEFAULT_STATE_DIR = Path(".paychaos")
 
@@ -46,21 +50,22 @@ def _positive_int(text: str) -> int:
 
 def _mix(text: str) -> dict[str, float]:
     """``visa=45,paypal=30,crypto=15,amex=10``."""
-    mix: dict[str, float] = {}
-    for part in text.split(","):
-        name, _, share = part.partition("=")
-        name = name.strip()
-        if name not in ("visa", "paypal", "amex", "crypto"):
-            raise argparse.ArgumentTypeError(f"unknown payment method {name!r} in {text!r}")
-        try:
-            mix[name] = float(share)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"share of {name} must be a number") from None
-        if mix[name] < 0:
-            raise argparse.ArgumentTypeError(f"share of {name} must not be negative")
-    if sum(mix.values()) <= 0:
-        raise argparse.ArgumentTypeError("at least one share must be positive")
-    return mix
+    from paychaos.contracts.domain import parse_mix
+
+    try:
+        return {str(k): v for k, v in parse_mix(text).items()}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+TARGET_HELP = "embedded (default), docker, a target file, or a name in targets/"
+
+
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    """``--target`` on a subcommand (it may also stand before the subcommand)."""
+    parser.add_argument(
+        "--target", default=argparse.SUPPRESS, metavar="NAME|FILE", help=TARGET_HELP
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_STATE_DIR,
         help="where the stack keeps its data, logs and state (default .paychaos)",
     )
+    parser.add_argument("--target", default=None, metavar="NAME|FILE", help=TARGET_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start the stack in the background")
@@ -100,11 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops")
     up.add_argument("--timeout-s", type=_positive_float, default=120.0)
 
-    sub.add_parser("status", help="show the running stack")
+    add_target_option(sub.add_parser("status", help="show the running stack, or a target"))
     sub.add_parser("down", help="stop everything `paychaos up` started")
     sub.add_parser("doctor", help="check what is installed, with the command to fix what is not")
 
-    demo = sub.add_parser("demo", help="start the stack, send checkouts, check the seed's query")
+    demo = sub.add_parser(
+        "demo", help="send checkouts to a target (default: a fresh stack), check the seed's query"
+    )
+    add_target_option(demo)
     demo.add_argument("--checkouts", type=_positive_int, default=1200)
     demo.add_argument("--concurrency", type=_positive_int, default=24)
     demo.add_argument(
@@ -158,46 +167,54 @@ def _check_ports_free(ports: object) -> None:
             )
 
 
-def _print_state(state: dict[str, object]) -> None:
-    from paychaos.stack.daemon import pid_alive
+def _print_state(state: StackState) -> None:
+    from paychaos.stack.state import pid_alive
 
-    print(f"supervisor pid {state.get('pid')}  status {state.get('status')}")
-    urls = state.get("urls") or {}
-    comps = state.get("components") or {}
-    assert isinstance(urls, dict) and isinstance(comps, dict)
-    for name, comp in comps.items():
-        alive = "up  " if pid_alive(comp.get("pid")) else "DOWN"
-        restarts = comp.get("restarts", 0)
-        note = f"  restarted {restarts}x" if restarts else ""
-        print(f"  {alive} {name:<13} pid {comp.get('pid')!s:<8} port {comp.get('port')}{note}")
+    print(f"{state.backend} stack, held by pid {state.pid}, status {state.status}")
+    for name, comp in state.components.items():
+        alive = "up  " if pid_alive(comp.pid) else "DOWN"
+        note = f"  restarted {comp.restarts}x" if comp.restarts else ""
+        print(f"  {alive} {name:<13} pid {comp.pid!s:<8} port {comp.port}{note}")
     print()
-    for name, url in urls.items():
-        print(f"  {name:<17} {url}")
+    if state.target is not None:
+        _print_target(state.target)
+
+
+def _print_target(target: Target) -> None:
+    for role, url in target.urls().items():
+        print(f"  {role:<17} {url}")
+    offered = target.capabilities()
+    print(f"\n  {len(offered)} capabilities configured (probe them: paychaos target check)")
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from paychaos.stack.backends.cli import docker_state, docker_status
-    from paychaos.stack.daemon import pid_alive, read_state
+    from paychaos.stack.backends.cli import docker_status
+    from paychaos.stack.state import read_state
+    from paychaos.targets.resolve import is_builtin, plan_target
 
-    docker = docker_state(args.state_dir)
-    if docker is not None and docker.get("status") == "running":
-        return docker_status(args.state_dir, docker)
+    if not is_builtin(args.target):
+        target = plan_target(args.target, args.state_dir).target
+        print(f"target {target.name} ({target.kind}) from {args.target}")
+        _print_target(target)
+        return 0
     state = read_state(args.state_dir)
-    if state is None:
-        print(f"no stack in {args.state_dir} (start one with: paychaos up)")
+    if state is None or (args.target and state.backend != args.target):
+        print(f"no {args.target or ''} stack in {args.state_dir} (start one with: paychaos up)")
         return 1
+    if state.backend == "docker" and state.status == "running":
+        return docker_status(state)
     _print_state(state)
-    running = state.get("status") == "running" and pid_alive(state.get("pid"))
-    return 0 if running else 1
+    return 0 if state.running() else 1
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from paychaos.stack.backends.cli import docker_down, docker_state
+    from paychaos.stack.backends.cli import docker_down
     from paychaos.stack.daemon import stop_background
+    from paychaos.stack.state import read_state
 
-    docker = docker_state(args.state_dir)
-    if docker is not None and docker.get("status") == "running":
-        return docker_down(args.state_dir, docker)
+    state = read_state(args.state_dir)
+    if state is not None and state.backend == "docker" and state.status == "running":
+        return docker_down(state)
     for line in stop_background(args.state_dir):
         print(line)
     return 0
@@ -214,14 +231,28 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from paychaos.demo import run_demo
     from paychaos.loadgen import DEFAULT_MIX
+    from paychaos.targets.resolve import Start, StartOptions, plan_target
 
-    run_demo(total=args.checkouts, concurrency=args.concurrency, mix=args.mix or DEFAULT_MIX)
+    # no --target: a fresh embedded stack, as a new user's first run
+    start: Start = "always" if args.target is None else "never"
+    options = StartOptions(
+        scrape_interval_s=5.0, gateway_latency_scale=1.0, gateway_timeout_s=2.0, say=print
+    )
+    with plan_target(args.target, args.state_dir, start=start, options=options).open() as session:
+        run_demo(
+            session, total=args.checkouts, concurrency=args.concurrency, mix=args.mix or DEFAULT_MIX
+        )
     return 0
 
 
 # Further subcommands live in their own modules, each with
 # ``register(subparsers) -> {command name: handler(args) -> exit code}``.
-COMMAND_MODULES = ("paychaos.cli.chaos", "paychaos.cli.run", "paychaos.cli.oom")
+COMMAND_MODULES = (
+    "paychaos.cli.chaos",
+    "paychaos.cli.run",
+    "paychaos.cli.oom",
+    "paychaos.cli.target",
+)
 
 
 def _command_modules() -> list[Any]:
@@ -243,6 +274,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not hasattr(args, "target"):
+        args.target = None
     try:
         return _COMMANDS[args.command](args)
     except PaychaosError as exc:

@@ -1,9 +1,11 @@
 """``paychaos chaos ...``: list, inject, status, revert and show the events of faults.
 
-They act on the stack that ``paychaos up`` started (``--state-dir``, default
-``.paychaos``)::
+They act on a target (``--target``): by default the embedded stack that
+``paychaos up`` started (``--state-dir``, default ``.paychaos``); ``--target
+docker`` for the Docker stack; a target file for a deployment paychaos did not
+start (its Toxiproxy, gateway admin API, containers or processes)::
 
-    paychaos chaos list
+    paychaos chaos list [--target FILE]     # marks what the target cannot take
     paychaos chaos inject db-latency --latency-ms 300 --for 60s
     paychaos chaos inject gateway-timeout --method paypal --for 2m --wait
     paychaos chaos status
@@ -33,6 +35,9 @@ Handler = Callable[[argparse.Namespace], int]
 def register(subparsers: Any) -> dict[str, Handler]:
     chaos = subparsers.add_parser("chaos", help="inject and revert faults in the running stack")
     chaos.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
+    chaos.add_argument(
+        "--target", default=argparse.SUPPRESS, help="embedded (default), docker, or a target file"
+    )
     sub = chaos.add_subparsers(dest="chaos_command", required=True, metavar="ACTION")
     sub.add_parser("list", help="every fault with its parameters")
     inject = sub.add_parser(
@@ -67,10 +72,19 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
 
 # -- list ------------------------------------------------------------------------------
 def _cmd_list(args: argparse.Namespace) -> int:
-    from paychaos.chaos.registry import default_registry
+    from paychaos.chaos.catalog import full_registry
+    from paychaos.contracts.target import missing
 
-    for fault in default_registry():
+    offers = _offers(args)
+    for fault in full_registry():
         print(f"{fault.name:<16} [{fault.family}] {fault.description}")
+        if offers is not None:
+            needs = (
+                fault.prepare({}, fault.max_duration_s).requires() if _no_required(fault) else []
+            )
+            gaps = missing(offers, needs)
+            if gaps:
+                print(f"{'':<18}NOT on this target: lacks {', '.join(gaps)}")
         print(f"{'':<18}--for DURATION   required TTL, at most {fault.max_duration_s:.0f}s")
         for spec in fault.param_specs():
             default = f"default {spec.default}"
@@ -119,13 +133,12 @@ def parse_inject_args(tokens: Sequence[str]) -> tuple[dict[str, str], str | None
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
+    from paychaos.chaos.catalog import full_registry
     from paychaos.chaos.controller import ChaosController, signals_raise
     from paychaos.chaos.params import parse_duration_s
-    from paychaos.chaos.registry import default_registry
-    from paychaos.chaos.target import StackTarget
 
     # 1. validate everything; nothing is touched before this passes
-    fault_cls = default_registry().get(args.fault)
+    fault_cls = full_registry().get(args.fault)
     params, duration_text, wait, allow = parse_inject_args(args.args)
     if duration_text is None:
         raise InvalidFault(
@@ -134,16 +147,18 @@ def _cmd_inject(args: argparse.Namespace) -> int:
         )
     duration_s = parse_duration_s(duration_text, what="--for")
     fault = fault_cls.prepare(params, duration_s)
-    # 2. find the stack and inject
-    target = StackTarget.from_state_dir(args.state_dir, allow_hosts=allow)
+    # 2. the target must offer what the fault needs; then inject
+    target, registry = _fault_target(args, allow)
+    _check_capabilities(fault, target)
+    fault = registry.get(fault.name).prepare(fault.param_dict(), duration_s)
     if not wait:
-        entry = ChaosController(target, detached=True).inject(fault)
+        entry = ChaosController(target, registry=registry, detached=True).inject(fault)
         _print_injected(entry.id, fault.describe(), entry.target, entry.expires_at)
         print(
             f"  the target ends it by itself; revert earlier with: paychaos chaos revert {entry.id}"
         )
         return 0
-    with signals_raise(), ChaosController(target) as controller:
+    with signals_raise(), ChaosController(target, registry=registry) as controller:
         entry = controller.inject(fault)
         _print_injected(entry.id, fault.describe(), entry.target, entry.expires_at)
         print("  waiting for the TTL (Ctrl-C reverts now) ...", flush=True)
@@ -159,17 +174,78 @@ def _print_injected(fault_id: str, what: str, target: str, expires_at: float) ->
 
 
 # -- status / events / revert ----------------------------------------------------------
+def _session(args: argparse.Namespace) -> Any:
+    from paychaos.targets.resolve import plan_target
+
+    return plan_target(getattr(args, "target", None), args.state_dir).open()
+
+
+def _offers(args: argparse.Namespace) -> dict[str, str] | None:
+    """The target's capabilities, or None when ``list`` was asked without a target."""
+    from paychaos.contracts.errors import StackError
+
+    try:
+        return dict(_session(args).target.capabilities())
+    except StackError:
+        if getattr(args, "target", None):
+            raise
+        return None  # no stack runs: list every fault without marks
+
+
+def _no_required(fault: Any) -> bool:
+    """True when the fault validates with its defaults (so its needs can be read)."""
+    from paychaos.contracts.errors import InvalidFault as Invalid
+
+    try:
+        fault.prepare({}, fault.max_duration_s)
+    except Invalid:
+        return False
+    return True
+
+
+def _fault_target(args: argparse.Namespace, allow: Sequence[str] = ()) -> tuple[Any, Any]:
+    """The target's actuators for faults, and the registry whose faults act on it."""
+    from paychaos.chaos.catalog import registry_for
+    from paychaos.chaos.target import FaultTarget
+
+    session = _session(args)
+    target = FaultTarget(
+        session.target, state_dir=session.state_dir, allow_hosts=(*session.allow_hosts, *allow)
+    )
+    return target, registry_for(session.target)
+
+
+def _check_capabilities(fault: Any, target: Any) -> None:
+    from paychaos.chaos.catalog import ALIASES
+    from paychaos.contracts.errors import Unsupported
+    from paychaos.contracts.target import missing
+
+    needs = fault.requires()
+    if fault.name in ALIASES:
+        component = fault.param_dict().get("component")
+        needs = [f"process.{component}|container.{component}"]
+    gaps = missing(target.target.capabilities(), needs)
+    if gaps:
+        raise Unsupported(
+            f"{fault.name}: target {target.name} lacks "
+            + ", ".join(g.replace("|", " or ") for g in gaps)
+            + " (see: paychaos target check)",
+            tuple((fault.name, g) for g in gaps),
+        )
+
+
 def _controller(args: argparse.Namespace) -> Any:
     from paychaos.chaos.controller import ChaosController
-    from paychaos.chaos.target import StackTarget
 
-    return ChaosController(StackTarget.from_state_dir(args.state_dir))
+    target, registry = _fault_target(args)
+    return ChaosController(target, registry=registry)
 
 
 def _journal(args: argparse.Namespace) -> Any:
     from paychaos.chaos.journal import Journal
 
-    return Journal.for_state_dir(args.state_dir)
+    target, _registry = _fault_target(args)
+    return Journal.for_state_dir(target.state_dir)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

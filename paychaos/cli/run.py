@@ -5,7 +5,14 @@
     paychaos validate scenarios/            # exit 2 naming file:line: field on a bad file
     paychaos run scenarios/db-latency.yaml  # start a stack (or --reuse the `paychaos up` one)
     paychaos run scenarios/ --reports-dir reports
+    paychaos run scenarios/db-latency.yaml --target docker          # the Docker stack
+    paychaos run scenarios/db-latency.yaml --target targets/staging.yaml
     paychaos history --reports-dir reports --plot reports/trend.png
+
+Before anything starts, every scenario is checked against the target's
+capabilities: one scenario the target cannot run is refused (exit 2, naming
+the missing capability); in a suite of several, it is *skipped* with that
+reason in every report, and the others run.
 
 Exit codes: 0 every expectation held, 1 one did not (or the run failed),
 2 invalid input (nothing was started or injected), 130 interrupted.
@@ -17,7 +24,6 @@ import argparse
 import contextlib
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,14 +31,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.errors import InvalidInput, Unsupported
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
+    from paychaos.cli import add_target_option
+
     run = subparsers.add_parser("run", help="run scenarios: traffic + faults + expectations")
     run.add_argument("paths", nargs="+", type=Path, help="scenario files or directories")
+    add_target_option(run)
     run.add_argument(
         "--reuse",
         action="store_true",
@@ -42,6 +51,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
     run.add_argument("--reports-dir", type=Path, default=Path("reports"))
     run.add_argument("--junit", type=Path, help="JUnit XML path (default <reports>/junit.xml)")
     run.add_argument("--scrape-interval-s", type=float, default=1.0, help="for a started stack")
+    run.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also allow load and faults to HOST (beside the target's allow_hosts)",
+    )
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-history", action="store_true", help="do not append to the history")
 
@@ -90,16 +106,18 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from paychaos.chaos.catalog import default_catalog
     from paychaos.report.history import append_history
     from paychaos.report.html import write_html
     from paychaos.report.json_report import write_json
     from paychaos.report.junit import write_junit
     from paychaos.report.model import RunRecord, suite_status
+    from paychaos.runner.needs import refusal, unmet
     from paychaos.runner.progress import Progress
     from paychaos.runner.runner import RunOptions
-    from paychaos.runner.stackctl import daemon_running, reuse_daemon, start_stack
-    from paychaos.runner.suite import run_suite
+    from paychaos.runner.suite import run_suite, skipped_record
     from paychaos.scenario.load import load_all
+    from paychaos.targets.resolve import Start, StartOptions, is_builtin, plan_target
 
     if args.reuse and args.fresh:
         raise InvalidInput("--reuse and --fresh exclude each other")
@@ -111,15 +129,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     progress = None if args.no_progress else Progress(sys.stderr)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir: Path = args.reports_dir / stamp
+    start: Start = "never" if args.reuse else "always" if args.fresh else "if-missing"
+    if not is_builtin(args.target) and (args.reuse or args.fresh):
+        raise InvalidInput("--reuse and --fresh are for the built-in stacks, not a target file")
+    options = StartOptions(
+        scrape_interval_s=args.scrape_interval_s,
+        say=lambda text: print(text, file=sys.stderr),
+    )
+    plan = plan_target(
+        args.target, state_dir, start=start, options=options, allow_hosts=tuple(args.allow_host)
+    )
+    catalog = default_catalog()
+    gaps = {item.source: unmet(item, plan.target, catalog) for item in loaded}
+    if all(gaps.values()):
+        plan.discard()  # refused before anything starts
+        if len(loaded) == 1:
+            raise refusal(loaded[0], plan.target, gaps[loaded[0].source])
+        raise Unsupported(
+            "\n".join(str(refusal(item, plan.target, gaps[item.source])) for item in loaded)
+        )
     with _stop_on_signals(stop), contextlib.ExitStack() as cleanup:
-        if args.reuse or (not args.fresh and daemon_running(state_dir)):
-            handle = reuse_daemon(state_dir)
-            print(f"reusing the stack from {state_dir}", file=sys.stderr)
-        else:
-            tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="paychaos-run-")))
-            print("starting an embedded stack for this run ...", file=sys.stderr)
-            handle = start_stack(tmp / "state", scrape_interval_s=args.scrape_interval_s)
-        cleanup.callback(handle.close)
+        session = plan.open()
+        cleanup.callback(session.close)
+        how = "started for this run" if session.owned else "running"
+        print(f"target {session.target.name} ({how})", file=sys.stderr)
         records: list[RunRecord] = []
 
         def on_record(record: RunRecord) -> None:
@@ -129,8 +162,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 append_history(args.reports_dir, record)
             print(f"{record.scenario}: {record.status} {record.reason}", file=sys.stderr)
 
-        opts = RunOptions(stop=stop, progress=progress)
-        run_suite(loaded, handle, opts, on_record=on_record, first_settle_s=0.0)
+        opts = RunOptions(stop=stop, progress=progress, catalog=catalog)
+        runnable = []
+        for item in loaded:
+            if gaps[item.source]:
+                on_record(skipped_record(item, str(refusal(item, plan.target, gaps[item.source]))))
+            else:
+                runnable.append(item)
+        run_suite(runnable, session, opts, on_record=on_record, first_settle_s=0.0)
     if records:
         write_json(records, out_dir / "report.json")
         write_junit(records, args.junit or out_dir / "junit.xml")

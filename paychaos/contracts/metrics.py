@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class Sample(NamedTuple):
@@ -112,3 +112,20 @@ def parse_time(text: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@runtime_checkable
+class MetricsSource(Protocol):
+    """Read-only access to metrics and alerts, as the expectation checks need it."""
+
+    def query(self, expr: str, at: float | None = None) -> list[Sample]:
+        """Evaluate ``expr`` at unix time ``at`` (default: now) as an instant vector."""
+        ...
+
+    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
+        """Evaluate ``expr`` from ``start`` to ``end`` every ``step_s`` seconds."""
+        ...
+
+    def alerts(self) -> list[ActiveAlert]:
+        """Alerts currently pending or firing."""
+        ...

@@ -130,8 +130,9 @@ class Outcomes(_Model):
 
     charged: tuple[OutcomeRule, ...] = _rules(201)
     declined: tuple[OutcomeRule, ...] = _rules(402)
-    invalid: tuple[OutcomeRule, ...] = _rules(400, 409, 413, 422)
-    retry: tuple[OutcomeRule, ...] = _rules(502, 503, 504)
+    invalid: tuple[OutcomeRule, ...] = _rules(400, 413, 422)
+    retry: tuple[OutcomeRule, ...] = _rules(409, 502, 503, 504)
+    """409: the same key is still in progress (the built-in API says retry later)."""
 
 
 class ReadBack(_Model):
@@ -217,7 +218,7 @@ class Signals(_Model):
         allowed = {
             "traces": ("collector", "tempo"),
             "logs": ("collector", "loki"),
-            "rum": ("collector", "loki"),
+            "rum": ("collector",),  # Faro events from Loki: not read yet
             "notifications": ("collector",),
         }
         for name, kinds in allowed.items():

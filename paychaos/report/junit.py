@@ -52,7 +52,7 @@ def junit_tree(records: Sequence[RunRecord]) -> ET.ElementTree:
         if rec.faults:
             counts["tests"] += 1
             case = _case(suite, classname, "recovery", rec.recovered_s or 0.0)
-            if rec.status in ("aborted", "interrupted", "error"):
+            if rec.status in ("aborted", "skipped", "interrupted", "error"):
                 tag = "error" if rec.status == "error" else "skipped"
                 counts["errors" if tag == "error" else "skipped"] += 1
                 ET.SubElement(case, tag, message=rec.reason[:500] or rec.status)

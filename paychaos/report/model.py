@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["passed", "failed", "aborted", "interrupted", "error"]
+RunStatus = Literal["passed", "failed", "aborted", "skipped", "interrupted", "error"]
 ExpStatus = Literal["passed", "failed", "not_run", "pending"]
 
 
@@ -112,6 +112,8 @@ class RunRecord:
     stack: dict[str, Any] = field(default_factory=dict)
     traffic_driver: str = ""
     fault_driver: str = ""
+    guard: dict[str, Any] | None = None
+    """The stop condition that aborted the run: name, detail, when, how fast faults were reverted."""
 
     @property
     def duration_s(self) -> float:
@@ -129,7 +131,10 @@ class RunRecord:
 
 
 def suite_status(records: list[RunRecord]) -> RunStatus:
-    """The worst status of a suite: interrupted > error > failed > aborted > passed."""
+    """The worst status of a suite: interrupted > error > failed > aborted > passed.
+
+    A scenario *skipped* because the target cannot run it does not fail a suite.
+    """
     order: list[RunStatus] = ["interrupted", "error", "failed", "aborted"]
     for status in order:
         if any(r.status == status for r in records):

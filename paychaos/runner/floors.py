@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from paychaos.scenario.model import (
+from paychaos.contracts.scenario import (
     AlertExpectation,
     Expectation,
     LogExpectation,

@@ -8,9 +8,8 @@ one per check).
 from __future__ import annotations
 
 from paychaos.contracts.errors import InvalidInput, StackError
-from paychaos.contracts.metrics import ActiveAlert, Sample, Series
+from paychaos.contracts.metrics import ActiveAlert, MetricsSource, Sample, Series
 from paychaos.report.model import AlertEvent, RunRecord, SeriesRecord
-from paychaos.stack.monitoring.promapi import MetricsSource
 
 #: What the HTML report plots, per payment method (PromQL over a short window).
 PLOT_QUERIES: dict[str, str] = {
@@ -24,6 +23,23 @@ PLOT_QUERIES: dict[str, str] = {
         " (rate(shop_checkout_duration_seconds_bucket[15s])))"
     ),
 }
+
+
+class NoMetrics:
+    """The metrics of a target without Prometheus: every query says so.
+
+    A scenario that needs metrics is refused on such a target before it runs;
+    this only keeps the runner's own plots and alert timeline quiet.
+    """
+
+    def query(self, expr: str, at: float | None = None) -> list[Sample]:
+        raise StackError("the target has no Prometheus")
+
+    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
+        raise StackError("the target has no Prometheus")
+
+    def alerts(self) -> list[ActiveAlert]:
+        raise StackError("the target has no Prometheus")
 
 
 class CachedMetrics:

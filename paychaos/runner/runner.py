@@ -11,11 +11,16 @@ The order (Chaos Toolkit's, adapted to continuous traffic)::
 Every injected fault is reverted in a ``finally`` (``rollback: always``),
 including on SIGINT/SIGTERM (the CLI turns them into ``stop``), which marks
 the run *interrupted*. Each fault also carries a TTL as the last line of
-defence.
+defence. A scenario's *guards* (stop conditions) are evaluated at every poll;
+when one trips, every fault is reverted at once and the run is *aborted* by
+that guard.
+
+Before anything starts, the target must offer every capability the scenario
+needs (:mod:`paychaos.runner.needs`): otherwise :class:`Unsupported` (exit 2).
 
 Example::
 
-    record = run_scenario(loaded, handle)
+    record = run_scenario(loaded, session)     # a TargetSession (paychaos.targets)
     record.status     # "passed"
 """
 
@@ -29,23 +34,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paychaos.checks.base import Check, CheckContext, Window
+from paychaos.chaos.catalog import default_catalog
 from paychaos.checks.build import build_check
 from paychaos.checks.ledger import gateway_duplicates
 from paychaos.checks.metric import probe_metric, probe_no_alerts
 from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, RollbackFailed, StackError
+from paychaos.contracts.expectations import Check, CheckContext, Window
+from paychaos.contracts.faults import Fault, FaultCatalog, FaultEnv
+from paychaos.contracts.metrics import MetricsSource
+from paychaos.contracts.scenario import MetricProbe, Scenario
 from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, RunRecord
-from paychaos.runner.catalog import default_catalog
-from paychaos.runner.context import default_traffic, make_context, rule_for_s
-from paychaos.runner.faults import Fault, FaultCatalog, FaultEnv
+from paychaos.runner.context import default_traffic, make_context, metrics_for, rule_for_s
 from paychaos.runner.floors import blind_delay_s, detection_floor_s, recovery_floor_s
+from paychaos.runner.guards import GuardWatch
+from paychaos.runner.needs import check_supported
 from paychaos.runner.observe import CachedMetrics, collect_series, track_alerts
 from paychaos.runner.progress import Progress, ProgressState
-from paychaos.runner.stackctl import StackHandle
 from paychaos.runner.traffic import TrafficDriver
 from paychaos.scenario.load import LoadedScenario
-from paychaos.scenario.model import MetricProbe, Scenario
-from paychaos.stack.monitoring.promapi import MetricsSource, PrometheusClient
+from paychaos.targets.resolve import TargetSession
 
 POLL_S = 1.0
 TICK_S = 0.25
@@ -64,7 +71,7 @@ class RunOptions:
     stop: threading.Event = field(default_factory=threading.Event)
     progress: Progress | None = None
     catalog: FaultCatalog | None = None
-    traffic: Callable[[StackHandle, Scenario, Path], TrafficDriver] | None = None
+    traffic: Callable[[TargetSession, Scenario, Path], TrafficDriver] | None = None
     metrics: MetricsSource | None = None
     collector: object | None = None
     clock: Callable[[], float] = time.time
@@ -73,21 +80,26 @@ class RunOptions:
 class _Run:
     """The state of one run (one scenario against one stack)."""
 
-    def __init__(self, loaded: LoadedScenario, handle: StackHandle, opts: RunOptions) -> None:
+    def __init__(self, loaded: LoadedScenario, session: TargetSession, opts: RunOptions) -> None:
         self.sc = loaded.scenario
-        self.loaded, self.handle, self.opts = loaded, handle, opts
+        self.loaded, self.session, self.opts = loaded, session, opts
+        self.target = target = session.target
         self.catalog = opts.catalog or default_catalog()
         self.record = RunRecord(self.sc.name, self.sc.description, loaded.source)
         self.record.recovery_within_s = self.sc.recovery.within_s
         self.record.stack = {
-            "scrape_interval_s": handle.scrape_interval_s,
-            "evaluation_interval_s": handle.evaluation_interval_s,
-            "group_wait_s": handle.group_wait_s,
-            "tracing": handle.tracing,
-            "urls": dict(handle.urls),
+            "target": target.name,
+            "kind": target.kind,
+            "scrape_interval_s": target.timing.scrape_interval_s,
+            "evaluation_interval_s": target.timing.evaluation_interval_s,
+            "group_wait_s": target.timing.group_wait_s,
+            "tracing": target.tracing,
+            "urls": target.urls(),
         }
         self.faults: list[Fault] = []
-        self.env = FaultEnv(target=handle.chaos_target)
+        self.env = FaultEnv(
+            target=target, state_dir=session.state_dir, allow_hosts=session.allow_hosts
+        )
         self.injected: list[bool] = [False] * len(self.sc.faults)
         self.reverted: list[bool] = [False] * len(self.sc.faults)
         self.checks: list[Check] = [build_check(e) for e in self.sc.expectations]
@@ -126,6 +138,7 @@ class _Run:
     # -- the run ---------------------------------------------------------------
 
     def prepare(self) -> None:
+        check_supported(self.loaded, self.target, self.catalog)  # Unsupported: nothing touched
         env = self.env
         for index, step in enumerate(self.sc.faults):
             params = self.loaded.params[index]
@@ -141,7 +154,8 @@ class _Run:
                     duration_s=step.duration_s,
                 )
             )
-        rule_for = rule_for_s(self.opts.metrics or PrometheusClient(self.handle.urls["prometheus"]))
+        rule_for = rule_for_s(self.opts.metrics or metrics_for(self.target))
+        timing = self.target.timing
         for index, exp in enumerate(self.sc.expectations):
             check = self.checks[index]
             self.record.expectations.append(
@@ -154,9 +168,9 @@ class _Run:
                     within_s=exp.within_s,
                     floor_s=detection_floor_s(
                         exp,
-                        scrape_interval_s=self.handle.scrape_interval_s,
-                        evaluation_interval_s=self.handle.evaluation_interval_s,
-                        group_wait_s=self.handle.group_wait_s,
+                        scrape_interval_s=timing.scrape_interval_s,
+                        evaluation_interval_s=timing.evaluation_interval_s,
+                        group_wait_s=timing.group_wait_s,
                         rule_for_s=rule_for,
                     ),
                 )
@@ -207,6 +221,29 @@ class _Run:
             elif final_pass:
                 rec.status = "passed"
 
+    def abort_by_guard(self, tripped: tuple[str, str], at_unix_s: float) -> None:
+        """A guard tripped: revert every fault now; the run is aborted by it."""
+        name, detail = tripped
+        rec = self.record
+        self._say(f"GUARD {name} tripped: {detail}; reverting every fault")
+        errors = self.revert_all()
+        done = self.opts.clock()
+        rec.status = "aborted"
+        since = at_unix_s - (rec.traffic_started_unix_s or at_unix_s)
+        rec.guard = {
+            "name": name,
+            "detail": detail,
+            "tripped_unix_s": at_unix_s,
+            "tripped_s": since,
+            "reverted_within_s": done - at_unix_s,
+        }
+        rec.reason = (
+            f"aborted by guard {name} at {since:.1f}s into the traffic ({detail}); "
+            f"every fault reverted within {done - at_unix_s:.2f}s"
+        )
+        if errors:
+            rec.reason += "; rollback problems: " + "; ".join(errors)
+
     def pending_eventually(self) -> bool:
         return any(
             r.status == "pending" and r.mode == "eventually" for r in self.record.expectations
@@ -224,6 +261,7 @@ class _Run:
             [f.at_s + e.within_s for f in sc.faults for e in sc.expectations] + [0.0]
         )
         hard_end = t0 + max(sc.traffic.duration_s, max_deadline) + sc.recovery.within_s + GRACE_S
+        guards = GuardWatch(sc, ctx.metrics, driver)
         while True:
             self._check_stop()
             now = clock()
@@ -260,6 +298,10 @@ class _Run:
                 if isinstance(ctx.metrics, CachedMetrics):
                     ctx.metrics.clear()
                 track_alerts(ctx.metrics, rec.alert_events, now)
+                tripped = guards.tripped()
+                if tripped is not None:
+                    self.abort_by_guard(tripped, now)
+                    return
                 self.poll_checks(ctx, now, final_pass=False)
                 stats = driver.stats()
                 rec.client_timeline.append((now, stats.rate_per_s, stats.error_ratio))
@@ -339,7 +381,7 @@ class _Run:
             for p in sc.steady_state.probes
             if isinstance(p, MetricProbe) and p.when in ("both", "after")
         ]
-        rec.recovery_floor_s = recovery_floor_s(self.handle.scrape_interval_s, queries)
+        rec.recovery_floor_s = recovery_floor_s(self.target.timing.scrape_interval_s, queries)
         blind = [
             (f.injected_unix_s, f.reverted_unix_s or rec.ended_unix_s)
             for f in rec.faults
@@ -372,28 +414,32 @@ class _Run:
 
 
 def run_scenario(
-    loaded: LoadedScenario, handle: StackHandle, opts: RunOptions | None = None
+    loaded: LoadedScenario, session: TargetSession, opts: RunOptions | None = None
 ) -> RunRecord:
-    """Run one scenario; never leaves a fault injected (``rollback: always``)."""
+    """Run one scenario; never leaves a fault injected (``rollback: always``).
+
+    Raises :class:`~paychaos.contracts.errors.Unsupported` (nothing touched) when the
+    target lacks a capability the scenario needs.
+    """
     opts = opts or RunOptions()
-    run = _Run(loaded, handle, opts)
+    run = _Run(loaded, session, opts)
     rec = run.record
     rec.started_unix_s = opts.clock()
     run.prepare()  # InvalidFault here: nothing touched yet
     ledger_dir = Path(tempfile.mkdtemp(prefix="paychaos-ledger-"))
     try:
-        return _run(run, opts, handle, ledger_dir)
+        return _run(run, opts, session, ledger_dir)
     finally:
         shutil.rmtree(ledger_dir, ignore_errors=True)
 
 
-def _run(run: _Run, opts: RunOptions, handle: StackHandle, ledger_dir: Path) -> RunRecord:
+def _run(run: _Run, opts: RunOptions, session: TargetSession, ledger_dir: Path) -> RunRecord:
     rec, loaded = run.record, run.loaded
-    driver = (opts.traffic or default_traffic)(handle, loaded.scenario, ledger_dir)
+    driver = (opts.traffic or default_traffic)(session, loaded.scenario, ledger_dir)
     rec.traffic_driver = type(driver).__name__
     rec.fault_driver = type(run.catalog).__name__
     ctx = make_context(
-        handle, driver, metrics=opts.metrics, collector=opts.collector, clock=opts.clock
+        session, driver, metrics=opts.metrics, collector=opts.collector, clock=opts.clock
     )
     try:
         try:
@@ -426,5 +472,5 @@ def _run(run: _Run, opts: RunOptions, handle: StackHandle, ledger_dir: Path) -> 
     run.adjust_floors()
     rec.ended_unix_s = opts.clock()
     if rec.status not in ("interrupted",):
-        collect_series(ctx.metrics, rec, handle.scrape_interval_s)
+        collect_series(ctx.metrics, rec, session.target.timing.scrape_interval_s)
     return rec

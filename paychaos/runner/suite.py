@@ -8,7 +8,11 @@ steady-state check would fail.
 
 Example::
 
-    records = run_suite(load_all([Path("scenarios")]), handle)
+    records = run_suite(load_all([Path("scenarios")]), session)
+
+A scenario the target cannot run (it lacks a capability the scenario needs) is
+not run: its record is *skipped*, with the missing capabilities as the reason,
+in every report format.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from paychaos.checks.metric import probe_no_alerts
+from paychaos.contracts.errors import Unsupported
+from paychaos.contracts.metrics import MetricsSource
+from paychaos.contracts.scenario import NoAlertsProbe
 from paychaos.report.model import RunRecord
+from paychaos.runner.context import metrics_for
 from paychaos.runner.runner import RunOptions, run_scenario
-from paychaos.runner.stackctl import StackHandle
 from paychaos.scenario.load import LoadedScenario
-from paychaos.scenario.model import NoAlertsProbe
-from paychaos.stack.monitoring.promapi import MetricsSource, PrometheusClient
+from paychaos.targets.resolve import TargetSession
 
 MAX_SETTLE_S = 120.0
 
@@ -51,15 +57,15 @@ def settle(
 
 def run_suite(
     scenarios: Sequence[LoadedScenario],
-    handle: StackHandle,
+    session: TargetSession,
     opts: RunOptions | None = None,
     *,
     on_record: Callable[[RunRecord], None] = lambda _r: None,
     first_settle_s: float = 0.0,
 ) -> list[RunRecord]:
-    """Run ``scenarios`` in order on ``handle``; stop early only when interrupted."""
+    """Run ``scenarios`` in order on ``session``'s target; stop early only when interrupted."""
     opts = opts or RunOptions()
-    metrics = opts.metrics or PrometheusClient(handle.urls["prometheus"], timeout_s=2.0)
+    metrics = opts.metrics or metrics_for(session.target)
     records: list[RunRecord] = []
     for index, loaded in enumerate(scenarios):
         if opts.stop.is_set():
@@ -77,9 +83,21 @@ def run_suite(
             should_stop=opts.stop.is_set,
             say=(opts.progress.message if opts.progress is not None else (lambda _t: None)),
         )
-        record = run_scenario(loaded, handle, opts)
+        try:
+            record = run_scenario(loaded, session, opts)
+        except Unsupported as exc:
+            record = skipped_record(loaded, str(exc))
         records.append(record)
         on_record(record)
         if record.status == "interrupted":
             break
     return records
+
+
+def skipped_record(loaded: LoadedScenario, reason: str) -> RunRecord:
+    """The record of a scenario not run because the target cannot run it."""
+    sc = loaded.scenario
+    now = time.time()
+    record = RunRecord(sc.name, sc.description, loaded.source, status="skipped", reason=reason)
+    record.started_unix_s = record.ended_unix_s = now
+    return record

@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +39,8 @@ import aiohttp
 import orjson
 
 from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.scenario import Traffic
 from paychaos.loadgen import checkout_body, plan_methods
-from paychaos.scenario.model import Traffic
 from paychaos.stack.service import is_loopback
 from paychaos.traffic.ledger import LedgerEntry
 
@@ -61,6 +62,8 @@ class TrafficStats:
     dropped: int
     rate_per_s: float
     error_ratio: float
+    window_completed: int = 0
+    """Checkouts completed in the recent window ``error_ratio`` is computed over."""
 
 
 class LedgerFile:
@@ -125,10 +128,14 @@ class AsyncTrafficDriver:
         *,
         ledger_dir: Path | None = None,
         seed: int = 7,
+        allow_hosts: Iterable[str] = (),
     ) -> None:
         host = aiohttp.client.URL(api_url).host or ""
-        if not is_loopback(host):
-            raise InvalidInput(f"target {api_url} is not loopback; traffic is loopback-only")
+        if not is_loopback(host) and host not in set(allow_hosts):
+            raise InvalidInput(
+                f"{api_url} is not loopback; traffic goes to loopback only unless the "
+                f"target's allow_hosts lists {host}"
+            )
         self.api_url = api_url.rstrip("/")
         self.collector_url = collector_url.rstrip("/") if collector_url else None
         self.seed = seed
@@ -168,6 +175,7 @@ class AsyncTrafficDriver:
                 dropped=self._dropped,
                 rate_per_s=recent / STATS_WINDOW_S,
                 error_ratio=recent_errors / recent if recent else 0.0,
+                window_completed=recent,
             )
 
     def stop(self) -> TrafficStats:

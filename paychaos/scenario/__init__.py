@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from paychaos.scenario.load import (
-    LoadedScenario,
-    expand_paths,
-    load_all,
-    load_scenario,
-    parse_scenario,
-)
-from paychaos.scenario.marks import format_path, load_with_marks
-from paychaos.scenario.model import (
+from paychaos.contracts.scenario import (
     AlertExpectation,
     Expectation,
     FaultStep,
@@ -27,6 +19,14 @@ from paychaos.scenario.model import (
     Traffic,
     compare,
 )
+from paychaos.scenario.load import (
+    LoadedScenario,
+    expand_paths,
+    load_all,
+    load_scenario,
+    parse_scenario,
+)
+from paychaos.scenario.marks import format_path, load_with_marks
 
 __all__ = [
     "AlertExpectation",

@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,28 +23,21 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from paychaos.contracts.errors import InvalidFault, InvalidScenario
+from paychaos.contracts.scenario import Scenario, cross_check
 from paychaos.scenario.marks import (
     FieldPath,
-    JsonValue,
-    LineMap,
-    format_path,
+    data_path,
+    format_problems,
     load_with_marks,
-    printable,
+    message_of,
 )
-from paychaos.scenario.model import Scenario, cross_check
 
 if TYPE_CHECKING:
-    from paychaos.runner.faults import FaultCatalog, PreparedFault
+    from paychaos.contracts.faults import FaultCatalog, PreparedFault
 
 MAX_FILE_BYTES = 1_000_000
 #: ``db-latency: parameter latency_ms (--latency-ms) `` before the chaos layer's message
 _PARAM_PREFIX = re.compile(r"^[\w.-]+: (?:parameter \S+ \(--[\w-]+\) )?")
-_COMPARISONS = (
-    ("greater than or equal to", ">="),
-    ("greater than", ">"),
-    ("less than or equal to", "<="),
-    ("less than", "<"),
-)
 
 
 @dataclass(frozen=True)
@@ -57,60 +50,15 @@ class LoadedScenario:
 
 
 def param_of_error(message: str) -> str | None:
-    from paychaos.runner.faults import param_of_error as parse
+    from paychaos.contracts.faults import param_of_error as parse
 
     return parse(message)
 
 
 def _default_catalog() -> FaultCatalog:
-    from paychaos.runner.catalog import default_catalog
+    from paychaos.chaos.catalog import default_catalog
 
     return default_catalog()
-
-
-def _message(error: Mapping[str, object]) -> str:
-    text = str(error.get("msg", "invalid"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        text = text.removeprefix(prefix)
-    text = text.replace("Input should be", "must be")
-    for words, sign in _COMPARISONS:
-        text = text.replace(words, sign)
-    if error.get("type") == "extra_forbidden":
-        text = "unknown field"
-    if error.get("type") == "missing":
-        text = "required field is missing"
-    return text[0].lower() + text[1:] if text else text
-
-
-def _data_path(data: JsonValue, loc: Sequence[object]) -> FieldPath:
-    """Map a pydantic ``loc`` onto the data (dropping union tags like ``'alert'``)."""
-    path: list[str | int] = []
-    current: JsonValue = data
-    for position, element in enumerate(loc):
-        last = position == len(loc) - 1
-        tag = isinstance(current, dict) and current.get("type") == element and not last
-        if tag:
-            continue  # the discriminator of a tagged union (expectations, probes)
-        if isinstance(current, dict) and isinstance(element, str) and element in current:
-            path.append(element)
-            current = current[element]
-            continue
-        if isinstance(current, list) and isinstance(element, int) and 0 <= element < len(current):
-            path.append(element)
-            current = current[element]
-            continue
-        if last and isinstance(element, str | int) and isinstance(current, dict | list):
-            path.append(element)  # a missing field, or an unknown mapping key
-        # otherwise: a discriminator tag or a function validator name: skip
-    return tuple(path)
-
-
-def _format(source: str, lines: LineMap, problems: Iterable[tuple[FieldPath, str]]) -> str:
-    ordered = sorted(problems, key=lambda p: (lines.line_of(p[0]), format_path(p[0])))
-    return "\n".join(
-        f"{source}:{lines.line_of(path)}: {format_path(path)}: {printable(msg)}"
-        for path, msg in ordered
-    )
 
 
 def parse_scenario(
@@ -125,11 +73,11 @@ def parse_scenario(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path = _data_path(data, err["loc"])
+            path = data_path(data, err["loc"])
             if str(err.get("type", "")).startswith("union_tag"):
                 path = (*path, "type")
-            problems.append((path, _message(err)))
-        raise InvalidScenario(_format(source, lines, problems)) from None
+            problems.append((path, message_of(err)))
+        raise InvalidScenario(format_problems(source, lines, problems)) from None
     problems = list(cross_check(scenario))
     catalog = catalog or _default_catalog()
     params: list[PreparedFault] = []
@@ -140,14 +88,14 @@ def parse_scenario(
         except ValidationError as exc:
             for err in exc.errors():
                 loc = (*base, "params", *(e for e in err["loc"] if isinstance(e, str | int)))
-                problems.append((loc, _message(err)))
+                problems.append((loc, message_of(err)))
         except InvalidFault as exc:
             text = str(exc)
             name = param_of_error(text)
             where = (*base, "params", name) if name else (*base, "fault")
             problems.append((where, _PARAM_PREFIX.sub("", text) if name else text))
     if problems:
-        raise InvalidScenario(_format(source, lines, problems))
+        raise InvalidScenario(format_problems(source, lines, problems))
     return LoadedScenario(scenario, source, tuple(params))
 
 

@@ -15,10 +15,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
-import secrets
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,33 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.contracts.target import (
+    Actuators,
+    AdminApi,
+    Checkout,
+    Processes,
+    SecretRef,
+    Signals,
+    SignalStore,
+    Target,
+    Timing,
+    Toxiproxy,
+)
 from paychaos.stack import postgres
+from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
+from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
 from paychaos.stack.instance import HostInstance, InstanceProbe, instance_registry
 from paychaos.stack.process import ProcessSpec, RestartPolicy
 from paychaos.stack.service import free_port
+from paychaos.stack.state import (
+    ComponentState,
+    StackEvent,
+    StackState,
+    Status,
+    admin_token_file,
+    state_path,
+    write_state,
+)
 from paychaos.stack.supervisor import ChildSetup, EventSink, Supervisor
 
 REPO_ROOT = SOURCE_ROOT
@@ -80,7 +105,6 @@ class StackConfig:
     gateway_latency_scale: float = 1.0
     gateway_seed: int | None = None
     gateway_timeout_s: float = 2.0
-    admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     with_proxy: bool = True
     with_monitoring: bool = True
     restart: RestartPolicy = "unless-stopped"
@@ -110,6 +134,48 @@ def stack_urls(cfg: StackConfig) -> dict[str, str]:
         urls["prometheus"] = _url(p.prometheus)
         urls["alertmanager"] = _url(p.alertmanager)
     return urls
+
+
+def embedded_target(cfg: StackConfig, urls: Mapping[str, str], cgroup: str | None) -> Target:
+    """The :class:`Target` of an embedded stack run with ``cfg``."""
+    from paychaos.stack.monitoring.config import AlertmanagerSettings
+
+    state = cfg.state_dir.resolve()
+    token = SecretRef(file=admin_token_file(state))
+    collector = SignalStore(kind="collector", url=urls["collector"])
+    return Target(
+        name="embedded",
+        kind="embedded",
+        description="paychaos' embedded stack (local processes)",
+        checkout=Checkout(url=urls["api"]),
+        signals=Signals(
+            prometheus=urls.get("prometheus"),
+            alertmanager=urls.get("alertmanager"),
+            traces=collector,
+            logs=collector,
+            rum=collector,
+            notifications=collector,
+        ),
+        actuators=Actuators(
+            toxiproxy=Toxiproxy(
+                url=urls["proxy"], proxies={"database": "postgres", "gateway": "gateway"}
+            )
+            if "proxy" in urls
+            else None,
+            gateway_admin=AdminApi(url=urls["gateway"], token=token),
+            api_admin=AdminApi(url=urls["api"], token=token),
+            processes=Processes(state_file=state_path(state)),
+            cgroup=Path(cgroup) if cgroup else None,
+            memory_hog=True,
+        ),
+        timing=Timing(
+            scrape_interval_s=cfg.scrape_interval_s,
+            evaluation_interval_s=cfg.scrape_interval_s,
+            group_wait_s=AlertmanagerSettings(webhook_url=urls["collector"]).group_wait_s,
+        ),
+        tracing=cfg.tracing,
+        state_dir=state,
+    )
 
 
 def _python_service(cfg: StackConfig, name: str, module: str, port: int, *args: str) -> ProcessSpec:
@@ -150,16 +216,15 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
     gateway_args = [
         "--ledger",
         str(state / "gateway-ledger.jsonl"),
-        "--admin-token",
-        cfg.admin_token,
         "--latency-scale",
         str(cfg.gateway_latency_scale),
     ]
     if cfg.gateway_seed is not None:
         gateway_args += ["--seed", str(cfg.gateway_seed)]
-    specs.append(
-        _python_service(cfg, "gateway", "paychaos.stack.gateway", p.gateway, *gateway_args)
-    )
+    token = admin_token_file(state, create=True).read_text().strip()
+    gateway = _python_service(cfg, "gateway", "paychaos.stack.gateway", p.gateway, *gateway_args)
+    # secrets go by environment, never on a command line (``ps`` shows those)
+    specs.append(replace(gateway, env={**gateway.env, ADMIN_TOKEN_ENV: token}))
     db_port, gateway_port = p.postgres, p.gateway
     if cfg.with_proxy:
         proxies = [
@@ -183,7 +248,7 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         )
         specs.append(replace(proxy, env={**proxy.env, "OTEL_SDK_DISABLED": "true"}))
         db_port, gateway_port = p.proxy_postgres, p.proxy_gateway
-    api_env = {"PAYCHAOS_API_ADMIN_TOKEN": cfg.admin_token}  # the app-leak fault's hook
+    api_env = {LEAK_TOKEN_ENV: token}  # the app-leak fault's hook
     specs.append(
         _python_service(
             cfg,
@@ -260,6 +325,8 @@ def _monitoring_specs(cfg: StackConfig, state: Path) -> list[ProcessSpec]:
 class EmbeddedStack:
     """The whole embedded stack, started and stopped as one."""
 
+    name = "embedded"
+
     def __init__(
         self,
         cfg: StackConfig,
@@ -274,14 +341,26 @@ class EmbeddedStack:
         self.cfg = cfg
         self.urls = stack_urls(cfg)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.holder_pid = os.getpid()
+        self.started_at = time.time()
+        self.status: Status = "starting"
+        self.events: list[StackEvent] = []
+        self._on_event = on_event
         self.supervisor = Supervisor(
             [*build_specs(cfg), *extra_specs],
             cfg.state_dir / "logs",
-            on_event=on_event,
+            on_event=self._event,
             child_setup=child_setup,
         )
         self.instance = instance or HostInstance(self._root_pids)
         self._metrics_server: Any = None
+
+    def _event(self, kind: str, message: str) -> None:
+        self.events.append(StackEvent(ts=time.time(), kind=kind, message=message))
+        if self._on_event is not None:
+            self._on_event(kind, message)
+        with contextlib.suppress(OSError):
+            self.record(self.status)  # a restart changes a pid: keep the file true
 
     def _root_pids(self) -> list[int]:
         from paychaos.chaos.exporter import active_hog_pids  # memory hogs run on the instance too
@@ -305,11 +384,15 @@ class EmbeddedStack:
         self._metrics_server, _ = start_http_server(
             self.cfg.ports.instance, addr="127.0.0.1", registry=registry
         )
+        self.record("starting")
         try:
             self.supervisor.start()
-        except BaseException:
+        except BaseException as exc:
             self._stop_metrics()
+            with contextlib.suppress(OSError):
+                self.record("failed", error=str(exc))
             raise
+        self.record("running")
 
     def _stop_metrics(self) -> None:
         if self._metrics_server is not None:
@@ -318,10 +401,14 @@ class EmbeddedStack:
             self._metrics_server = None
 
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.record("stopping")
         try:
             self.supervisor.stop()
         finally:
             self._stop_metrics()
+            with contextlib.suppress(OSError):
+                self.record("stopped")
 
     def __enter__(self) -> EmbeddedStack:
         self.start()
@@ -331,20 +418,44 @@ class EmbeddedStack:
         self.stop()
 
     def describe(self) -> dict[str, Any]:
-        """What ``paychaos status`` shows and the state file records."""
+        """What ``paychaos status`` shows."""
         return {
             "urls": self.urls,
             "ports": asdict(self.cfg.ports),
-            "admin_token": self.cfg.admin_token,
             "state_dir": str(self.cfg.state_dir.resolve()),
-            "components": {
-                name: {
-                    "pid": comp.pid,
-                    "argv": list(comp.spec.argv),
-                    "port": comp.spec.port,
-                    "restarts": comp.restarts,
-                    "exits": len(comp.exits),
-                }
-                for name, comp in self.supervisor.components.items()
-            },
+            "components": {n: c.model_dump() for n, c in self._components().items()},
         }
+
+    def _components(self) -> dict[str, ComponentState]:
+        return {
+            name: ComponentState(
+                pid=comp.pid,
+                argv=tuple(comp.spec.argv),
+                port=comp.spec.port,
+                restarts=comp.restarts,
+                exits=len(comp.exits),
+            )
+            for name, comp in self.supervisor.components.items()
+        }
+
+    def target(self) -> Target:
+        """This stack as a :class:`~paychaos.contracts.target.Target` (what every command uses)."""
+        return embedded_target(self.cfg, self.urls, getattr(self.instance, "cgroup_path", None))
+
+    def record(self, status: Status, *, error: str | None = None) -> None:
+        """Write the typed state file (``stack.json``) for every other command to find."""
+        self.status = status
+        write_state(
+            StackState(
+                backend="embedded",
+                status=status,
+                pid=self.holder_pid,
+                started_at=self.started_at,
+                updated_at=time.time(),
+                state_dir=self.cfg.state_dir.resolve(),
+                target=self.target(),
+                components=self._components(),
+                events=tuple(self.events[-50:]),
+                error=error,
+            )
+        )

@@ -23,6 +23,7 @@ METHODS: tuple[str, ...] = ("visa", "paypal", "amex", "crypto")
 DEFAULT_METHOD_MIX = "visa=45,paypal=30,crypto=15,amex=10"
 SHAPES: tuple[str, ...] = ("none", "steady", "ramp", "diurnal", "flash-sale", "step")
 STACK_DIR_ENV = "PAYCHAOS_STACK_DIR"
+TARGET_ENV = "PAYCHAOS_TARGET"
 DEFAULT_STACK_DIR = ".paychaos/locust"
 
 
@@ -292,6 +293,14 @@ def add_arguments(parser: Any, environ: Mapping[str, str] | None = None) -> None
         type=int,
         default=None,
         help="seed of the shopper pools (reproducible customers and carts)",
+    )
+    group.add_argument(
+        "--target",
+        default=env.get(TARGET_ENV, ""),
+        help=(
+            "the deployment to drive: embedded, docker, a target file or a name in targets/ "
+            f"(env {TARGET_ENV}); sets --host, the collector and the gateway from the target"
+        ),
     )
     group.add_argument(
         "--stack-dir",

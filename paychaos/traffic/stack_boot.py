@@ -12,6 +12,7 @@ SIGKILLed Locust leaves no component behind::
 
     boot = StackBoot(Path(".paychaos/locust"))
     urls = boot.start()          # {"api": "http://127.0.0.1:...", "collector": ...}
+    boot.stack.target()          # the stack as a target (what the Chaos tab acts on)
     ...
     boot.stop()
 """
@@ -51,15 +52,10 @@ class StackBoot:
         except BaseException:
             self.stop()
             raise
-        (self.cfg.state_dir / "urls.json").write_text(_json(stack.urls, self.cfg.admin_token))
         log.info(
             "embedded stack up: api %s, collector %s", stack.urls["api"], stack.urls["collector"]
         )
         return dict(stack.urls)
-
-    @property
-    def admin_token(self) -> str:
-        return self.cfg.admin_token
 
     def stop(self) -> None:
         """Stop every component; idempotent."""
@@ -71,9 +67,3 @@ class StackBoot:
             stack.stop()
         except Exception as exc:  # stopping must not hide the run's own result
             log.error("stopping the embedded stack failed: %s", exc)
-
-
-def _json(urls: dict[str, str], admin_token: str) -> str:
-    import json
-
-    return json.dumps({"urls": urls, "admin_token": admin_token}, indent=2)

@@ -18,6 +18,7 @@ from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.embedded import EmbeddedStack
 from paychaos.stack.monitoring.processes import check_config
 from paychaos.stack.monitoring.promapi import PrometheusClient
+from paychaos.stack.state import admin_token_file
 
 PAN = "4111111111111111"  # a Luhn-valid test card number
 
@@ -36,8 +37,8 @@ def _ledger(stack: EmbeddedStack, key: str) -> list[dict]:
 
 
 def _admin(stack: EmbeddedStack, method: str, path: str, body: dict | None = None):
-    return http(method, stack.urls["gateway"] + path, body,
-                {"Authorization": f"Bearer {stack.cfg.admin_token}"})  # fmt: skip
+    token = admin_token_file(stack.cfg.state_dir).read_text().strip()
+    return http(method, stack.urls["gateway"] + path, body, {"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from paychaos.loadgen import checkout_body
-from paychaos.stack.daemon import write_state
-from paychaos.stack.embedded import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,14 +102,6 @@ def wait_for(check: Callable[[], object], timeout_s: float, interval_s: float = 
         time.sleep(interval_s)
         result = check()
     return result
-
-
-def record_daemon_state(stack: EmbeddedStack) -> None:
-    """Write ``stack.json`` as ``paychaos up``'s daemon does, so the CLI finds this stack."""
-    write_state(
-        stack.cfg.state_dir,
-        {"pid": os.getpid(), "started_at": time.time(), "status": "running", **stack.describe()},
-    )
 
 
 def cli_argv(state_dir: Path, *args: str) -> list[str]:

@@ -11,7 +11,7 @@ import sys
 
 from locust.env import Environment
 
-from paychaos.chaos.locust_ui import TAB_KEY, install
+from paychaos.locust.chaos_tab import TAB_KEY, install
 
 
 def main() -> int:

@@ -20,7 +20,6 @@ from chaos_testkit import (
     controller_process,
     metric_values,
     read_injected_line,
-    record_daemon_state,
     wait_for,
 )
 
@@ -29,7 +28,7 @@ from paychaos.chaos.controller import ChaosController
 from paychaos.chaos.gateway import admin_for
 from paychaos.chaos.journal import Journal, journal_path
 from paychaos.chaos.proxy.client import ProxyClient
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.signals import SpanQuery
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
@@ -51,7 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     embedded = EmbeddedStack(cfg)
     embedded.start()
     try:
-        record_daemon_state(embedded)
         yield embedded
     finally:
         embedded.stop()
@@ -68,7 +66,7 @@ def load(stack: EmbeddedStack) -> Iterator[Load]:
 
 @pytest.fixture
 def chaos(stack: EmbeddedStack) -> Iterator[ChaosController]:
-    controller = ChaosController(StackTarget.from_embedded(stack))
+    controller = ChaosController(FaultTarget(stack.target()))
     try:
         yield controller
     finally:
@@ -261,7 +259,7 @@ def test_sigkilled_controllers_leave_nothing_injected_after_the_ttl(stack: Embed
         journal = Journal(journal_path(state))
         entries = {name: journal.get(fid) for name, fid in ids.items()}
         assert ProxyClient(stack.urls["proxy"]).list_toxics("postgres")
-        assert admin_for(StackTarget.from_embedded(stack)).list()
+        assert admin_for(FaultTarget(stack.target())).list()
         paused = entries["pause"].details  # type: ignore[union-attr]
         assert procs.state(paused["pid"]) == "T"
         hog_d = entries["hog"].details  # type: ignore[union-attr]
@@ -274,7 +272,7 @@ def test_sigkilled_controllers_leave_nothing_injected_after_the_ttl(stack: Embed
     assert wait_for(lambda: not procs.same_process(hog_d["pid"], hog_d["starttime"]), 5)
     # everything else ends at its TTL, held by the proxy, the gateway and the watchdog
     assert wait_for(lambda: ProxyClient(stack.urls["proxy"]).list_toxics("postgres") == [], 15)
-    assert wait_for(lambda: admin_for(StackTarget.from_embedded(stack)).list() == [], 10)
+    assert wait_for(lambda: admin_for(FaultTarget(stack.target())).list() == [], 10)
     assert wait_for(lambda: procs.state(paused["pid"]) in ("S", "R"), 10)
     assert wait_for(
         lambda: not procs.same_process(paused["watch_pid"], paused["watch_starttime"]), 5
@@ -282,7 +280,7 @@ def test_sigkilled_controllers_leave_nothing_injected_after_the_ttl(stack: Embed
     assert wait_for(
         lambda: not procs.same_process(hog_d["watch_pid"], hog_d["watch_starttime"]), 10
     )
-    assert wait_for(lambda: ChaosController(StackTarget.from_embedded(stack)).active() == [], 5)
+    assert wait_for(lambda: ChaosController(FaultTarget(stack.target())).active() == [], 5)
 
 
 def test_app_leak_grows_the_api_and_is_released(
@@ -317,4 +315,4 @@ def test_locust_chaos_tab_lists_injects_and_reverts(stack: EmbeddedStack) -> Non
     assert out["tab_rows"] and out["tab_rows"][0][0]["target"] == "gateway/crypto"
     assert out["tabs"][-1]["key"] == "paychaos-chaos"
     assert out["revert_status"] == 303 and out["active_after"] == []
-    assert admin_for(StackTarget.from_embedded(stack)).list() == []
+    assert admin_for(FaultTarget(stack.target())).list() == []

@@ -12,7 +12,7 @@ from paychaos.chaos.controller import ChaosController
 from paychaos.chaos.journal import FaultEvent, Journal
 from paychaos.chaos.params import parse_duration_s
 from paychaos.chaos.registry import default_registry
-from paychaos.chaos.target import StackTarget, check_host
+from paychaos.chaos.target import FaultTarget, check_host
 from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
 
 
@@ -151,7 +151,7 @@ class _Flaky(Fault):
 def test_half_applied_fault_is_rolled_back_and_journaled_as_failed(tmp_path: Path) -> None:
     from paychaos.chaos.registry import FaultRegistry
 
-    target = StackTarget(state_dir=tmp_path, urls={}, admin_token="", processes=lambda: {})
+    target = FaultTarget(bare_target(tmp_path))
     controller = ChaosController(target, registry=FaultRegistry([_Flaky]))
     fault = controller.prepare("flaky", {}, 5)
     with pytest.raises(FaultInjectionFailed, match="step 2 broke"):
@@ -179,3 +179,15 @@ def test_journal_folds_events_and_records_expiry(tmp_path: Path) -> None:
     with (tmp_path / "events.jsonl").open("a") as fh:
         fh.write('{"torn": ')  # a killed writer's last line is skipped
     assert len(journal.entries()) == 2
+
+
+def bare_target(tmp_path, **actuators):
+    """A target with nothing but ``actuators`` (a checkout URL that is never called)."""
+    from paychaos.contracts.target import Actuators, Checkout, Target
+
+    return Target(
+        name="bare",
+        checkout=Checkout(url="http://127.0.0.1:9"),
+        actuators=Actuators(**actuators),
+        state_dir=tmp_path,
+    )

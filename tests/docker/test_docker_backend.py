@@ -26,15 +26,17 @@ import pytest
 from docker_engine import docker_engine, ensure_base_image
 
 from paychaos.chaos.base import InjectContext
+from paychaos.chaos.catalog import RegistryFaultCatalog
 from paychaos.chaos.docker_faults import DockerMemoryHog, DockerMemoryLimit, container_cgroup_dir
 from paychaos.chaos.journal import journal_path
+from paychaos.chaos.target import FaultTarget
 from paychaos.runner.runner import RunOptions, run_scenario
 from paychaos.scenario.load import parse_scenario
-from paychaos.stack.backends.catalog import DockerFaultCatalog
 from paychaos.stack.backends.docker import DockerStack, DockerStackConfig
 from paychaos.stack.backends.images import ImageSet, build_all
 from paychaos.stack.embedded import StackPorts
 from paychaos.stack.monitoring.promapi import PrometheusClient
+from paychaos.targets.resolve import TargetSession
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
@@ -152,12 +154,14 @@ def test_stack_runs_as_containers_and_prometheus_scrapes_them(docker_stack):
 
 
 def test_scenario_through_the_docker_backend(docker_stack):
-    catalog = DockerFaultCatalog()
+    catalog = RegistryFaultCatalog()
     loaded = parse_scenario(SCENARIO, "docker-chaos.yaml", catalog=catalog)
     api = docker_stack.containers()["api"]
     limit_before = int(api.attrs["HostConfig"].get("Memory") or 0)
     record = run_scenario(
-        loaded, docker_stack.handle(), RunOptions(catalog=catalog, collector=docker_stack.sources())
+        loaded,
+        TargetSession(docker_stack.target(), docker_stack.cfg.state_dir),
+        RunOptions(catalog=catalog),
     )
     detail = "\n".join(
         f"{e.name}: {e.status} {getattr(e, 'detail', '')}" for e in record.expectations
@@ -173,10 +177,12 @@ def test_scenario_through_the_docker_backend(docker_stack):
 
 
 def test_negative_control_no_fault_no_signal(docker_stack):
-    catalog = DockerFaultCatalog()
+    catalog = RegistryFaultCatalog()
     loaded = parse_scenario(NEGATIVE, "negative.yaml", catalog=catalog)
     record = run_scenario(
-        loaded, docker_stack.handle(), RunOptions(catalog=catalog, collector=docker_stack.sources())
+        loaded,
+        TargetSession(docker_stack.target(), docker_stack.cfg.state_dir),
+        RunOptions(catalog=catalog),
     )
     assert record.status == "failed", record.reason
 
@@ -193,7 +199,7 @@ def oom_kills(cgroup: Path) -> int:
 
 
 def test_memory_hog_in_a_container_is_oom_killed_under_its_limit(docker_stack):
-    target = docker_stack.chaos_target()
+    target = FaultTarget(docker_stack.target())
     api = docker_stack.containers()["api"]
     cgroup = container_cgroup_dir(int(api.attrs["State"]["Pid"]))
     before = oom_kills(cgroup)

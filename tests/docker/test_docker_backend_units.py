@@ -9,17 +9,17 @@ import tarfile
 import pytest
 import yaml
 
+from paychaos.chaos.catalog import RegistryFaultCatalog, docker_registry
 from paychaos.chaos.docker_faults import (
     DockerMemoryLimit,
     DockerPause,
     container_cgroup_dir,
     container_name,
 )
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.cli import build_parser
 from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
 from paychaos.stack.backends.base import StackBackend
-from paychaos.stack.backends.catalog import DockerFaultCatalog
 from paychaos.stack.backends.docker import (
     DockerStack,
     DockerStackConfig,
@@ -31,14 +31,12 @@ from paychaos.stack.embedded import StackPorts
 
 
 def config(tmp_path) -> DockerStackConfig:
-    return DockerStackConfig(
-        state_dir=tmp_path, ports=StackPorts.from_base(30000), project="t", admin_token="tok"
-    )
+    return DockerStackConfig(state_dir=tmp_path, ports=StackPorts.from_base(30000), project="t")
 
 
 def test_specs_wire_the_api_through_the_proxy_on_host_network(tmp_path):
     cfg = config(tmp_path)
-    specs = {s.component: s for s in container_specs(cfg, tmp_path / "docker")}
+    specs = {s.component: s for s in container_specs(cfg, tmp_path / "docker", "tok-secret")}
     assert list(specs) == [
         "collector", "postgres", "gateway", "proxy", "api", "alertmanager", "prometheus",
     ]  # fmt: skip
@@ -51,7 +49,10 @@ def test_specs_wire_the_api_through_the_proxy_on_host_network(tmp_path):
     assert kwargs["labels"] == {"paychaos.project": "t", "paychaos.component": "api"}
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert specs["collector"].environment["OTEL_SDK_DISABLED"] == "true"
-    assert "--admin-token" in specs["gateway"].command
+    # the admin token goes by environment, never on a command line
+    assert "tok-secret" not in " ".join(specs["gateway"].command + specs["api"].command)
+    assert specs["gateway"].environment["PAYCHAOS_GATEWAY_ADMIN_TOKEN"] == "tok-secret"
+    assert specs["api"].environment["PAYCHAOS_API_ADMIN_TOKEN"] == "tok-secret"
     limited = DockerStackConfig(state_dir=tmp_path, memory_limits_mb={"api": 256})
     assert api.run_kwargs(limited)["mem_limit"] == "256m"
 
@@ -77,7 +78,7 @@ def test_backends_satisfy_the_interface(tmp_path):
 
 
 def test_catalog_swaps_process_faults_for_container_faults():
-    catalog = DockerFaultCatalog()
+    catalog = RegistryFaultCatalog(docker_registry())
     names = set(catalog.names())
     assert {"kill", "pause", "restart", "docker-memory-limit", "docker-memory-hog"} <= names
     assert {"db-latency", "gateway-errors"} & names  # network/gateway faults unchanged
@@ -88,18 +89,14 @@ def test_catalog_swaps_process_faults_for_container_faults():
 
 
 def test_container_lookup_names_the_known_containers(tmp_path):
-    target = StackTarget(
-        state_dir=tmp_path,
-        urls={},
-        admin_token="",
-        processes=dict,
-        extra={"containers": {"api": "t-api"}},
-    )
+    from paychaos.contracts.target import Docker
+
+    target = FaultTarget(bare_target(tmp_path, docker=Docker(containers={"api": "t-api"})))
     assert container_name(target, "api") == "t-api"
     with pytest.raises(InvalidFault, match="containers: api"):
         container_name(target, "gateway")
-    bare = StackTarget(state_dir=tmp_path, urls={}, admin_token="", processes=dict)
-    with pytest.raises(InvalidFault, match="is this a Docker stack"):
+    bare = FaultTarget(bare_target(tmp_path))
+    with pytest.raises(InvalidFault, match="the target has no docker actuator"):
         DockerMemoryLimit.prepare({"component": "api"}, 10).check(bare)
 
 
@@ -134,3 +131,15 @@ def test_cli_up_takes_a_backend():
     with pytest.raises(SystemExit) as exc:
         parser.parse_args(["up", "--backend", "kubernetes"])
     assert exc.value.code == 2
+
+
+def bare_target(tmp_path, **actuators):
+    """A target with nothing but ``actuators`` (a checkout URL that is never called)."""
+    from paychaos.contracts.target import Actuators, Checkout, Target
+
+    return Target(
+        name="bare",
+        checkout=Checkout(url="http://127.0.0.1:9"),
+        actuators=Actuators(**actuators),
+        state_dir=tmp_path,
+    )

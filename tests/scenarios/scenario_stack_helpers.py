@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from paychaos.runner.stackctl import StackHandle
+from tests.live_stack import LiveStack as StackHandle
 
 
 def gateway_admin(handle: StackHandle, method: str, path: str, body: object = None) -> Any:

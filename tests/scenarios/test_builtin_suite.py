@@ -20,10 +20,10 @@ import pytest
 
 from paychaos.report.model import RunRecord
 from paychaos.runner.runner import run_scenario
-from paychaos.runner.stackctl import StackHandle, start_stack
 from paychaos.runner.suite import settle
 from paychaos.scenario import load_scenario
 from paychaos.stack.monitoring.promapi import PrometheusClient
+from tests.live_stack import LiveStack, live_stack
 
 REPO = Path(__file__).resolve().parents[2]
 _only = {n for n in os.environ.get("PAYCHAOS_SCENARIOS", "").split(",") if n}
@@ -39,12 +39,14 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def suite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    handle = start_stack(tmp_path_factory.mktemp("suite") / "state", scrape_interval_s=1.0)
-    try:
-        yield handle
-    finally:
-        handle.close()
+def suite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    with live_stack(
+        tmp_path_factory.mktemp("suite") / "state",
+        scrape_interval_s=1.0,
+        gateway_latency_scale=0.05,
+        gateway_timeout_s=1.0,
+    ) as live:
+        yield live
 
 
 def _explain(record: RunRecord) -> str:
@@ -54,11 +56,11 @@ def _explain(record: RunRecord) -> str:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_builtin_scenario(path: Path, suite_stack: StackHandle) -> None:
+def test_builtin_scenario(path: Path, suite_stack: LiveStack) -> None:
     loaded = load_scenario(path)
-    from paychaos.scenario.model import NoAlertsProbe
+    from paychaos.contracts.scenario import NoAlertsProbe
 
     probes = [p for p in loaded.scenario.steady_state.probes if isinstance(p, NoAlertsProbe)]
     settle(PrometheusClient(suite_stack.urls["prometheus"]), loaded.scenario.settle_s, probes)
-    record = run_scenario(loaded, suite_stack)
+    record = run_scenario(loaded, suite_stack.session)
     assert record.status == "passed", _explain(record)

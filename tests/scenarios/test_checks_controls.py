@@ -17,6 +17,7 @@ from paychaos.checks import (
     probe_no_alerts,
 )
 from paychaos.contracts.metrics import ActiveAlert, Sample
+from paychaos.contracts.scenario import Dominant, MetricProbe, NoAlertsProbe
 from paychaos.contracts.signals import (
     AlertNotification,
     LogQuery,
@@ -27,7 +28,6 @@ from paychaos.contracts.signals import (
     Span,
     SpanQuery,
 )
-from paychaos.scenario.model import Dominant, MetricProbe, NoAlertsProbe
 from paychaos.stack.collector.memory import InMemorySources
 from paychaos.stack.monitoring.memory import InMemoryMetricsSource
 

@@ -19,12 +19,12 @@ from paychaos.report.html import write_html
 from paychaos.report.json_report import write_json
 from paychaos.report.junit import write_junit
 from paychaos.runner.runner import RunOptions, run_scenario
-from paychaos.runner.stackctl import StackHandle
 from paychaos.runner.traffic import LedgerFile
 from paychaos.scenario import parse_scenario
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.traffic.ledger import LedgerEntry
+from tests.live_stack import LiveStack as StackHandle
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def _ctx(handle: StackHandle, ledger: list[Path] | None = None) -> CheckContext:
 
 def test_a_scenario_runs_passes_reverts_and_reports(run_stack: StackHandle, tmp_path: Path) -> None:
     loaded = parse_scenario(GATEWAY_ERRORS, "inline.yaml")
-    record = run_scenario(loaded, run_stack)
+    record = run_scenario(loaded, run_stack.session)
     failed = [(e.name, e.detail) for e in record.expectations if e.status != "passed"]
     assert record.status == "passed", (record.reason, failed)
     assert record.faults[0].injected_unix_s and record.faults[0].reverted_unix_s
@@ -116,7 +116,7 @@ expectations:
      query: 'histogram_quantile(0.95, sum by (le) (rate(shop_db_operation_duration_seconds_bucket[10s])))',
      op: ">", value: 0.2}
 """
-    record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack)
+    record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack.session)
     status = {e.name: e.status for e in record.expectations}
     assert status == {"a removed rule cannot fire": "failed", "p95 still seen": "passed"}
     assert record.status == "failed"
@@ -145,7 +145,9 @@ expectations:
     thread = threading.Thread(target=interrupt)
     thread.start()
     try:
-        record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack, RunOptions(stop=stop))
+        record = run_scenario(
+            parse_scenario(text, "inline.yaml"), run_stack.session, RunOptions(stop=stop)
+        )
     finally:
         stop.set()
         thread.join()

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from paychaos.cli import main
 from paychaos.contracts.errors import InvalidScenario
+from paychaos.contracts.scenario import AlertExpectation
 from paychaos.scenario import load_all, parse_scenario
-from paychaos.scenario.model import AlertExpectation
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))
@@ -129,13 +129,12 @@ def test_validate_cli_exits_2_naming_the_place(
 def test_run_with_a_bad_scenario_starts_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import paychaos.runner.stackctl as stackctl
+    import paychaos.targets.resolve as resolve
 
     def forbidden(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("a stack was started for an invalid scenario")
+        raise AssertionError("a target was resolved for an invalid scenario")
 
-    monkeypatch.setattr(stackctl, "start_stack", forbidden)
-    monkeypatch.setattr(stackctl, "reuse_daemon", forbidden)
+    monkeypatch.setattr(resolve, "plan_target", forbidden)
     good, bad = tmp_path / "a.yaml", tmp_path / "b.yaml"
     good.write_text(GOOD)
     bad.write_text(GOOD.replace("op: x", "").replace("within_s: 30", "within_s: -3"))

@@ -9,32 +9,26 @@ from pathlib import Path
 import pytest
 
 from paychaos.checks import CheckContext, LogCheck, TraceCheck, Window
+from paychaos.contracts.scenario import Traffic
 from paychaos.contracts.signals import LogQuery, SpanQuery
-from paychaos.runner.stackctl import StackHandle, from_embedded
 from paychaos.runner.traffic import AsyncTrafficDriver
-from paychaos.scenario.model import Traffic
 from paychaos.stack.collector.client import CollectorClient
-from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 from paychaos.stack.monitoring.promapi import PrometheusClient
+from tests.live_stack import LiveStack as StackHandle
+from tests.live_stack import live_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def untraced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    cfg = StackConfig(
-        state_dir=tmp_path_factory.mktemp("untraced"),
-        ports=StackPorts.auto(),
+    with live_stack(
+        tmp_path_factory.mktemp("untraced"),
         scrape_interval_s=1.0,
         gateway_latency_scale=0.05,
         tracing=False,
-    )
-    stack = EmbeddedStack(cfg)
-    stack.start()
-    try:
-        yield from_embedded(stack)
-    finally:
-        stack.stop()
+    ) as live:
+        yield live
 
 
 def test_without_tracing_trace_and_correlated_log_checks_fail(

@@ -174,20 +174,26 @@ def test_bad_option_is_one_line_error(tmp_path: Path, flag: str, value: str) -> 
 
 
 def _slow_gateway_when_up(stack_dir: Path, latency_ms: float, done: threading.Event) -> None:
-    urls_file = stack_dir / "urls.json"
+    from paychaos.stack.state import read_state
+
     deadline = time.monotonic() + 60
-    while not urls_file.exists() and time.monotonic() < deadline and not done.is_set():
+    state = read_state(stack_dir)
+    while (state is None or state.status != "running") and time.monotonic() < deadline:
+        if done.is_set():
+            return
         time.sleep(0.1)
-    if not urls_file.exists():
+        state = read_state(stack_dir)
+    if state is None or state.target is None or state.target.actuators.gateway_admin is None:
         return
-    info = json.loads(urls_file.read_text())
+    gateway = state.target.actuators.gateway_admin
+    assert gateway.token is not None
     body = json.dumps({"method": "*", "added_latency_ms": latency_ms, "ttl_s": 120}).encode()
     req = urllib.request.Request(
-        info["urls"]["gateway"] + "/admin/behaviours",
+        gateway.url + "/admin/behaviours",
         data=body,
         method="POST",
         headers={
-            "Authorization": f"Bearer {info['admin_token']}",
+            "Authorization": f"Bearer {gateway.token.resolve()}",
             "Content-Type": "application/json",
         },
     )

@@ -40,9 +40,6 @@ class LocustRun:
             rows += [json.loads(line) for line in path.read_text().splitlines() if line]
         return rows
 
-    def urls(self) -> dict[str, Any]:
-        return dict(json.loads((self.stack_dir / "urls.json").read_text()))
-
 
 def start_locust(
     tmp: Path, *args: str, environ: dict[str, str] | None = None, headless: bool = True

@@ -6,7 +6,7 @@
 - :mod:`paychaos.stack.backends.images` — the project's images, built on a local base image;
 - :mod:`paychaos.stack.backends.tempo` / :mod:`paychaos.stack.backends.loki` — the trace and log
   sources of the Grafana stack (TraceQL, LogQL);
-- :mod:`paychaos.stack.backends.catalog` — the Docker fault catalog for the scenario runner.
+- :mod:`paychaos.chaos.catalog` — the Docker fault catalog for the scenario runner.
 """
 
 from __future__ import annotations

@@ -1,32 +1,30 @@
-"""The stack backend interface: where the system under test runs (``paychaos up --backend``).
+"""The stack backend interface: where a built-in system under test runs (``paychaos up --backend``).
 
 Two backends implement it:
 
-- ``embedded`` (:class:`~paychaos.stack.backends.embedded.EmbeddedBackend`): every component
-  as a local process (:mod:`paychaos.stack.embedded`);
+- ``embedded`` (:class:`~paychaos.stack.embedded.EmbeddedStack`): every component
+  as a local process;
 - ``docker`` (:class:`~paychaos.stack.backends.docker.DockerStack`): every component as a
   container on the host network, driven with the ``docker`` SDK.
 
-A backend starts and stops the stack, says where it is (``urls``), hands the
-chaos layer its :class:`~paychaos.chaos.target.StackTarget` and the scenario runner its
-:class:`~paychaos.runner.stackctl.StackHandle`, and names the signal sources
-the checks read (:class:`SignalSources`): the collector for the embedded
-stack; Tempo (TraceQL) and Loki (LogQL) when the Grafana stack runs.
+A backend starts and stops the stack and says what it is as a
+:class:`~paychaos.contracts.target.Target`: every command then works against the
+target, as against any deployment. :func:`sources_for` opens the signal sources
+a target names (the collector; Tempo and Loki where the Grafana stack runs).
 
 Example::
 
-    backend = create_backend("docker", state_dir=Path(".paychaos"))
-    with backend:
-        handle = backend.handle()
-        sources = backend.sources()
+    with DockerStack(cfg) as stack:
+        sources = sources_for(stack.target())
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from paychaos.contracts.errors import StackError
 from paychaos.contracts.signals import (
     AlertNotification,
     AlertNotificationSource,
@@ -41,10 +39,7 @@ from paychaos.contracts.signals import (
     SpanQuery,
     TraceSource,
 )
-
-if TYPE_CHECKING:
-    from paychaos.chaos.target import StackTarget
-    from paychaos.runner.stackctl import StackHandle
+from paychaos.contracts.target import SignalStore, Target
 
 BACKENDS = ("embedded", "docker")
 
@@ -94,6 +89,43 @@ class SignalSources:
         return cls(traces=traces, logs=logs, rum=collector, notifications=collector)
 
 
+class _Absent:
+    """A source the target does not have: every query says so."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def _fail(self, *_: object) -> list[Any]:
+        raise StackError(f"the target has no {self.what} source")
+
+    find_spans = get_trace = find_logs = find_rum = find_alert_notifications = _fail
+
+
+def _store(store: SignalStore | None, what: str, timeout_s: float) -> Any:
+    from paychaos.stack.backends.loki import LokiLogSource
+    from paychaos.stack.backends.tempo import TempoTraceSource
+    from paychaos.stack.collector.client import CollectorClient
+
+    if store is None:
+        return _Absent(what)
+    if store.kind == "tempo":
+        return TempoTraceSource(store.url, timeout_s=timeout_s)
+    if store.kind == "loki":
+        return LokiLogSource(store.url, timeout_s=timeout_s)
+    return CollectorClient(store.url, timeout_s=timeout_s)
+
+
+def sources_for(target: Target, *, timeout_s: float = 10.0) -> SignalSources:
+    """The trace, log, RUM and notification sources ``target`` names."""
+    sig = target.signals
+    return SignalSources(
+        traces=_store(sig.traces, "traces", timeout_s),
+        logs=_store(sig.logs, "logs", timeout_s),
+        rum=_store(sig.rum, "rum", timeout_s),
+        notifications=_store(sig.notifications, "notifications", timeout_s),
+    )
+
+
 @runtime_checkable
 class StackBackend(Protocol):
     """A running (or startable) system under test."""
@@ -113,17 +145,9 @@ class StackBackend(Protocol):
         """What ``paychaos status`` shows and ``stack.json`` records."""
         ...
 
-    def chaos_target(self) -> StackTarget:
-        """Where the chaos layer's faults go."""
-        ...
-
-    def handle(self, *, owned: bool = False) -> StackHandle:
-        """The scenario runner's view of the stack."""
-        ...
-
-    def sources(self) -> SignalSources:
-        """Where the checks read traces, logs, RUM and alert notifications."""
+    def target(self) -> Target:
+        """The running stack as a target (what every command works against)."""
         ...
 
 
-__all__ = ["BACKENDS", "SignalSources", "StackBackend"]
+__all__ = ["BACKENDS", "SignalSources", "StackBackend", "sources_for"]

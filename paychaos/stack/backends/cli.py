@@ -9,34 +9,23 @@ state directory records the project, engine and URLs, so that ``status``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from paychaos.contracts.errors import InvalidInput
-from paychaos.stack.backends.docker import STATE_FILE, DockerStack, DockerStackConfig
+from paychaos.stack.backends.docker import DockerStack, DockerStackConfig
 from paychaos.stack.embedded import StackPorts
+from paychaos.stack.state import StackState
 
 
-def docker_state(state_dir: Path) -> dict[str, Any] | None:
-    """The recorded Docker stack of ``state_dir``, or None (an embedded stack, or nothing)."""
-    try:
-        state = json.loads((state_dir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) and state.get("backend") == "docker" else None
-
-
-def _stack_from_state(state_dir: Path, state: dict[str, Any]) -> DockerStack:
-    ports = StackPorts(**state.get("ports", {}))
+def _stack_from_state(state: StackState) -> DockerStack:
+    docker = state.target.actuators.docker if state.target else None
     cfg = DockerStackConfig(
-        state_dir=state_dir,
-        ports=ports,
-        project=str(state.get("project", "paychaos")),
-        docker_host=str(state.get("docker_host", "")),
-        admin_token=str(state.get("admin_token", "")),
+        state_dir=state.state_dir,
+        ports=StackPorts(**state.ports) if state.ports else StackPorts(),
+        project=state.project or "paychaos",
+        docker_host=docker.host if docker else "",
         build_missing=False,
     )
     return DockerStack(cfg)
@@ -76,7 +65,7 @@ def print_state(state: dict[str, Any]) -> None:
     print(f"docker project {state.get('project')}  engine {state.get('docker_host') or 'default'}")
     for name, comp in (state.get("components") or {}).items():
         print(
-            f"  {comp.get('status', '?'):<8} {name:<13} container {comp.get('container')}"
+            f"  {comp.get('status') or '?':<8} {name:<13} container {comp.get('container')}"
             f"  restarts {comp.get('restarts', 0)}"
         )
     print()
@@ -84,19 +73,19 @@ def print_state(state: dict[str, Any]) -> None:
         print(f"  {name:<17} {url}")
 
 
-def docker_status(state_dir: Path, state: dict[str, Any]) -> int:
-    described = _stack_from_state(state_dir, state).describe()
+def docker_status(state: StackState) -> int:
+    described = _stack_from_state(state).describe()
     print_state(described)
     comps = described.get("components") or {}
     return 0 if comps and all(c.get("status") == "running" for c in comps.values()) else 1
 
 
-def docker_down(state_dir: Path, state: dict[str, Any]) -> int:
-    stack = _stack_from_state(state_dir, state)
+def docker_down(state: StackState) -> int:
+    stack = _stack_from_state(state)
     names = sorted(stack.containers())
     stack.stop()
     print(f"removed {len(names)} containers of project {stack.cfg.project}: {', '.join(names)}")
     return 0
 
 
-__all__ = ["docker_down", "docker_state", "docker_status", "docker_up"]
+__all__ = ["docker_down", "docker_status", "docker_up"]

@@ -26,20 +26,33 @@ Example::
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from paychaos.contracts.errors import ComponentFailed, MissingDependency, StackError
-from paychaos.stack.backends.base import SignalSources
+from paychaos.contracts.target import (
+    Actuators,
+    AdminApi,
+    Checkout,
+    Docker,
+    SecretRef,
+    Signals,
+    SignalStore,
+    Target,
+    Timing,
+    Toxiproxy,
+)
+from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.backends.images import ImageSet, build_all
 from paychaos.stack.embedded import StackPorts
+from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
 from paychaos.stack.monitoring.config import (
     RULES_DIR,
     AlertmanagerSettings,
@@ -48,14 +61,17 @@ from paychaos.stack.monitoring.config import (
     render_alertmanager_config,
     render_prometheus_config,
 )
-
-if TYPE_CHECKING:
-    from paychaos.chaos.target import StackTarget
-    from paychaos.runner.stackctl import StackHandle
+from paychaos.stack.state import (
+    ComponentState,
+    StackState,
+    Status,
+    admin_token_file,
+    state_path,
+    write_state,
+)
 
 PROJECT_LABEL = "paychaos.project"
 COMPONENT_LABEL = "paychaos.component"
-STATE_FILE = "stack.json"
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,6 @@ class DockerStackConfig:
     gateway_latency_scale: float = 1.0
     gateway_timeout_s: float = 2.0
     tracing: bool = True
-    admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     build_missing: bool = True
     memory_limits_mb: Mapping[str, int] = field(default_factory=dict)
     ready_timeout_s: float = 90.0
@@ -133,8 +148,14 @@ def stack_urls(cfg: DockerStackConfig) -> dict[str, str]:
     }
 
 
-def container_specs(cfg: DockerStackConfig, config_dir: Path) -> list[ContainerSpec]:
-    """Every component's container, in start order (pure: files are written by the caller)."""
+def container_specs(
+    cfg: DockerStackConfig, config_dir: Path, admin_token: str = ""
+) -> list[ContainerSpec]:
+    """Every component's container, in start order (pure: files are written by the caller).
+
+    ``admin_token`` goes to the gateway's admin API and the API's leak hook by
+    environment (never on a command line); empty: both stay disabled.
+    """
     p, img = cfg.ports, cfg.images
     data = {str(config_dir.resolve()): {"bind": "/data", "mode": "rw"}}
     otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": _url(p.collector), "PYTHONUNBUFFERED": "1"}
@@ -159,7 +180,7 @@ def container_specs(cfg: DockerStackConfig, config_dir: Path) -> list[ContainerS
         **{**asdict(collector), "environment": {**otel, "OTEL_SDK_DISABLED": "true"}}
     )
     rules = {str(RULES_DIR): {"bind": "/etc/paychaos/rules", "mode": "ro"}}
-    return [
+    specs = [
         collector,
         ContainerSpec(
             component="postgres",
@@ -174,8 +195,6 @@ def container_specs(cfg: DockerStackConfig, config_dir: Path) -> list[ContainerS
             p.gateway,
             "--ledger",
             "/data/gateway-ledger.jsonl",
-            "--admin-token",
-            cfg.admin_token,
             "--latency-scale",
             str(cfg.gateway_latency_scale),
         ),
@@ -230,6 +249,15 @@ def container_specs(cfg: DockerStackConfig, config_dir: Path) -> list[ContainerS
             health_url=_url(p.prometheus) + "/-/ready",
             port=p.prometheus,
         ),
+    ]
+    if not admin_token:
+        return specs
+    secret = {"gateway": ADMIN_TOKEN_ENV, "api": LEAK_TOKEN_ENV}
+    return [
+        replace(s, environment={**s.environment, secret[s.component]: admin_token})
+        if s.component in secret
+        else s
+        for s in specs
     ]
 
 
@@ -311,8 +339,10 @@ class DockerStack:
         self._owns_client = client is None
         self._log = log or (lambda _line: None)
         self.config_dir = cfg.state_dir.resolve() / "docker"
-        self.specs = container_specs(cfg, self.config_dir)
+        self.token_file = admin_token_file(cfg.state_dir, create=True)
+        self.specs = container_specs(cfg, self.config_dir, self.token_file.read_text().strip())
         self.build_seconds: dict[str, float] = {}
+        self._started_at = time.time()
 
     # -- the engine ---------------------------------------------------------------
     @property
@@ -391,8 +421,7 @@ class DockerStack:
                 pass
             except docker.errors.APIError as exc:
                 raise StackError(f"could not remove container {container.name}: {exc}") from exc
-        state = self.cfg.state_dir / STATE_FILE
-        if state.exists():
+        if state_path(self.cfg.state_dir).exists():
             self._write_state("stopped")
         if self._owns_client and self._client is not None:
             self._client.close()  # its pooled sockets; a later call connects again
@@ -415,69 +444,82 @@ class DockerStack:
         return pid or None
 
     def describe(self) -> dict[str, Any]:
-        components: dict[str, Any] = {}
-        for name, container in self.containers().items():
-            state = container.attrs.get("State") or {}
-            components[name] = {
-                "pid": state.get("Pid") or None,
-                "argv": [],
-                "container": container.name,
-                "status": container.status,
-                "restarts": int(container.attrs.get("RestartCount") or 0),
-            }
+        """What ``paychaos status`` shows."""
         return {
             "backend": self.name,
             "project": self.cfg.project,
             "docker_host": self.cfg.docker_host,
             "urls": self.urls,
             "ports": asdict(self.cfg.ports),
-            "admin_token": self.cfg.admin_token,
             "state_dir": str(self.cfg.state_dir.resolve()),
-            "containers": {
-                s.component: container_name(self.cfg.project, s.component) for s in self.specs
-            },
-            "components": components,
+            "components": {n: c.model_dump() for n, c in self._components().items()},
         }
 
-    def _write_state(self, status: str) -> None:
-        self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        state = {**self.describe(), "status": status, "updated_at": time.time()}
-        (self.cfg.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+    def container_names(self) -> dict[str, str]:
+        return {s.component: container_name(self.cfg.project, s.component) for s in self.specs}
 
-    def chaos_target(self) -> StackTarget:
-        from paychaos.chaos.target import StackTarget
+    def _components(self) -> dict[str, ComponentState]:
+        components: dict[str, ComponentState] = {}
+        for name, container in self.containers().items():
+            state = container.attrs.get("State") or {}
+            components[name] = ComponentState(
+                pid=state.get("Pid") or None,
+                container=container.name,
+                restarts=int(container.attrs.get("RestartCount") or 0),
+                status=container.status,
+            )
+        return components
 
-        def table() -> dict[str, tuple[int | None, tuple[str, ...]]]:
-            return {name: (self.container_pid(name), ()) for name in self.containers()}
-
-        return StackTarget(
-            state_dir=self.cfg.state_dir.resolve(),
-            urls=dict(self.urls),
-            admin_token=self.cfg.admin_token,
-            processes=table,
-            extra={
-                "backend": self.name,
-                "docker_host": self.cfg.docker_host,
-                "containers": self.describe()["containers"],
-            },
-        )
-
-    def handle(self, *, owned: bool = False) -> StackHandle:
-        from paychaos.runner.stackctl import StackHandle
-
-        return StackHandle(
-            urls=dict(self.urls),
-            admin_token=self.cfg.admin_token,
-            chaos_target=self.chaos_target,
-            scrape_interval_s=self.cfg.scrape_interval_s,
-            evaluation_interval_s=self.cfg.scrape_interval_s,
-            owned=owned,
+    def target(self) -> Target:
+        """This stack as a :class:`~paychaos.contracts.target.Target`."""
+        token = SecretRef(file=self.token_file)
+        collector = SignalStore(kind="collector", url=self.urls["collector"])
+        return Target(
+            name="docker",
+            kind="docker",
+            description=f"paychaos' Docker stack (project {self.cfg.project})",
+            checkout=Checkout(url=self.urls["api"]),
+            signals=Signals(
+                prometheus=self.urls["prometheus"],
+                alertmanager=self.urls["alertmanager"],
+                traces=collector,
+                logs=collector,
+                rum=collector,
+                notifications=collector,
+            ),
+            actuators=Actuators(
+                toxiproxy=Toxiproxy(
+                    url=self.urls["proxy"], proxies={"database": "postgres", "gateway": "gateway"}
+                ),
+                gateway_admin=AdminApi(url=self.urls["gateway"], token=token),
+                api_admin=AdminApi(url=self.urls["api"], token=token),
+                docker=Docker(host=self.cfg.docker_host, containers=self.container_names()),
+                memory_hog=True,
+            ),
+            timing=Timing(
+                scrape_interval_s=self.cfg.scrape_interval_s,
+                evaluation_interval_s=self.cfg.scrape_interval_s,
+                group_wait_s=AlertmanagerSettings(webhook_url=self.urls["collector"]).group_wait_s,
+            ),
             tracing=self.cfg.tracing,
-            _close=self.stop if owned else (lambda: None),
+            state_dir=self.cfg.state_dir.resolve(),
         )
 
-    def sources(self) -> SignalSources:
-        return SignalSources.for_urls(self.urls)
+    def _write_state(self, status: Status) -> None:
+        write_state(
+            StackState(
+                backend="docker",
+                status=status,
+                pid=os.getpid(),
+                started_at=self._started_at,
+                updated_at=time.time(),
+                state_dir=self.cfg.state_dir.resolve(),
+                target=self.target(),
+                components=self._components(),
+                project=self.cfg.project,
+                ports=asdict(self.cfg.ports),
+            )
+        )
 
 
 __all__ = [

@@ -13,6 +13,7 @@ unit tests in ``stack/prometheus/tests``.
 
 from __future__ import annotations
 
+from paychaos.contracts.metrics import MetricsSource
 from paychaos.stack.monitoring.config import (
     EMBEDDED_INTERVAL_S,
     PRODUCTION_INTERVAL_S,
@@ -37,7 +38,6 @@ from paychaos.stack.monitoring.processes import (
 from paychaos.stack.monitoring.promapi import (
     ActiveAlert,
     AlertmanagerClient,
-    MetricsSource,
     NotifiedAlert,
     PrometheusClient,
     Sample,

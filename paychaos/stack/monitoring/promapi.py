@@ -27,13 +27,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode
 
 from paychaos.contracts.errors import ExpectationFailed, InvalidInput, StackError
 from paychaos.contracts.metrics import (
     ActiveAlert,
     AlertmanagerStatus,
+    MetricsSource,
     NotifiedAlert,
     RuleInfo,
     Sample,
@@ -43,23 +44,6 @@ from paychaos.contracts.metrics import (
 )
 
 # ---------------------------------------------------------------- interface
-
-
-@runtime_checkable
-class MetricsSource(Protocol):
-    """Read-only access to metrics and alerts, as the expectation checks need it."""
-
-    def query(self, expr: str, at: float | None = None) -> list[Sample]:
-        """Evaluate ``expr`` at unix time ``at`` (default: now) as an instant vector."""
-        ...
-
-    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
-        """Evaluate ``expr`` from ``start`` to ``end`` every ``step_s`` seconds."""
-        ...
-
-    def alerts(self) -> list[ActiveAlert]:
-        """Alerts currently pending or firing."""
-        ...
 
 
 class HttpResponse(NamedTuple):

@@ -1,11 +1,13 @@
 """Wires the traffic into Locust's events; the locustfile calls :func:`install` once.
 
 - ``init_command_line_parser``: the traffic flags (:mod:`paychaos.traffic.options`);
-- ``init``: validate the flags (one-line error, exit 2), start the embedded
-  stack when there is no ``--host`` (master or single process only; it is
-  then ``environment.paychaos_stack``, the stack the Chaos tab acts on),
+- ``init``: validate the flags (one-line error, exit 2); with ``--target``,
+  drive that target (its checkout URL, collector and gateway); with neither
+  ``--target`` nor ``--host``, start the embedded stack (master or single
+  process only). Either way ``environment.paychaos_target`` is the
+  :class:`~paychaos.targets.resolve.TargetSession` the Chaos tab acts on;
   install the load shape, the business stats (web UI *Payments* tab) and the
-  Chaos tab of ``paychaos.chaos.locust_ui`` when that module exists;
+  Chaos tab of ``paychaos.locust.chaos_tab`` when that module exists;
 - ``report_to_master`` / ``worker_report``: cumulative business and open-model
   counts from every worker;
 - ``test_stop``: flush the ledger, RUM and spans; ``quitting``: final tables,
@@ -19,6 +21,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import secrets
 import sys
 import time
@@ -28,6 +31,7 @@ from typing import Any
 from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
 
 from paychaos.contracts.errors import InvalidInput, PaychaosError
+from paychaos.targets.resolve import TargetSession, plan_target
 from paychaos.traffic import options as opts
 from paychaos.traffic.business import (
     REPORT_KEY,
@@ -79,7 +83,10 @@ class TrafficPlugin:
             return
         options = environment.parsed_options
         options.paychaos_run_id = time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
-        if not environment.host and not any(
+        target_ref = getattr(options, "target", "") or ""
+        if target_ref:
+            self._use_target(environment, target_ref)
+        elif not environment.host and not any(
             getattr(u, "host", None) for u in environment.user_classes
         ):
             self._start_stack(environment, settings)
@@ -100,23 +107,47 @@ class TrafficPlugin:
             Path(settings.stack_dir), gateway_latency_scale=settings.stack_gateway_latency_scale
         )
         try:
-            urls = self.boot.start()
+            self.boot.start()
         except PaychaosError as exc:
             self.boot = None
             _fail(f"the embedded stack did not start: {exc}", 1)
             return
-        environment.host = urls["api"]
-        environment.paychaos_stack = (
-            self.boot.stack
-        )  # what paychaos.chaos.locust_ui injects faults into
+        assert self.boot.stack is not None
+        stack = self.boot.stack
+        self._point_at(environment, TargetSession(stack.target(), stack.cfg.state_dir))
+        if environment.parsed_options.reconcile is None:
+            environment.parsed_options.reconcile = True
+
+    def _use_target(self, environment: Any, ref: str) -> None:
+        """``--target``: a built-in stack that runs, or a target file."""
+        state_dir = Path(os.environ.get("PAYCHAOS_STATE_DIR", ".paychaos"))
+        try:
+            session = plan_target(ref, state_dir).open()
+        except PaychaosError as exc:
+            _fail(f"--target {ref}: {exc}", getattr(exc, "exit_code", 2))
+            return
+        if not session.target.checkout.adapter.builtin:
+            _fail(
+                f"--target {ref}: the Locust shoppers speak paychaos' own checkout API only; "
+                "this target's adapter is driven by `paychaos run` (see the README)",
+                2,
+            )
+            return
+        self._point_at(environment, session)
+
+    def _point_at(self, environment: Any, session: TargetSession) -> None:
+        """Send the shoppers, their RUM and the reconciliation to ``session``'s target."""
+        target = session.target
+        environment.paychaos_target = session  # what paychaos.locust.chaos_tab acts on
+        environment.host = target.checkout.url
         options = environment.parsed_options
-        options.host = urls["api"]
-        if not options.collector_url:
-            options.collector_url = urls["collector"]
-        if not options.gateway_url:
-            options.gateway_url = urls["gateway"]
-        if options.reconcile is None:
-            options.reconcile = True
+        options.host = target.checkout.url
+        rum = target.signals.rum
+        if not options.collector_url and rum is not None and rum.kind == "collector":
+            options.collector_url = rum.url
+        gateway = target.actuators.gateway_admin
+        if not options.gateway_url and gateway is not None:
+            options.gateway_url = gateway.url
 
     def _install_shape(self, environment: Any, runner: Any, settings: TrafficSettings) -> None:
         options = environment.parsed_options
@@ -186,8 +217,8 @@ class TrafficPlugin:
             self._final_report(environment, self.settings)
         finally:
             self._close_chaos_panel()
+            environment.paychaos_target = None
             if self.boot is not None:
-                environment.paychaos_stack = None
                 self.boot.stop()
                 self.boot = None
 
@@ -301,11 +332,11 @@ def _api_payments_total(api_url: str) -> dict[str, float]:
 
 
 def _install_chaos_ui(environment: Any) -> Any:
-    """The Chaos tab's panel (``paychaos.chaos.locust_ui.install``), or None where there is none."""
+    """The Chaos tab's panel (``paychaos.locust.chaos_tab.install``), or None where there is none."""
     try:
-        if importlib.util.find_spec("paychaos.chaos.locust_ui") is None:
+        if importlib.util.find_spec("paychaos.locust.chaos_tab") is None:
             return None
-        return importlib.import_module("paychaos.chaos.locust_ui").install(environment)
+        return importlib.import_module("paychaos.locust.chaos_tab").install(environment)
     except Exception as exc:  # a plugin must not break the run; say why
         log.warning("the Chaos tab could not be installed: %s", exc)
         return None

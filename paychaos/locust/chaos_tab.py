@@ -10,9 +10,9 @@ worker. It adds:
   an inject form per fault, and revert buttons (plain form posts);
 - ``/chaos/api/active`` (JSON).
 
-Faults act on the stack of ``environment.paychaos_stack`` (an
-``EmbeddedStack`` the locustfile started) or else on the one ``paychaos up``
-recorded in ``$PAYCHAOS_STATE_DIR`` (default ``.paychaos``). Faults injected
+Faults act on the run's target, ``environment.paychaos_target`` (the one
+``--target`` names, or the embedded stack the locustfile started), or else on
+the one ``paychaos up`` recorded in ``$PAYCHAOS_STATE_DIR`` (default ``.paychaos``). Faults injected
 from the UI are reverted when Locust quits; each one's TTL is held by its
 target anyway.
 
@@ -20,7 +20,7 @@ Example::
 
     @events.init.add_listener
     def _(environment, **_kw):
-        paychaos.chaos.locust_ui.install(environment)
+        paychaos.locust.chaos_tab.install(environment)
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from urllib.parse import quote
 
 from paychaos.chaos.controller import ChaosController
 from paychaos.chaos.params import parse_duration_s
-from paychaos.chaos.target import StackTarget
+from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.errors import PaychaosError
+from paychaos.targets.resolve import plan_target
 
 TAB_KEY = "paychaos-chaos"
 STATE_DIR_ENV = "PAYCHAOS_STATE_DIR"
@@ -50,17 +51,21 @@ _COLUMNS = (
 )
 
 
-def default_target(environment: Any) -> StackTarget:
-    stack = getattr(environment, "paychaos_stack", None)
-    if stack is not None:
-        return StackTarget.from_embedded(stack)
-    return StackTarget.from_state_dir(Path(os.environ.get(STATE_DIR_ENV, ".paychaos")))
+def default_target(environment: Any) -> FaultTarget:
+    """The target of this Locust run (``--target``, or the stack it started), else the
+    embedded stack ``paychaos up`` runs from ``$PAYCHAOS_STATE_DIR``."""
+    session = getattr(environment, "paychaos_target", None)
+    if session is not None:
+        return FaultTarget(session.target, state_dir=session.state_dir)
+    plan = plan_target(None, Path(os.environ.get(STATE_DIR_ENV, ".paychaos")))
+    session = plan.open()
+    return FaultTarget(session.target, state_dir=session.state_dir)
 
 
 class ChaosPanel:
     """The controller behind the UI, created on first use (the stack may start later)."""
 
-    def __init__(self, target: Callable[[], StackTarget]) -> None:
+    def __init__(self, target: Callable[[], FaultTarget]) -> None:
         self._target = target
         self._controller: ChaosController | None = None
 
@@ -168,7 +173,7 @@ def render_page(panel: ChaosPanel, message: str = "") -> str:
 
 
 def install(
-    environment: Any, *, target: Callable[[], StackTarget] | None = None
+    environment: Any, *, target: Callable[[], FaultTarget] | None = None
 ) -> ChaosPanel | None:
     """Add the Chaos tab and ``/chaos`` to the web UI (master/local only); None elsewhere."""
     from flask import Blueprint, Response, redirect, request

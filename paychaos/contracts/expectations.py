@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from paychaos.contracts.metrics import MetricsSource
 from paychaos.contracts.signals import AlertNotificationSource, LogSource, RumSource, TraceSource
-from paychaos.stack.monitoring.promapi import MetricsSource
 
 CheckMode = Literal["eventually", "never", "final"]
 
@@ -72,6 +72,8 @@ class Check(Protocol):
 
     mode: CheckMode
     description: str
+    requires: list[str]
+    """The target capabilities the check reads (see :mod:`paychaos.contracts.target`)."""
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation: ...
 

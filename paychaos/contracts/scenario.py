@@ -243,6 +243,42 @@ Expectation = Annotated[
 ]
 
 
+# --------------------------------------------------------------- guards (stop conditions)
+
+
+class _Guard(_Model):
+    name: str = ""
+
+
+class ErrorRatioGuard(_Guard):
+    """Abort when the share of checkouts failing (5xx, transport errors), as the shoppers
+    see them over the last seconds, exceeds ``max_ratio`` (with at least ``min_requests``)."""
+
+    type: Literal["error_ratio"]
+    max_ratio: float = Field(gt=0, le=1)
+    min_requests: int = Field(default=20, ge=1, le=100_000)
+
+
+class MetricGuard(_Guard):
+    """Abort when ``query op value`` holds for any series (PromQL on the target's Prometheus)."""
+
+    type: Literal["metric"]
+    query: str = Field(min_length=1)
+    op: Op
+    value: float
+
+
+class AlertGuard(_Guard):
+    """Abort when this alert fires (with these labels, if given)."""
+
+    type: Literal["alert"]
+    alert: str = Field(min_length=1)
+    labels: Mapping[str, str] = Field(default_factory=dict)
+
+
+Guard = Annotated[ErrorRatioGuard | MetricGuard | AlertGuard, Field(discriminator="type")]
+
+
 class Recovery(_Model):
     """After the last revert, the steady state must hold again within ``within_s``."""
 
@@ -262,11 +298,24 @@ class Scenario(_Model):
     rollback: Literal["always", "never"] = "always"
     settle_s: float = Field(default=10, ge=0, le=600)
     tags: tuple[str, ...] = ()
+    guards: tuple[Guard, ...] = ()
+    """Stop conditions: when one trips, every fault is reverted at once and the run
+    is recorded as aborted by it (AWS FIS stop conditions, Chaos Toolkit safeguards)."""
 
     def step_id(self, index: int) -> str:
         """The id of fault step ``index`` (``<fault>-<index>`` when not given)."""
         step = self.faults[index]
         return step.id or f"{step.fault}-{index}"
+
+    def guard_name(self, index: int) -> str:
+        guard = self.guards[index]
+        if guard.name:
+            return guard.name
+        if isinstance(guard, ErrorRatioGuard):
+            return f"error ratio > {guard.max_ratio:g}"
+        if isinstance(guard, AlertGuard):
+            return f"alert {guard.alert}"
+        return f"{guard.query} {guard.op} {guard.value:g}"
 
     def expectation_name(self, index: int) -> str:
         exp = self.expectations[index]
