@@ -28,7 +28,9 @@ def test_the_layers_hold_today_and_an_upward_import_breaks_the_build(tmp_path: P
     if not LINT.exists():
         pytest.fail(f"lint-imports is not installed next to {sys.executable} (make setup)")
     copy = tmp_path / "paychaos"
-    shutil.copytree(REPO / "paychaos", copy, symlinks=False, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "paychaos", copy, symlinks=False, ignore=shutil.ignore_patterns("__pycache__")
+    )
     kept = _lint(tmp_path)
     assert kept.returncode == 0, kept.stdout + kept.stderr
     # the contracts reaching up into the engine: exactly what the layers forbid

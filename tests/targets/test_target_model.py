@@ -52,7 +52,10 @@ def test_a_good_target_offers_what_it_configures(tmp_path: Path) -> None:
         (("url: http://127.0.0.1:3000", "url: ftp://x"), "staging.yaml:3: checkout.url"),
         (("name: staging", "name: Bad Name"), "staging.yaml:1: name"),
         (("  prometheus:", "  promethus:"), "staging.yaml:5: signals.promethus: unknown field"),
-        (("{database: shop-db}", "{cache: shop-db}"), "staging.yaml:10: actuators.toxiproxy.proxies"),
+        (
+            ("{database: shop-db}", "{cache: shop-db}"),
+            "staging.yaml:10: actuators.toxiproxy.proxies",
+        ),
         (("kind: tempo", "kind: loki"), "staging.yaml:4: signals"),
         (
             ("token: {env: STAGING_GATEWAY_TOKEN}", "token: s3cret-inline"),
