@@ -101,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--timeout-s", type=_positive_float, default=120.0)
 
     sub.add_parser("status", help="show the running stack")
-    sub.add_parser("down", help="stop everything `paychaos up` started")
+    down = sub.add_parser(
+        "down", help="stop everything `paychaos up` started and remove its PostgreSQL data"
+    )
+    down.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the PostgreSQL data in the state dir for the next `paychaos up`",
+    )
     sub.add_parser("doctor", help="check what is installed, with the command to fix what is not")
 
     demo = sub.add_parser("demo", help="start the stack, send checkouts, check the seed's query")
@@ -200,6 +207,12 @@ def _cmd_down(args: argparse.Namespace) -> int:
         return docker_down(args.state_dir, docker)
     for line in stop_background(args.state_dir):
         print(line)
+    if not args.keep_data:
+        from paychaos.stack.postgres import remove_data
+
+        removed = remove_data(args.state_dir)
+        if removed:
+            print(removed)
     return 0
 
 

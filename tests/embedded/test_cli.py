@@ -60,6 +60,9 @@ def test_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{base}" in up.stdout  # the API is the first port
         recorded = json.loads((state / "stack.json").read_text())
         pids = [recorded["pid"]] + [c["pid"] for c in recorded["components"].values()]
+        pg_argv = recorded["components"]["postgres"]["argv"]
+        data_dir = Path(pg_argv[pg_argv.index("-D") + 1])
+        assert (data_dir / "PG_VERSION").exists()
         assert all(_alive(pid) for pid in pids)
         status = _run("--state-dir", str(state), "status")
         assert status.returncode == 0 and "up   api" in status.stdout
@@ -70,6 +73,9 @@ def test_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
     assert down.returncode == 0 and "stopped supervisor" in down.stdout
     time.sleep(0.5)
     assert not [pid for pid in pids if _alive(pid)]
+    assert not data_dir.exists(), "PostgreSQL's data outlived `paychaos down`"
+    if not data_dir.is_relative_to(state.resolve()):
+        assert not data_dir.parent.exists(), "the per-run directory outlived the stack"
     assert _run("--state-dir", str(state), "status").returncode == 1
 
 
