@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from paychaos.contracts.errors import InvalidFault, InvalidScenario
+from paychaos.contracts.messages import validation_message
 from paychaos.scenario.marks import (
     FieldPath,
     JsonValue,
@@ -69,9 +70,7 @@ def _default_catalog() -> FaultCatalog:
 
 
 def _message(error: Mapping[str, object]) -> str:
-    text = str(error.get("msg", "invalid"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        text = text.removeprefix(prefix)
+    text = validation_message(error, dialect="yaml")  # no links, prefixes, class names
     text = text.replace("Input should be", "must be")
     for words, sign in _COMPARISONS:
         text = text.replace(words, sign)
