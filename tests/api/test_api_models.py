@@ -132,7 +132,7 @@ def test_validation_problem_has_no_library_internals() -> None:
         CheckoutRequest.model_validate(body)
     errors = info.value.errors()
     assert any("https://errors.pydantic.dev" in str(err.get("url", "")) for err in errors)
-    text = validation_problem(errors).body.decode()
+    text = bytes(validation_problem(errors).body).decode()
     for internal in ("https://errors.pydantic", "Value error", "dictionary", "instance of"):
         assert internal not in text, text
     assert '"field":"customer","detail":"must be a JSON object"' in text
@@ -143,7 +143,7 @@ def test_a_value_error_reads_as_its_own_words() -> None:
     with pytest.raises(ValidationError) as info:
         CheckoutRequest.model_validate(_body(amount="20.00"))
     assert "Value error, " in str(info.value)  # what pydantic says ...
-    text = validation_problem(info.value.errors()).body.decode()
+    text = bytes(validation_problem(info.value.errors()).body).decode()
     assert "Value error" not in text and "amount 20.00 does not equal" in text  # ... and we
 
 

@@ -197,7 +197,7 @@ def test_bad_bodies_are_named_in_plain_words() -> None:
     app, _ = make_app()
     admin = {"Authorization": "Bearer tok-admin"}
 
-    async def scenario() -> list[tuple[int, Any]]:
+    async def scenario() -> list[tuple[int, dict[str, str], Any]]:
         charge = b'{"amount_cents": 100,\n "currency": "USD" "method": "visa"}'
         behaviour = b'{"method": "visa",\n  "ttl_s": }'
         wrong_type = orjson.dumps({"method": "visa", "ttl_s": 60, "error_rate": "half"})
