@@ -107,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--timeout-s", type=_positive_float, default=120.0)
 
     add_target_option(sub.add_parser("status", help="show the running stack, or a target"))
-    sub.add_parser("down", help="stop everything `paychaos up` started")
+    down = sub.add_parser(
+        "down", help="stop everything `paychaos up` started and remove its PostgreSQL data"
+    )
+    down.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the PostgreSQL data in the state dir for the next `paychaos up`",
+    )
     sub.add_parser("doctor", help="check what is installed, with the command to fix what is not")
 
     demo = sub.add_parser(
@@ -217,6 +224,12 @@ def _cmd_down(args: argparse.Namespace) -> int:
         return docker_down(state)
     for line in stop_background(args.state_dir):
         print(line)
+    if not args.keep_data:
+        from paychaos.stack.postgres import remove_data
+
+        removed = remove_data(args.state_dir)
+        if removed:
+            print(removed)
     return 0
 
 

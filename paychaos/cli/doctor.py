@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,94 @@ def _postgres() -> Check:
         )
 
 
+DOCKER_PING_TIMEOUT_S = 3
+_DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+_CI_DOCKER_SOCK = "/run/paychaos-docker.sock"
+
+
+def _engine_fix(host: str) -> str:
+    """The command that gives this machine a Docker Engine at ``DOCKER_HOST``."""
+    if Path("/run/systemd/system").is_dir() and host == _DEFAULT_DOCKER_HOST:
+        start = "systemctl start docker"
+        if shutil.which("dockerd") is None:
+            start = f"apt-get install -y docker.io && {start}"
+    else:  # no systemd (a container, CI): paychaos's own dockerd (installed if missing)
+        from paychaos.contracts.layout import STACK_DIR
+
+        script = STACK_DIR / "docker" / "ci-dockerd.sh"
+        start = f"{script} start && export DOCKER_HOST=unix://{_CI_DOCKER_SOCK}"
+    if host != _DEFAULT_DOCKER_HOST:
+        start += f"  (or point DOCKER_HOST, now {host}, at a running engine)"
+    return start
+
+
+def _why_unreachable(exc: BaseException, host: str) -> str:
+    """One sentence for why the engine at ``host`` did not answer (no library internals)."""
+    where = host.removeprefix("unix://")
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in seen:
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    text = " ".join(str(item) for item in seen)
+    kinds = tuple(type(item) for item in seen)
+    if any(issubclass(k, FileNotFoundError) for k in kinds) or "No such file" in text:
+        return f"no Docker Engine: {where} does not exist"
+    if any(issubclass(k, ConnectionRefusedError) for k in kinds) or "Connection refused" in text:
+        return f"no Docker Engine listens at {where} (connection refused)"
+    if any(issubclass(k, PermissionError) for k in kinds) or "Permission denied" in text:
+        return f"not allowed to use {where} (run as root, or join the docker group)"
+    if any(issubclass(k, TimeoutError) for k in kinds) or "timed out" in text.lower():
+        return f"the Docker Engine at {where} did not answer within {DOCKER_PING_TIMEOUT_S} s"
+    if "Invalid bind address" in text or "ssh://" in host:
+        return f"DOCKER_HOST={host} is not an address paychaos can use"
+    return f"the Docker Engine at {where} did not answer"
+
+
+def _docker_engine() -> Check:
+    """Ask the engine itself (``GET /_ping``): a CLI alone does not make a Docker backend."""
+    name = "docker engine (Docker backend only)"
+    host = os.environ.get("DOCKER_HOST") or _DEFAULT_DOCKER_HOST
+    try:
+        import docker
+    except ImportError:
+        return Check(name, False, "the docker SDK is missing", "pip install docker", False)
+    try:
+        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_S)
+        try:
+            client.ping()
+            version = str(client.version().get("Version", "?"))
+        finally:
+            client.close()
+    except Exception as exc:  # the SDK raises DockerException, requests' and OS errors
+        return Check(name, False, _why_unreachable(exc, host), _engine_fix(host), required=False)
+    return Check(name, True, f"Docker Engine {version} answers at {host}", required=False)
+
+
+def _docker_compose() -> Check:
+    """``docker compose`` (the CLI plugin) or ``docker-compose``: the compose file's check."""
+    name = "docker compose (compose file check only)"
+    docker_cli = shutil.which("docker")
+    if docker_cli is not None:
+        try:
+            result = subprocess.run(
+                [docker_cli, "compose", "version", "--short"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            result = None
+        if result is not None and result.returncode == 0:
+            return Check(name, True, f"docker compose {result.stdout.strip()}", required=False)
+    standalone = shutil.which("docker-compose")
+    if standalone is not None:
+        return Check(name, True, standalone, required=False)
+    detail = "neither the `docker compose` plugin nor `docker-compose` is installed"
+    return Check(name, False, detail, "apt-get install -y docker-compose", required=False)
+
+
 def _cgroup() -> Check:
     root = Path("/sys/fs/cgroup")
     if (root / "cgroup.controllers").exists():
@@ -121,7 +210,11 @@ def run_checks() -> list[Check]:
             "alertmanager", ("prometheus-alertmanager", "alertmanager"), "prometheus-alertmanager"
         )
     )
-    checks.append(_binary("docker (Docker backend only)", ("docker",), "docker.io", required=False))
+    checks.append(
+        _binary("docker CLI (Docker backend only)", ("docker",), "docker.io", required=False)
+    )
+    checks.append(_docker_engine())
+    checks.append(_docker_compose())
     checks.append(_cgroup())
     ports = StackPorts()
     checks += [_port(name, port) for name, port in vars(ports).items()]

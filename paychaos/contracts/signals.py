@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import orjson
 
@@ -144,10 +144,15 @@ class LogRecord:
 class RumItem:
     """One real-user-monitoring item pushed by the browser (Faro).
 
-    ``name`` is the event name, the exception type, the measurement type
-    (e.g. ``web-vitals``) or the log level. ``attributes`` are the event
-    attributes, the exception or log context, or the measurement context;
-    ``values`` the measurement values (web vitals in ms, CLS unitless).
+    ``name`` is the event name, the exception type, the web vital (``LCP``,
+    ``INP``, ``CLS``, ``FCP``, ``TTFB``, ``FID``: one item per vital) or other
+    measurement type, or the log level. ``attributes`` are the event
+    attributes, the exception or log context, or the measurement context (a web
+    vital's also carries ``measurement.type``: ``web-vitals``); ``values`` the
+    measurement values as sent (web vitals in ms, CLS unitless, e.g.
+    ``{"lcp": 2800.5}``); ``frames`` an exception's stack trace, frame by
+    frame in the order and shape the browser SDK sends (``filename``,
+    ``function``, ``lineno``, ``colno``...).
     """
 
     kind: RumKind
@@ -161,6 +166,7 @@ class RumItem:
     session_id: str | None = None
     page_url: str | None = None
     app_name: str | None = None
+    frames: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from paychaos.contracts.errors import InvalidInput, InvalidScenario
+from paychaos.contracts.messages import validation_message
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -124,9 +125,7 @@ _COMPARISONS = (
 
 
 def message_of(error: Mapping[str, object]) -> str:
-    text = str(error.get("msg", "invalid"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        text = text.removeprefix(prefix)
+    text = validation_message(error, dialect="yaml")  # no links, prefixes, class names
     text = text.replace("Input should be", "must be")
     for words, sign in _COMPARISONS:
         text = text.replace(words, sign)

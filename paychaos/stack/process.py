@@ -16,7 +16,9 @@ class ProcessSpec:
 
     Readiness: ``health_url`` answers 2xx, or, without one, ``port`` accepts TCP.
     ``stop_signal`` is sent first on stop (and by the kernel if the supervisor
-    dies); SIGKILL follows after ``stop_timeout_s``.
+    dies); SIGKILL follows after ``stop_timeout_s``. ``scratch_dir`` is a
+    directory that exists for this run only (e.g. PostgreSQL's data outside the
+    state dir): the supervisor removes it once it has stopped the component.
 
     Example::
 
@@ -40,3 +42,4 @@ class ProcessSpec:
     restart: RestartPolicy = "no"
     user: str | None = None
     stop_signal: int = signal.SIGTERM
+    scratch_dir: str | None = None

@@ -13,7 +13,7 @@ Example::
     sup = Supervisor(specs, log_dir=Path(".paychaos/logs"))
     sup.start()          # raises ComponentFailed (and stops what it started) on failure
     ...
-    sup.stop()
+    sup.stop()           # also removes each component's ``scratch_dir``
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,6 +64,21 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def remove_scratch(path: Path) -> None:
+    """Remove a component's run-only directory; a process killed a moment ago may still be
+    closing files in it, hence the retries."""
+    for attempt in range(5):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(0.1)
 
 
 def probe(spec: ProcessSpec, timeout_s: float = 1.0) -> bool:
@@ -156,6 +173,9 @@ class Supervisor:
         with self._lock:
             for comp in reversed(list(self.components.values())):
                 self._terminate(comp)
+            for comp in self.components.values():
+                if comp.spec.scratch_dir:
+                    remove_scratch(Path(comp.spec.scratch_dir))
 
     def __enter__(self) -> Supervisor:
         self.start()
@@ -216,6 +236,11 @@ class Supervisor:
         env = {**self._environ, **dict(spec.env)}
         if comp.log_file is None or comp.log_file.closed:
             comp.log_file = comp.log_path.open("ab")
+        # Another user runs with that user's own group only (not root's group 0).
+        group: int | None = None
+        extra_groups: list[int] | None = None
+        if spec.user is not None:
+            group, extra_groups = pwd.getpwnam(spec.user).pw_gid, []
         comp.proc = subprocess.Popen(
             list(spec.argv),
             env=env,
@@ -225,6 +250,8 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             user=spec.user,
+            group=group,
+            extra_groups=extra_groups,
             preexec_fn=_die_with_parent(
                 spec.stop_signal,
                 self._child_setup(spec.name) if self._child_setup is not None else None,

@@ -107,6 +107,12 @@ def test_invalid_body_is_a_422_problem_naming_the_field(
 def test_malformed_json_and_missing_key(stack: EmbeddedStack) -> None:
     status, _, problem = _checkout(stack, b"{not json", new_key())
     assert status == 422 and problem["type"].endswith("invalid-request")
+    status, _, problem = _checkout(stack, b'{\n  "amount": "1.00",\n  "items": [,]\n}', new_key())
+    assert status == 422, problem
+    assert "line 3, column 13" in problem["detail"], problem
+    assert [e["pointer"] for e in problem["errors"]] == ["#"], problem
+    for internal in ("https://errors", "Value error", "dictionary"):
+        assert internal not in str(problem)
     status, _, problem = _checkout(stack, checkout_body(), None)
     assert status == 400 and "Idempotency-Key" in problem["title"]
 

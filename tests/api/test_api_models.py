@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -123,3 +124,51 @@ def test_redact_pan(text: str, masked: str) -> None:
 def test_luhn() -> None:
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
+
+
+def test_validation_problem_has_no_library_internals() -> None:
+    body = _body(customer="ana", items="MUG")  # a string where an object, a list goes
+    with pytest.raises(ValidationError) as info:
+        CheckoutRequest.model_validate(body)
+    errors = info.value.errors()
+    assert any("https://errors.pydantic.dev" in str(err.get("url", "")) for err in errors)
+    text = bytes(validation_problem(errors).body).decode()
+    for internal in ("https://errors.pydantic", "Value error", "dictionary", "instance of"):
+        assert internal not in text, text
+    assert '"field":"customer","detail":"must be a JSON object"' in text
+    assert '"field":"items","detail":"must be a JSON array"' in text
+
+
+def test_a_value_error_reads_as_its_own_words() -> None:
+    with pytest.raises(ValidationError) as info:
+        CheckoutRequest.model_validate(_body(amount="20.00"))
+    assert "Value error, " in str(info.value)  # what pydantic says ...
+    text = bytes(validation_problem(info.value.errors()).body).decode()
+    assert "Value error" not in text and "amount 20.00 does not equal" in text  # ... and we
+
+
+def test_a_json_syntax_error_is_named_by_line_and_column() -> None:
+    document = '{\n  "customer": {"id": "c1"},\n  "items": [,]\n}'
+    offset = document.index(",]")
+    # what FastAPI hands the handler for a body json.loads refuses
+    errors = [
+        {
+            "type": "json_invalid",
+            "loc": ("body", offset),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": "Expecting value"},
+        }
+    ]
+    problem = orjson.loads(validation_problem(errors, document).body)
+    assert problem["status"] == 422
+    [error] = problem["errors"]
+    assert (error["line"], error["column"]) == (3, 13)
+    assert error["pointer"] == "#"  # not "#/<offset>"
+    assert problem["detail"] == "(body): not valid JSON: line 3, column 13: Expecting value"
+
+
+def test_an_empty_body_says_so() -> None:
+    errors = [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+    problem = orjson.loads(validation_problem(errors, b"").body)
+    assert "the request body is empty" in problem["detail"]

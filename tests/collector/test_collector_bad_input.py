@@ -143,3 +143,50 @@ def test_unknown_query_parameters_are_400(collector: RunningCollector) -> None:
     assert status == 400
     status, _ = collector.get("/api/traces/00000000000000000000000000000001/critical-path")
     assert status == 404
+
+
+INTERNALS = (
+    "opentelemetry.proto",
+    "ExportTraceServiceRequest",
+    "ExportLogsServiceRequest",
+    "(char ",
+    "https://",
+    "int()",
+    "Value error",
+    "pydantic",
+    "object is not",
+)
+
+
+def _refusal_text(status_body: bytes, headers: dict[str, str]) -> str:
+    if headers["Content-Type"] == PROTOBUF["Content-Type"]:
+        return Status.FromString(status_body).message
+    if status_body.startswith(b"{"):
+        import json
+
+        data = json.loads(status_body)
+        return str(data.get("message") or data.get("error"))
+    return status_body.decode()
+
+
+def test_refusals_say_what_is_wrong_in_plain_words(collector: RunningCollector) -> None:
+    cases: list[tuple[str, bytes, dict[str, str], str]] = [
+        ("/v1/traces", b"\xff\xff\xff garbage", PROTOBUF, "not an OTLP trace export in protobuf"),
+        ("/v1/traces", b'{"resourceSpans": [\n{]}', JSON, "not JSON: line 2, column 2"),
+        ("/v1/logs", b'{"resourceLogs": 3}', JSON, "not an OTLP log export: resourceLogs:"),
+        (
+            "/v1/traces",
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}',
+            JSON,
+            "resourceSpans.scopeSpans.spans.startTimeUnixNano: must be an integer",
+        ),
+        ("/alertmanager/webhook", b'{"version": "4"}', JSON, "status: Field required"),
+        ("/alertmanager/webhook", b"{'version': 4}", JSON, "not JSON: line 1, column 2"),
+    ]
+    for path, body, headers, words in cases:
+        status, _, answer = collector.post(path, body, headers)
+        assert status == 400, (path, body)
+        text = _refusal_text(answer, headers)
+        assert words in text, (path, text)
+        for internal in INTERNALS:
+            assert internal not in text, (path, text)

@@ -67,7 +67,15 @@ FARO_BODY = {
                         "function": "handlePay",
                         "lineno": 10,
                         "colno": 5,
-                    }
+                    },
+                    {
+                        "filename": "https://shop.example.com/static/js/vendor.js",
+                        "function": "HTMLButtonElement.onclick",
+                        "lineno": 2,
+                        "colno": 17731,
+                        "module": "vendor",
+                    },
+                    {"filename": "<anonymous>", "function": "?"},
                 ]
             },
             "context": {"method": "paypal", "screen": "checkout"},
@@ -137,9 +145,19 @@ def test_faro_payload_is_stored_and_queryable(collector: RunningCollector) -> No
     assert exception.name == "TypeError"
     assert exception.message.startswith("Cannot read properties")
     assert dict(exception.attributes) == {"method": "paypal", "screen": "checkout"}
+    sent_frames = FARO_BODY["exceptions"][0]["stacktrace"]["frames"]  # type: ignore[index]
+    assert [dict(f) for f in exception.frames] == sent_frames  # every frame, as Faro sent it
 
-    vitals = client.find_rum(RumQuery(kind="measurement", name="web-vitals"))
-    assert [dict(v.values) for v in vitals] == [{"inp": 180}, {"cls": 0.12}, {"lcp": 2800.5}]
+    # each web vital under its own name, its value under Faro's key
+    [lcp] = client.find_rum(RumQuery(kind="measurement", name="LCP"))
+    assert dict(lcp.values) == {"lcp": 2800.5}
+    assert lcp.attributes["measurement.type"] == "web-vitals"
+    assert lcp.time_unix_ns == 1_714_557_602_000_000_000
+    [cls] = client.find_rum(RumQuery(kind="measurement", name="CLS"))
+    assert dict(cls.values) == {"cls": 0.12}
+    [inp] = client.find_rum(RumQuery(kind="measurement", name="INP"))
+    assert dict(inp.values) == {"inp": 180}
+    assert client.find_rum(RumQuery(kind="measurement", name="web-vitals")) == []
     [log] = client.find_rum(RumQuery(kind="log", attributes={"method": "paypal"}))
     assert (log.name, log.message) == ("warn", "paypal popup blocked")
     assert client.find_rum(RumQuery(session_id="other")) == []
@@ -186,3 +204,75 @@ def test_cors_preflight_and_headers(collector: RunningCollector) -> None:
     )
     assert status == 202
     assert response_headers["access-control-allow-origin"] == "*"
+
+
+def test_a_measurement_with_several_vitals_is_stored_once_per_vital(
+    collector: RunningCollector,
+) -> None:
+    body = {
+        "meta": {"app": {"name": "shop"}, "page": {"url": "https://shop.example/checkout"}},
+        "measurements": [
+            {
+                "type": "web-vitals",
+                "values": {"lcp": 900.0, "inp": 40.0, "cls": 0.02, "ttfb": 120.0, "fcp": 300.0},
+                "context": {"method": "amex"},
+            },
+            {"type": "web-vitals", "values": {"lcp": 1200.0, "delta": 300.0}},
+            {"type": "cart-size", "values": {"items": 3}},
+        ],
+    }
+    status, _, answer = collector.post(
+        "/collect", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 202, answer
+    client = CollectorClient(collector.base_url)
+    for name, key, value in [
+        ("INP", "inp", 40.0),
+        ("CLS", "cls", 0.02),
+        ("TTFB", "ttfb", 120.0),
+        ("FCP", "fcp", 300.0),
+    ]:
+        [item] = client.find_rum(RumQuery(kind="measurement", name=name))
+        assert dict(item.values) == {key: value}
+        assert item.attributes["method"] == "amex"
+    lcps = client.find_rum(RumQuery(kind="measurement", name="LCP"))
+    assert sorted(dict(item.values)["lcp"] for item in lcps) == [900.0, 1200.0]
+    assert {"lcp": 1200.0, "delta": 300.0} in [dict(item.values) for item in lcps]
+    amex_lcp = client.find_rum(
+        RumQuery(kind="measurement", name="LCP", attributes={"method": "amex"})
+    )
+    assert [dict(item.values) for item in amex_lcp] == [{"lcp": 900.0}]
+    [cart] = client.find_rum(RumQuery(kind="measurement", name="cart-size"))
+    assert dict(cart.values) == {"items": 3}
+    assert collector.metric('rum_web_vital_seconds_count{vital="lcp"}') == 2
+    assert collector.metric('rum_web_vital_seconds_count{vital="ttfb"}') == 1
+    assert collector.metric("rum_web_vital_cls_count") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"events": [], "measurements": []}', 'it has no "meta"'),
+        (b'{"resourceSpans": []}', 'it has no "meta"'),
+        (b"[1, 2]", "the body must be a JSON object"),
+        (b'{"meta": {},\n "events": [}', "the body is not JSON: line 2, column"),
+        (b"", "the body is not JSON: it is empty"),
+        (b'{"meta": {}, "exceptions": [{"value": "boom"}]}', "exceptions.0.type: Field required"),
+        (b'{"meta": {}, "measurements": [{"type": "web-vitals", "values": 5}]}', "values"),
+        (b'{"meta": "shop"}', "meta: must be a JSON object"),
+        (
+            b'{"meta": {}, "traces": {"resourceSpans": [{"scopeSpans": 7}]}}',
+            "traces: not an OTLP trace export: resourceSpans.scopeSpans: must be a JSON array",
+        ),
+    ],
+)
+def test_a_body_that_is_not_a_faro_payload_is_a_400_saying_what_is_wrong(
+    collector: RunningCollector, body: bytes, words: str
+) -> None:
+    status, _, answer = collector.post("/collect", body, {"Content-Type": "application/json"})
+    text = answer.decode()
+    assert status == 400, text
+    assert text.startswith("not a Faro payload: ") and words in text, text
+    assert text.count("not a Faro payload") == 1, text
+    for internal in ("pydantic", "https://", "Value error", "For further", "(char ", "dict"):
+        assert internal not in text, text

@@ -260,3 +260,35 @@ def test_common_and_rare_attribute_values_agree_with_memory(tmp_path: Path) -> N
             SpanQuery(service="api", attributes={"method": "visa"}, min_duration_ms=5, limit=50),
         ]:
             assert store.find_spans(query) == memory.find_spans(query), query
+
+
+def test_a_database_from_the_previous_version_gains_exception_frames(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "v1.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE rum (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, "
+        "time_ns INTEGER NOT NULL, message TEXT NOT NULL, attributes TEXT NOT NULL, "
+        "vals TEXT NOT NULL, trace_id TEXT, span_id TEXT, session_id TEXT, page_url TEXT, "
+        "app_name TEXT);"
+        "INSERT INTO rum VALUES (1, 'exception', 'TypeError', 1, 'old', '{}', '{}', "
+        "NULL, NULL, NULL, NULL, NULL);"
+        "PRAGMA user_version=1;"
+    )
+    old.close()
+    frame = {"filename": "https://shop.example/app.js", "function": "pay", "lineno": 3}
+    with SqliteStore(db) as store:
+        store.add_rum(
+            [
+                RumItem(
+                    kind="exception",
+                    name="TypeError",
+                    time_unix_ns=2,
+                    message="new",
+                    frames=(frame,),
+                )
+            ]
+        )
+        found = store.find_rum(RumQuery(kind="exception"))
+    assert [(item.message, item.frames) for item in found] == [("new", (frame,)), ("old", ())]

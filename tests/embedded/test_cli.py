@@ -60,6 +60,9 @@ def test_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{base}" in up.stdout  # the API is the first port
         recorded = json.loads((state / "stack.json").read_text())
         pids = [recorded["pid"]] + [c["pid"] for c in recorded["components"].values()]
+        pg_argv = recorded["components"]["postgres"]["argv"]
+        data_dir = Path(pg_argv[pg_argv.index("-D") + 1])
+        assert (data_dir / "PG_VERSION").exists()
         assert all(_alive(pid) for pid in pids)
         status = _run("--state-dir", str(state), "status")
         assert status.returncode == 0 and "up   api" in status.stdout
@@ -70,6 +73,9 @@ def test_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
     assert down.returncode == 0 and "stopped supervisor" in down.stdout
     time.sleep(0.5)
     assert not [pid for pid in pids if _alive(pid)]
+    assert not data_dir.exists(), "PostgreSQL's data outlived `paychaos down`"
+    if not data_dir.is_relative_to(state.resolve()):
+        assert not data_dir.parent.exists(), "the per-run directory outlived the stack"
     assert _run("--state-dir", str(state), "status").returncode == 1
 
 
@@ -140,3 +146,73 @@ def test_ctrl_c_on_a_foreground_stack_leaves_no_orphan(tmp_path: Path) -> None:
             proc.stdout.close()
     time.sleep(0.5)
     assert not [pid for pid in pids if _alive(pid)]
+
+
+@pytest.mark.parametrize("socket_state", ["missing", "bound, not listening"])
+def test_doctor_says_a_docker_engine_is_missing_when_nothing_answers(
+    tmp_path: Path, socket_state: str
+) -> None:
+    sock_path = tmp_path / "docker.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        if socket_state != "missing":
+            listener.bind(str(sock_path))  # a socket file, but nobody accepts
+        env = {**os.environ, "DOCKER_HOST": f"unix://{sock_path}"}
+        result = subprocess.run(
+            [*PAYCHAOS, "doctor"], capture_output=True, text=True, timeout=60, env=env
+        )
+    finally:
+        listener.close()
+    lines = result.stdout.splitlines()
+    [engine] = [i for i, line in enumerate(lines) if "docker engine" in line]
+    assert lines[engine].startswith("[warn]"), lines[engine]
+    assert str(sock_path) in lines[engine]
+    reason = "does not exist" if socket_state == "missing" else "connection refused"
+    assert reason in lines[engine]
+    fix = lines[engine + 1].strip()
+    assert fix.startswith("fix: ") and "ci-dockerd.sh start" in fix, fix  # DOCKER_HOST is ours
+    assert f"DOCKER_HOST, now unix://{sock_path}" in fix
+    assert "DockerException" not in result.stdout and "Traceback" not in result.stderr
+    assert any("docker compose" in line for line in lines)
+
+
+def test_doctor_says_ok_only_when_an_engine_answers_its_ping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socketserver
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from paychaos.cli import doctor
+
+    pings: list[str] = []
+
+    class FakeEngine(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the two calls the SDK makes: /version, /_ping
+            if self.path.endswith("/_ping"):
+                pings.append(self.path)
+                body, ctype = b"OK", "text/plain"
+            else:
+                body, ctype = b'{"Version": "99.0-fake", "ApiVersion": "1.44"}', "application/json"
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    sock_path = tmp_path / "engine.sock"
+    with socketserver.ThreadingUnixStreamServer(str(sock_path), FakeEngine) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            monkeypatch.setenv("DOCKER_HOST", f"unix://{sock_path}")
+            check = doctor._docker_engine()
+        finally:
+            server.shutdown()
+            thread.join()
+    assert check.ok, check
+    assert pings, "ok without a ping"
+    assert "99.0-fake" in check.detail

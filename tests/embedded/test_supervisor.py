@@ -155,3 +155,18 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_stop_removes_each_components_scratch_dir(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    scratch = tmp_path / "scratch"
+    (scratch / "data").mkdir(parents=True)
+    (scratch / "data" / "file").write_text("x")
+    sup = Supervisor([replace(_http_spec("a"), scratch_dir=str(scratch))], tmp_path / "logs")
+    sup.start()
+    try:
+        assert scratch.exists()  # kept while the component runs
+    finally:
+        sup.stop()
+    assert not scratch.exists()

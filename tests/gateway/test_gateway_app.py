@@ -191,3 +191,28 @@ def test_metrics_registry_is_the_one_passed_in() -> None:
     assert "gateway_charges_total" in text
     assert "process_cpu_seconds_total" in text
     assert "chaos_fault_active" in text
+
+
+def test_bad_bodies_are_named_in_plain_words() -> None:
+    app, _ = make_app()
+    admin = {"Authorization": "Bearer tok-admin"}
+
+    async def scenario() -> list[tuple[int, dict[str, str], Any]]:
+        charge = b'{"amount_cents": 100,\n "currency": "USD" "method": "visa"}'
+        behaviour = b'{"method": "visa",\n  "ttl_s": }'
+        wrong_type = orjson.dumps({"method": "visa", "ttl_s": 60, "error_rate": "half"})
+        return [
+            await asgi_call(app, "POST", "/v1/charges", charge, {"Idempotency-Key": "bad-1"}),
+            await asgi_call(app, "POST", "/admin/behaviours", behaviour, admin),
+            await asgi_call(app, "POST", "/admin/behaviours", wrong_type, admin),
+        ]
+
+    (charge_status, _, charge), (b_status, _, b), (t_status, _, t) = asyncio.run(scenario())
+    assert charge_status == 400 and b_status == 400 and t_status == 400
+    charge_message = charge["error"]["message"]
+    assert charge_message.startswith("the request body is not JSON: line 2, column 20"), charge
+    assert "line 2, column 12" in b["error"]["message"], b
+    assert t["error"]["param"] == "error_rate"
+    for body in (charge, b, t):
+        for internal in ("(char ", "https://", "Value error", "pydantic"):
+            assert internal not in str(body), body

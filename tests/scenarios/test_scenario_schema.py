@@ -108,11 +108,21 @@ def test_an_unknown_parameter_and_an_unknown_fault_are_named() -> None:
         ("name: tiny", "name: tiny\nname: again", "x.yaml:2: name: duplicate key"),
         ("  duration_s: 30", "  duration_s: [30", "x.yaml:"),
         ("name: tiny\n", "", "x.yaml:1: name: required field is missing"),
+        # YAML words, not pydantic's ("a valid dictionary or instance of Traffic", "tuple")
+        (
+            "traffic:\n  rate_per_s: 5\n  duration_s: 30",
+            "traffic: 5",
+            "x.yaml:2: traffic: must be a mapping",
+        ),
+        ("expectations:\n", "expectations: 3\nunused:\n", "expectations: must be a list"),
     ],
 )
 def test_every_problem_names_its_line_and_field(old: str, new: str, expected: str) -> None:
     assert old in GOOD
-    assert expected in _error(GOOD.replace(old, new, 1))
+    message = _error(GOOD.replace(old, new, 1))
+    assert expected in message
+    for internal in ("https://", "Value error", "dictionary", "instance of", "tuple"):
+        assert internal not in message
 
 
 def test_validate_cli_exits_2_naming_the_place(

@@ -345,7 +345,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
-        return validation_problem(exc.errors())
+        return validation_problem(exc.errors(), exc.body)
 
     @app.post(
         "/api/checkout",

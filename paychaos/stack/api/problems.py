@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from paychaos.contracts.messages import json_position, validation_message
+
 PROBLEM_BASE = "https://paychaos.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -43,15 +45,26 @@ def problem(
     )
 
 
-def validation_problem(errors: Iterable[Mapping[str, Any]]) -> Response:
-    """422 naming each bad field as a JSON pointer (from pydantic's error list)."""
+def validation_problem(
+    errors: Iterable[Mapping[str, Any]], body: str | bytes | None = None
+) -> Response:
+    """422 naming each bad field as a JSON pointer (from pydantic's error list).
+
+    Messages are plain words (no ``Value error,`` prefix, no documentation link);
+    a body that is not JSON (FastAPI's ``json_invalid``, located by a character
+    offset into ``body``) is named by line and column.
+    """
     items = []
     for err in errors:
+        if err.get("type") == "json_invalid":
+            items.append(_json_syntax_item(err, body))
+            continue
         loc = [str(part) for part in err.get("loc", ()) if part != "body"]
         pointer = "#/" + "/".join(loc) if loc else "#"
-        message = str(err.get("msg", "invalid"))
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
+        if not loc and err.get("type") == "missing":
+            message = "the request body is empty; send the checkout as a JSON object"
+        else:
+            message = validation_message(err)
         items.append({"pointer": pointer, "field": ".".join(loc) or "(body)", "detail": message})
     summary = "; ".join(f"{item['field']}: {item['detail']}" for item in items[:5])
     return problem(
@@ -61,3 +74,17 @@ def validation_problem(errors: Iterable[Mapping[str, Any]]) -> Response:
         summary or "the request body is not valid",
         errors=items,
     )
+
+
+def _json_syntax_item(err: Mapping[str, Any], body: str | bytes | None) -> dict[str, Any]:
+    loc = err.get("loc", ())
+    offset = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, column = json_position(body or "", offset)
+    reason = str((err.get("ctx") or {}).get("error") or "invalid JSON")
+    return {
+        "pointer": "#",
+        "field": "(body)",
+        "detail": f"not valid JSON: line {line}, column {column}: {reason}",
+        "line": line,
+        "column": column,
+    }

@@ -12,6 +12,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from paychaos.contracts.messages import field_errors, json_error, summary
 from paychaos.contracts.signals import AlertNotification
 
 from .otlp import MalformedPayload
@@ -48,10 +49,15 @@ class WebhookMessage(_Model):
 
 def parse_webhook(body: bytes) -> WebhookMessage:
     """Validate a webhook body; raise :class:`MalformedPayload` (answered with 400)."""
+    what = "not an Alertmanager webhook payload"
     try:
-        message = WebhookMessage.model_validate(orjson.loads(body))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise MalformedPayload(f"not an Alertmanager webhook payload: {exc}") from exc
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"{what}: the body is not JSON: {json_error(exc)}") from None
+    try:
+        message = WebhookMessage.model_validate(document)
+    except ValidationError as exc:
+        raise MalformedPayload(f"{what}: {summary(field_errors(exc.errors()))}") from None
     if message.version != "4":
         raise MalformedPayload(f"unsupported webhook payload version {message.version!r}")
     return message

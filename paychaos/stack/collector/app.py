@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import orjson
-from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -199,15 +198,9 @@ def create_app(
             try:
                 payload = faro.parse_payload(body)
                 items = faro.rum_items(payload)
-                traces = otlp.ExportTraceServiceRequest()
-                if payload.traces:
-                    json_format.ParseDict(
-                        otlp.hex_ids_to_base64(dict(payload.traces)),
-                        traces,
-                        ignore_unknown_fields=True,
-                    )
-            except (otlp.MalformedPayload, json_format.ParseError, ValueError, TypeError) as exc:
-                raise _Refused(400, "malformed", f"not a Faro payload: {exc}") from exc
+                traces = faro.trace_request(payload)
+            except otlp.MalformedPayload as exc:  # its message already says what is wrong
+                raise _Refused(400, "malformed", str(exc)) from exc
 
             def ingest() -> tuple[int, int]:
                 spans = otlp.spans_from_request(traces)

@@ -15,6 +15,21 @@ Example body::
                  "attributes": {"method": "visa", "cart_value": "100.00"}}],
      "measurements": [{"type": "web-vitals", "values": {"lcp": 1834.2},
                        "timestamp": "2024-05-01T10:00:00.000Z"}]}
+
+What is stored (one :class:`RumItem` each):
+
+- an event under its name (``click_payment_button``);
+- an exception under its type, its value as the message and its stack trace's
+  frames as Faro sends them (``filename``, ``function``, ``lineno``, ``colno``,
+  ``module``...) in ``frames``;
+- a ``web-vitals`` measurement once per vital it carries, under the vital's own
+  name (``LCP``, ``INP``, ``CLS``, ``FCP``, ``TTFB``, ``FID``), its values as sent
+  (``{"lcp": 2800.5}``, plus any companions such as ``delta``); other
+  measurements under their type;
+- a log under its level.
+
+A body that is not a Faro payload (not a JSON object, or without ``meta``, which
+the SDK sends with every batch) is refused with a sentence naming what is wrong.
 """
 
 from __future__ import annotations
@@ -26,9 +41,21 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from paychaos.contracts.messages import field_errors, json_error, summary
 from paychaos.contracts.signals import AttributeValue, RumItem, RumKind
 
-from .otlp import MalformedPayload
+from .otlp import ExportTraceServiceRequest, MalformedPayload, parse_json_document
+
+#: Faro's web-vitals indicators (``values`` keys) and the names they are stored under.
+WEB_VITALS = {
+    "lcp": "LCP",
+    "inp": "INP",
+    "cls": "CLS",
+    "fcp": "FCP",
+    "ttfb": "TTFB",
+    "fid": "FID",
+}
+_NOT_FARO = "not a Faro payload"
 
 
 class _Model(BaseModel):
@@ -71,10 +98,27 @@ class FaroEvent(_Model):
     trace: FaroTrace | None = None
 
 
+class FaroStackFrame(BaseModel):
+    """``ExceptionStackFrame``: ``filename``, ``function``, optional ``lineno``/``colno``
+    (and whatever else the SDK adds, e.g. ``module``), kept as sent."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    filename: str = ""
+    function: str = ""
+    lineno: int | None = None
+    colno: int | None = None
+
+
+class FaroStacktrace(_Model):
+    frames: list[FaroStackFrame] = Field(default_factory=list)
+
+
 class FaroException(_Model):
     type: str
     value: str = ""
     timestamp: str | None = None
+    stacktrace: FaroStacktrace | None = None
     context: dict[str, str] = Field(default_factory=dict)
     trace: FaroTrace | None = None
 
@@ -98,7 +142,7 @@ class FaroLog(_Model):
 class FaroPayload(_Model):
     """``TransportBody`` of the Faro web SDK."""
 
-    meta: FaroMeta = Field(default_factory=FaroMeta)
+    meta: FaroMeta
     events: list[FaroEvent] = Field(default_factory=list)
     exceptions: list[FaroException] = Field(default_factory=list)
     measurements: list[FaroMeasurement] = Field(default_factory=list)
@@ -107,11 +151,35 @@ class FaroPayload(_Model):
 
 
 def parse_payload(body: bytes) -> FaroPayload:
-    """Validate a Faro body; raise :class:`MalformedPayload` (answered with 400)."""
+    """Validate a Faro body; raise :class:`MalformedPayload` (answered with 400) saying what
+    is wrong in plain words: ``not a Faro payload: it has no "meta" ...``."""
     try:
-        return FaroPayload.model_validate(orjson.loads(body))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise MalformedPayload(f"not a Faro payload: {exc}") from exc
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"{_NOT_FARO}: the body is not JSON: {json_error(exc)}") from None
+    if not isinstance(document, dict):
+        raise MalformedPayload(f'{_NOT_FARO}: the body must be a JSON object with a "meta"')
+    if "meta" not in document:
+        present = ", ".join(f'"{key}"' for key in list(document)[:5]) or "nothing"
+        raise MalformedPayload(
+            f'{_NOT_FARO}: it has no "meta" (the app, session and page the Faro web SDK '
+            f"sends with every batch); it has {present}"
+        )
+    try:
+        return FaroPayload.model_validate(document)
+    except ValidationError as exc:
+        raise MalformedPayload(f"{_NOT_FARO}: {summary(field_errors(exc.errors()))}") from None
+
+
+def trace_request(payload: FaroPayload) -> ExportTraceServiceRequest:
+    """The payload's ``traces`` (an OTLP JSON trace export) as a protobuf request."""
+    request = ExportTraceServiceRequest()
+    if payload.traces:
+        try:
+            parse_json_document(dict(payload.traces), request)
+        except MalformedPayload as exc:
+            raise MalformedPayload(f"{_NOT_FARO}: traces: {exc}") from None
+    return request
 
 
 def _time_ns(timestamp: str | None, default_ns: int) -> int:
@@ -137,6 +205,7 @@ def rum_items(payload: FaroPayload, received_unix_ns: int | None = None) -> list
         *,
         message: str = "",
         values: dict[str, float] | None = None,
+        frames: tuple[dict[str, AttributeValue], ...] = (),
     ) -> RumItem:
         return RumItem(
             kind=kind,
@@ -145,6 +214,7 @@ def rum_items(payload: FaroPayload, received_unix_ns: int | None = None) -> list
             message=message,
             attributes=attributes,
             values=values or {},
+            frames=frames,
             trace_id=trace.trace_id if trace else None,
             span_id=trace.span_id if trace else None,
             session_id=meta.session.id,
@@ -159,6 +229,7 @@ def rum_items(payload: FaroPayload, received_unix_ns: int | None = None) -> list
             attrs.setdefault("event.domain", event.domain)
         items.append(item("event", event.name, event.timestamp, event.trace, attrs))
     for exc in payload.exceptions:
+        frames = exc.stacktrace.frames if exc.stacktrace else []
         items.append(
             item(
                 "exception",
@@ -167,14 +238,31 @@ def rum_items(payload: FaroPayload, received_unix_ns: int | None = None) -> list
                 exc.trace,
                 dict(exc.context),
                 message=exc.value,
+                frames=tuple(frame.model_dump(exclude_none=True) for frame in frames),
             )
         )
     for m in payload.measurements:
-        items.append(
-            item(
-                "measurement", m.type, m.timestamp, m.trace, dict(m.context), values=dict(m.values)
+        vitals = [key for key in m.values if key.lower() in WEB_VITALS]
+        if m.type != "web-vitals" or not vitals:
+            items.append(
+                item(
+                    "measurement",
+                    m.type,
+                    m.timestamp,
+                    m.trace,
+                    dict(m.context),
+                    values=dict(m.values),
+                )
             )
-        )
+            continue
+        companions = {k: v for k, v in m.values.items() if k.lower() not in WEB_VITALS}
+        for key in vitals:  # one item per vital, so a check or a panel can pick one
+            vital_attrs: dict[str, AttributeValue] = {**m.context, "measurement.type": m.type}
+            values = {key: m.values[key], **companions}
+            name = WEB_VITALS[key.lower()]
+            items.append(
+                item("measurement", name, m.timestamp, m.trace, vital_attrs, values=values)
+            )
     for log in payload.logs:
         items.append(
             item(

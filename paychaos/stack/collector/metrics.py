@@ -132,13 +132,17 @@ class CollectorMetrics:
                 self.payment_clicks.labels(
                     method=self._method(str(method) if method is not None else None)
                 ).inc()
-            elif item.kind == "measurement" and item.name == "web-vitals":
-                for vital, value in item.values.items():
-                    name = vital.lower()
-                    if name in TIME_VITALS:
-                        self.web_vital_seconds.labels(vital=name).observe(value / 1000.0)
-                    elif name == "cls":
-                        self.web_vital_cls.observe(value)
+            elif item.kind == "measurement" and item.attributes.get("measurement.type") == (
+                "web-vitals"
+            ):  # one item per vital, named LCP, CLS...; its value under the Faro key
+                name = item.name.lower()
+                value = next((v for k, v in item.values.items() if k.lower() == name), None)
+                if value is None:
+                    continue
+                if name in TIME_VITALS:
+                    self.web_vital_seconds.labels(vital=name).observe(value / 1000.0)
+                elif name == "cls":
+                    self.web_vital_cls.observe(value)
 
     def observe_alerts(self, alerts: Iterable[AlertNotification]) -> None:
         for alert in alerts:

@@ -13,6 +13,7 @@ as a partial success (``rejected_spans`` / ``rejected_log_records``).
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from paychaos.contracts.messages import json_error
 from paychaos.contracts.signals import (
     AttributeValue,
     LogRecord,
@@ -62,22 +64,65 @@ class MalformedPayload(ValueError):
     """The body is not a valid message of the expected type (answered with 400)."""
 
 
-def parse_request(body: bytes, content_type: str, message: Message) -> None:
-    """Fill ``message`` from ``body`` in ``content_type``; raise :class:`MalformedPayload`."""
+def _what(message: Message) -> str:
+    if isinstance(message, ExportTraceServiceRequest):
+        return "an OTLP trace export"
+    if isinstance(message, ExportLogsServiceRequest):
+        return "an OTLP log export"
+    return "an OTLP export"
+
+
+def _mapping_error(exc: Exception) -> str:
+    """``resourceSpans.scopeSpans.spans.startTimeUnixNano: must be an integer`` from
+    protobuf's JSON mapping error (whose own words name Python and protobuf internals)."""
+    text = str(exc)
+    path = ".".join(re.findall(r"Failed to parse (\w+) field", text)) or "(body)"
+    tail = text.rsplit("field: ", 1)[-1]
+    if "repeated field" in tail or "must be in []" in tail:
+        reason = "must be a JSON array"
+    elif "int()" in tail or "integer" in tail.lower():
+        reason = "must be an integer"
+    elif "float" in tail.lower() or "number" in tail.lower():
+        reason = "must be a number"
+    elif "enum" in tail.lower():
+        reason = "is not a known value"
+    elif "not iterable" in tail or "must be in a {}" in tail or "not a JSON object" in tail:
+        reason = "must be a JSON object"
+    elif "bool" in tail.lower():
+        reason = "must be true or false"
+    elif "base64" in tail.lower() or "bytes" in tail.lower():
+        reason = "is not a valid id"
+    else:
+        reason = "has a value of the wrong type"
+    return f"{path}: {reason}"
+
+
+def parse_json_document(document: dict[str, Any], message: Message) -> None:
+    """Fill ``message`` from a decoded OTLP JSON object; raise :class:`MalformedPayload`."""
     try:
-        if content_type == PROTOBUF:
+        json_format.ParseDict(hex_ids_to_base64(document), message, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedPayload(f"not {_what(message)}: {_mapping_error(exc)}") from None
+    except RecursionError:
+        raise MalformedPayload(f"not {_what(message)}: nested too deeply") from None
+
+
+def parse_request(body: bytes, content_type: str, message: Message) -> None:
+    """Fill ``message`` from ``body`` in ``content_type``; raise :class:`MalformedPayload`
+    with a sentence that names what is wrong (a JSON error by line and column)."""
+    if content_type == PROTOBUF:
+        try:
             message.ParseFromString(body)
-        else:
-            document = orjson.loads(body) if body else {}
-            if not isinstance(document, dict):
-                raise MalformedPayload("OTLP JSON body must be an object")
-            json_format.ParseDict(hex_ids_to_base64(document), message, ignore_unknown_fields=True)
-    except (DecodeError, orjson.JSONDecodeError, json_format.ParseError) as exc:
-        raise MalformedPayload(f"cannot decode {type(message).__name__}: {exc}") from exc
-    except (TypeError, ValueError, RecursionError) as exc:
-        if isinstance(exc, MalformedPayload):
-            raise
-        raise MalformedPayload(f"cannot decode {type(message).__name__}: {exc}") from exc
+        except (DecodeError, RecursionError, ValueError):
+            raise MalformedPayload(f"the body is not {_what(message)} in protobuf") from None
+        return
+    try:
+        document = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"the body is not JSON: {json_error(exc)}") from None
+    if not isinstance(document, dict):
+        raise MalformedPayload("an OTLP JSON body must be an object")
+    parse_json_document(document, message)
 
 
 def hex_ids_to_base64(node: Any) -> Any:

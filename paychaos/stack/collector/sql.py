@@ -13,7 +13,7 @@ from typing import Any
 from paychaos.contracts.errors import StackError
 from paychaos.contracts.signals import AttributeValue, attribute_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rum.frames (an exception's stack trace)
 RARE_VALUE_ITEMS = 2_000  # below this, attribute lookups go through the (key, value) index
 
 SCHEMA = """
@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id);
 CREATE TABLE IF NOT EXISTS rum (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, time_ns INTEGER NOT NULL,
     message TEXT NOT NULL, attributes TEXT NOT NULL, vals TEXT NOT NULL, trace_id TEXT,
-    span_id TEXT, session_id TEXT, page_url TEXT, app_name TEXT);
+    span_id TEXT, session_id TEXT, page_url TEXT, app_name TEXT, frames TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS rum_kind_name_time ON rum(kind, name, time_ns);
 CREATE INDEX IF NOT EXISTS rum_time ON rum(time_ns);
 
@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_name_status_time ON alerts(alertname, status, received_ns);
 CREATE INDEX IF NOT EXISTS alerts_time ON alerts(received_ns);
 """
+
+# What a database made by an older version lacks (CREATE TABLE IF NOT EXISTS keeps it).
+MIGRATIONS = {
+    "rum": {"frames": "ALTER TABLE rum ADD COLUMN frames TEXT NOT NULL DEFAULT '[]'"},
+}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns an older database lacks (inside the caller's transaction)."""
+    for table, columns in MIGRATIONS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, statement in columns.items():
+            if column not in present:
+                conn.execute(statement)
+
 
 ATTR_TABLES = {
     "spans": "span_attrs",

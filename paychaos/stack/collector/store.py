@@ -60,7 +60,7 @@ from paychaos.contracts.signals import (
     attribute_text,
 )
 
-from .sql import ATTR_TABLES, SCHEMA, SCHEMA_VERSION, Where, attr_schema
+from .sql import ATTR_TABLES, SCHEMA, SCHEMA_VERSION, Where, attr_schema, migrate
 
 R = TypeVar("R")
 
@@ -122,7 +122,14 @@ class SqliteStore:
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA busy_timeout=5000")
         script = SCHEMA + "".join(attr_schema(t) for t in ATTR_TABLES.values())
-        conn.executescript(f"BEGIN; {script} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        conn.executescript(f"BEGIN; {script}")
+        try:
+            migrate(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
         for table in ATTR_TABLES:
             row = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
             self._next_id[table] = int(row[0]) + 1
@@ -257,10 +264,11 @@ class SqliteStore:
                 i.session_id,
                 i.page_url,
                 i.app_name,
+                _dumps(i.frames),
             )
             for i in items
         ]
-        sql = "INSERT INTO rum VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        sql = "INSERT INTO rum VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         return self._on_writer(
             lambda: self._insert("rum", sql, rows, [i.attributes for i in items])
         )
@@ -443,7 +451,7 @@ class SqliteStore:
         where.attributes(self._reader(), "rum_attrs", query.attributes)
         sql = (
             "SELECT kind, name, time_ns, message, attributes, vals, trace_id, span_id, "
-            f"session_id, page_url, app_name FROM rum{where.sql()} "
+            f"session_id, page_url, app_name, frames FROM rum{where.sql()} "
             "ORDER BY time_ns DESC, id DESC LIMIT ?"
         )
         return [
@@ -459,6 +467,7 @@ class SqliteStore:
                 session_id=r[8],
                 page_url=r[9],
                 app_name=r[10],
+                frames=tuple(orjson.loads(r[11])),
             )
             for r in self._query(sql, [*where.params, query.limit])
         ]

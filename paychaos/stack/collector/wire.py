@@ -114,7 +114,9 @@ def log_from_json(data: dict[str, Any]) -> LogRecord:
 
 
 def rum_from_json(data: dict[str, Any]) -> RumItem:
-    return RumItem(**_known(RumItem, data))
+    values = _known(RumItem, data)
+    values["frames"] = tuple(data.get("frames", ()))
+    return RumItem(**values)
 
 
 def alert_from_json(data: dict[str, Any]) -> AlertNotification:

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from paychaos.contracts.messages import json_error
 from paychaos.stack.service import is_loopback
 
 from .behaviours import MAX_HANG_S, BehaviourStore, InvalidBehaviour, parse_behaviour
@@ -274,8 +275,8 @@ class Gateway:
             return denied
         try:
             payload = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _invalid("body", "the request body is not valid JSON")
+        except orjson.JSONDecodeError as exc:
+            return _invalid("body", f"the request body is not JSON: {json_error(exc)}")
         try:
             spec = parse_behaviour(payload)
         except InvalidBehaviour as exc:

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from paychaos.contracts.messages import validation_message
+
 FAULTS: tuple[str, ...] = (
     "gateway_latency",
     "gateway_errors",
@@ -95,7 +97,7 @@ def parse_behaviour(payload: Any) -> BehaviourSpec:
         loc = [str(part) for part in first["loc"] if not isinstance(part, int)]
         # Literal/union errors append the branch name (e.g. "float"); keep the field.
         param = loc[0] if loc else "body"
-        raise InvalidBehaviour(param, first["msg"]) from None
+        raise InvalidBehaviour(param, validation_message(first)) from None
 
 
 @dataclass(eq=False)

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from paychaos.contracts.messages import json_error
+
 from .profiles import CARD_METHODS, METHODS
 
 MAX_AMOUNT_CENTS = 100_000_000  # one million in major units
@@ -98,8 +100,8 @@ def parse_charge(body: bytes) -> ChargeRequest:
     """Parse and validate a JSON charge body; raises :class:`InvalidRequest`."""
     try:
         data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("body", "the request body is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("body", f"the request body is not JSON: {json_error(exc)}") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body", "the request body must be a JSON object")
     unknown = set(data) - {

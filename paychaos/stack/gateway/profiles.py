@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.messages import validation_message
 
 METHODS: tuple[str, ...] = ("visa", "amex", "paypal", "crypto")
 CARD_METHODS = frozenset({"visa", "amex"})
@@ -75,7 +76,7 @@ class _ProfileOverride(BaseModel):
 def _format_validation_error(prefix: str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
-    return f"{where}: {first['msg']}"
+    return f"{where}: {validation_message(first)}"
 
 
 def parse_profiles(
