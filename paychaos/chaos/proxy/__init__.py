@@ -2,9 +2,10 @@
 
 It sits in the app → PostgreSQL and app → gateway paths and injects network
 faults ("toxics") on demand: ``latency``, ``timeout``, ``reset_peer``,
-``bandwidth``, ``slow_close``, ``slicer``, ``limit_data``, each on the
-``upstream`` (client → server) or ``downstream`` stream, with Toxiproxy 2.x's
-routes, JSON fields and status codes. Run it with::
+``bandwidth``, ``slow_close``, ``slicer``, ``limit_data`` (and ``noop``), each
+on the ``upstream`` (client → server) or ``downstream`` stream, with
+Toxiproxy 2.x's routes, JSON fields, status codes and error messages (and its
+refusal of browsers: 403 to a ``Mozilla/`` user agent). Run it with::
 
     python -m paychaos.chaos.proxy --host 127.0.0.1 --port 8474 [--config proxies.json]
 

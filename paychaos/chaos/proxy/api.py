@@ -6,6 +6,9 @@ Toxiproxy routes: ``GET /version``, ``GET|POST /proxies``, ``POST /populate``,
 ``GET|POST|PATCH|DELETE /proxies/{proxy}/toxics/{toxic}``. Errors are
 ``{"error": "<message>", "status": <code>}``.
 
+Like Toxiproxy, it refuses browsers: a request whose ``User-Agent`` starts
+with ``Mozilla/`` gets 403 ``User agent not allowed`` (plain text).
+
 Extras: ``GET /healthz`` (200 ``ok``), ``GET /metrics`` (Prometheus text),
 ``GET /events`` (the recent toxic events, newest last).
 """
@@ -22,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from paychaos.chaos.proxy.collection import ProxyCollection
-from paychaos.chaos.proxy.model import ApiError, bad_request, parse_toxic
+from paychaos.chaos.proxy.model import ApiError, bad_request
 
 log = logging.getLogger("paychaos.chaos.proxy.api")
 
@@ -41,6 +44,11 @@ EXTENSIONS_DOC: dict[str, str] = {
     "ttl_remaining_s": "read-only: seconds left before expiry, in every toxic's JSON",
 }
 
+#: Toxiproxy answers 403 with this plain-text message to every User-Agent starting with
+#: ``Mozilla/`` (every common browser's), so that a web page cannot drive it (CSRF).
+BROWSER_USER_AGENT_PREFIX = "Mozilla/"
+BROWSER_REFUSED = "User agent not allowed"
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,6 +56,19 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(data, separators=(",", ":")), status=status, content_type="application/json"
     )
+
+
+@web.middleware
+async def _stop_browsers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse browsers, as Toxiproxy does, so a web page cannot drive the API (CSRF)."""
+    if request.headers.get("User-Agent", "").startswith(BROWSER_USER_AGENT_PREFIX):
+        return web.Response(
+            status=403,
+            text=BROWSER_REFUSED + "\n",
+            content_type="text/plain",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+    return await handler(request)
 
 
 @web.middleware
@@ -72,7 +93,7 @@ async def _body(request: web.Request) -> object:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise bad_request(f"bad request body: {exc}") from exc
+        raise bad_request(str(exc)) from exc
 
 
 class ControlApi:
@@ -83,7 +104,7 @@ class ControlApi:
         self.registry = registry
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_errors])
+        app = web.Application(middlewares=[_stop_browsers, _errors])
         r = app.router
         r.add_get("/version", self.version)
         r.add_get("/healthz", self.healthz)
@@ -159,7 +180,7 @@ class ControlApi:
 
     async def toxic_create(self, request: web.Request) -> web.Response:
         proxy = self.collection.get(request.match_info["proxy"])
-        toxic = proxy.add_toxic(parse_toxic(await _body(request)))
+        toxic = proxy.create_toxic(await _body(request))
         return _json(toxic.spec.to_json())
 
     async def toxic_show(self, request: web.Request) -> web.Response:

@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -94,21 +96,34 @@ class ToxicLink:
         return self.enabled
 
     def now(self) -> float:
-        return self.conn.loop.time()
+        """The data path's clock: :func:`time.monotonic`, to the nanosecond."""
+        return time.monotonic()
 
     async def sleep_until(self, deadline: float) -> None:
-        """Sleep until loop time ``deadline``; returns early if the toxic is removed."""
+        """Sleep until :meth:`now` reaches ``deadline``, never less; returns early if removed.
+
+        The event loop's clock cannot be trusted for this: uvloop's ``time()`` is
+        libuv's millisecond clock, cached for the whole loop iteration (up to ~1 ms
+        behind :func:`time.monotonic`), and its timers round delays to the nearest
+        millisecond and fire once that coarse clock has passed them, so a timer
+        set for *d* may fire before *d* has passed. Hence: a timer for at least
+        the time left (:func:`_timer_delay`), then a check on the precise clock,
+        and another timer in the (rare, when other events woke the loop just
+        before the deadline) case where the deadline is still ahead.
+        """
         loop = self.conn.loop
-        if self.detached or deadline <= loop.time():
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        handle = loop.call_at(deadline, _wake, waiter)
-        try:
-            await waiter
-        finally:
-            handle.cancel()
-            self._waiter = None
+        while not self.detached:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            handle = loop.call_later(_timer_delay(remaining), _wake, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._timers.append(self.conn.loop.call_later(delay_s, callback))
@@ -127,6 +142,19 @@ class ToxicLink:
         self.dispose()
         if self.enabled:
             self.toxic.behaviour.on_detach(self)
+
+
+def _timer_delay(remaining_s: float) -> float:
+    """A timer delay, in whole milliseconds, that is at least ``remaining_s`` (and > 0).
+
+    A whole number of milliseconds survives uvloop's rounding unchanged; rounding
+    up costs at most 1 ms of extra delay (on average, when the loop is otherwise
+    idle, much less: the poll that waits for the timer starts right away).
+
+    >>> _timer_delay(0.0500001), _timer_delay(0.05), _timer_delay(0.0)
+    (0.051, 0.05, 0.001)
+    """
+    return max(1, math.ceil(remaining_s * 1000 - 1e-6)) / 1000
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -218,6 +246,7 @@ class Pipe:
         self.src = src
         self.dst = dst
         self.links: list[ToxicLink] = []
+        self._effective = 0  # links whose toxic can change the data (not pass-through)
         self._queue: deque[tuple[bytes | None, float]] = deque()
         self._queued_bytes = 0
         self._queue_paused = False
@@ -230,11 +259,11 @@ class Pipe:
         self._counter[self.stream] += len(data)
         if self.conn.closed:
             return
-        if self._worker is None and not self.links:
+        if self._worker is None and not self._effective:
             if not self.dst.closed:
                 self.dst.transport.write(data)  # type: ignore[union-attr]
             return
-        self._queue.append((data, self.conn.loop.time()))
+        self._queue.append((data, time.monotonic()))
         self._queued_bytes += len(data)
         if self._queued_bytes > PIPE_HIGH_BYTES and not self._queue_paused:
             self._queue_paused = True
@@ -245,10 +274,10 @@ class Pipe:
         if self.eof_seen:
             return
         self.eof_seen = True
-        if self._worker is None and not self.links:
+        if self._worker is None and not self._effective:
             self._deliver_eof()
             return
-        self._queue.append((None, self.conn.loop.time()))
+        self._queue.append((None, time.monotonic()))
         self._kick()
 
     def abandon(self) -> None:
@@ -260,12 +289,16 @@ class Pipe:
     def attach(self, toxic: ActiveToxic) -> None:
         link = ToxicLink(toxic, self)
         self.links.append(link)
+        if not toxic.behaviour.passthrough:
+            self._effective += 1
         if link.enabled and toxic.spec.toxicity_mode == "per_connection":
             toxic.behaviour.on_attach(link)
 
     def detach(self, toxic: ActiveToxic) -> None:
         for link in [link for link in self.links if link.toxic is toxic]:
             self.links.remove(link)
+            if not toxic.behaviour.passthrough:
+                self._effective -= 1
             link.detach()
 
     def stop(self) -> None:
