@@ -37,14 +37,41 @@ Both extension fields can be given at the top level of the toxic or inside
 
 from __future__ import annotations
 
-from paychaos.chaos.proxy.client import (
-    ProxyClient,
-    ProxyInfo,
-    ProxyRequestFailed,
-    ProxyRequestInvalid,
-    ToxicInfo,
-)
-from paychaos.chaos.proxy.server import ProxyServer, RunningProxyServer, start_proxy_server
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paychaos.chaos.proxy.client import (
+        ProxyClient,
+        ProxyInfo,
+        ProxyRequestFailed,
+        ProxyRequestInvalid,
+        ToxicInfo,
+    )
+    from paychaos.chaos.proxy.server import ProxyServer, RunningProxyServer, start_proxy_server
+
+# Imported on first use (PEP 562), so that ``python -m paychaos.chaos.proxy`` does not load
+# the client's HTTP stack (urllib, http.client, email: ~2.5 MiB) into the proxy process.
+_EXPORTS = {
+    "ProxyClient": "paychaos.chaos.proxy.client",
+    "ProxyInfo": "paychaos.chaos.proxy.client",
+    "ProxyRequestFailed": "paychaos.chaos.proxy.client",
+    "ProxyRequestInvalid": "paychaos.chaos.proxy.client",
+    "ToxicInfo": "paychaos.chaos.proxy.client",
+    "ProxyServer": "paychaos.chaos.proxy.server",
+    "RunningProxyServer": "paychaos.chaos.proxy.server",
+    "start_proxy_server": "paychaos.chaos.proxy.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ProxyClient",
