@@ -108,8 +108,8 @@ class ToxicLink:
         millisecond and fire once that coarse clock has passed them, so a timer
         set for *d* may fire before *d* has passed. Hence: a timer for at least
         the time left (:func:`_timer_delay`), then a check on the precise clock,
-        and another timer in the (rare, when other events woke the loop just
-        before the deadline) case where the deadline is still ahead.
+        and another timer while the deadline is still ahead (when other events
+        woke the loop just before it, or for a sub-millisecond wait).
         """
         loop = self.conn.loop
         while not self.detached:
@@ -145,16 +145,22 @@ class ToxicLink:
 
 
 def _timer_delay(remaining_s: float) -> float:
-    """A timer delay, in whole milliseconds, that is at least ``remaining_s`` (and > 0).
+    """The delay of the next timer of :meth:`ToxicLink.sleep_until`, for ``remaining_s`` left.
 
-    A whole number of milliseconds survives uvloop's rounding unchanged; rounding
-    up costs at most 1 ms of extra delay (on average, when the loop is otherwise
-    idle, much less: the poll that waits for the timer starts right away).
+    From 1 ms on: whole milliseconds, rounded up (a whole number survives
+    uvloop's rounding to the nearest millisecond unchanged); this costs at most
+    1 ms of extra delay, and usually much less, as the poll that waits for the
+    timer starts right away. Under 1 ms, which a millisecond timer cannot do
+    (the slicer's microsecond delays; a timer woken a little early): 0, the
+    next turn of the loop, so the caller checks the clock again each turn
+    (a bounded spin, under 1 ms).
 
-    >>> _timer_delay(0.0500001), _timer_delay(0.05), _timer_delay(0.0)
-    (0.051, 0.05, 0.001)
+    >>> _timer_delay(0.0500001), _timer_delay(0.05), _timer_delay(0.0012), _timer_delay(0.0004)
+    (0.051, 0.05, 0.002, 0.0)
     """
-    return max(1, math.ceil(remaining_s * 1000 - 1e-6)) / 1000
+    if remaining_s < 0.001:
+        return 0.0
+    return math.ceil(remaining_s * 1000 - 1e-6) / 1000
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
