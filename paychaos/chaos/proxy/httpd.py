@@ -275,6 +275,8 @@ class _Connection(asyncio.Protocol):
                     self.reading = True
                     self.transport.resume_reading()
                 response = await self.server.answer(request)
+                if self.closing:  # failed (a later pipelined request) or lost meanwhile
+                    return
                 self._send(request, response)
                 if not request.keep_alive:
                     self._close()
