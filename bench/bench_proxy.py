@@ -9,7 +9,10 @@ one run side by side:
 1. round-trip time of a 64-byte ping-pong, direct vs through the proxy (no
    toxic): p50 / p99 and the proxy's added latency;
 2. bulk throughput (one direction, to a discarding server) direct vs proxied;
-3. the latency toxic at 50, 200 and 1000 ms: observed mean / p50 vs requested.
+3. the latency toxic at 50, 200 and 1000 ms: observed mean / p50 vs requested,
+   and how many round trips came back *earlier* than requested (must be 0);
+4. the proxy process's idle resident memory (VmRSS from ``/proc/PID/status``),
+   read right after start, before any proxy exists.
 
 Bounded: about 30-60 s on 2 cores.
 """
@@ -90,8 +93,16 @@ class _Servers:
         self._thread.join(5)
 
 
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, from ``/proc/PID/status`` (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 @contextlib.contextmanager
-def proxy_process() -> Iterator[str]:
+def proxy_process() -> Iterator[tuple[str, int]]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -114,7 +125,7 @@ def proxy_process() -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -179,7 +190,9 @@ def main() -> None:
     args = parser.parse_args()
     servers = _Servers()
     try:
-        with proxy_process() as url:
+        with proxy_process() as (url, pid):
+            time.sleep(0.5)  # let start-up garbage settle
+            idle_kib = rss_kib(pid)
             client = ProxyClient(url)
             echo = client.create_proxy("echo", f"127.0.0.1:{servers.echo_port}")
             sink = client.create_proxy("sink", f"127.0.0.1:{servers.sink_port}")
@@ -201,15 +214,25 @@ def main() -> None:
             print(f"direct   {direct_mb:9.1f}\nproxied  {proxied_mb:9.1f}")
 
             print("\n== latency toxic accuracy (downstream, per round trip, ms)")
-            print(f"{'requested':>10}{'n':>5}{'mean':>10}{'p50':>10}{'error %':>9}")
-            for latency_ms, count in ((50, 40), (200, 20), (1000, 6)):
+            print(
+                f"{'requested':>10}{'n':>5}{'mean':>10}{'p50':>10}{'min':>10}{'error %':>9}"
+                f"{'early':>7}"
+            )
+            for latency_ms, count in ((50, 40), (200, 40), (1000, 6)):
                 client.add_toxic("echo", "latency", {"latency": latency_ms})
                 rtts = ping_pong(echo.port, count, warmup=1)
                 client.remove_toxic("echo", "latency_downstream")
                 mean_ms = statistics.fmean(rtts) * 1e3
                 p50_ms = pct(rtts, 0.5) * 1e3
+                min_ms = min(rtts) * 1e3
                 error = (mean_ms - latency_ms) / latency_ms * 100
-                print(f"{latency_ms:>10}{count:>5}{mean_ms:10.2f}{p50_ms:10.2f}{error:9.2f}")
+                early = sum(1 for rtt in rtts if rtt * 1e3 < latency_ms)
+                print(
+                    f"{latency_ms:>10}{count:>5}{mean_ms:10.2f}{p50_ms:10.2f}{min_ms:10.2f}"
+                    f"{error:9.2f}{early:>7}"
+                )
+
+            print(f"\n== idle memory of the proxy process\nVmRSS    {idle_kib / 1024:9.1f} MiB")
     finally:
         servers.close()
 

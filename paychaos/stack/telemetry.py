@@ -28,17 +28,19 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import get_current
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import NoOpTracerProvider, Tracer
+
+if TYPE_CHECKING:
+    # The SDK is imported where it is used: a process with telemetry off (the fault
+    # proxy, OTEL_SDK_DISABLED=true) does not pay its ~3 MiB of memory.
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 # Environment variable names, as documented constants (OpenTelemetry's own names).
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -211,10 +213,16 @@ class Telemetry:
     tracer: Tracer
 
     def shutdown(self) -> None:
-        if isinstance(self.tracer_provider, TracerProvider):
+        if not isinstance(self.tracer_provider, NoOpTracerProvider):
             self.tracer_provider.shutdown()
         if self.logger_provider is not None:
             self.logger_provider.shutdown()
+
+
+def _resource(settings: TelemetrySettings) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create({"service.name": settings.service_name})
 
 
 def setup_telemetry(
@@ -228,12 +236,14 @@ def setup_telemetry(
 
     ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one).
     """
-    resource = Resource.create({"service.name": settings.service_name})
     tracer_provider: TracerProvider | NoOpTracerProvider
     if not settings.tracing:
         tracer_provider = NoOpTracerProvider()
     else:
-        tracer_provider = TracerProvider(resource=resource)
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        tracer_provider = TracerProvider(resource=_resource(settings))
         exporter = span_exporter
         if exporter is None and settings.otlp_endpoint and settings.export_traces:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -267,8 +277,10 @@ def setup_telemetry(
     logger_provider: LoggerProvider | None = None
     if settings.otlp_endpoint and settings.tracing and settings.export_logs:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-        logger_provider = LoggerProvider(resource=resource)
+        logger_provider = LoggerProvider(resource=_resource(settings))
         logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(
                 OTLPLogExporter(

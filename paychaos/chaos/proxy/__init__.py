@@ -2,9 +2,10 @@
 
 It sits in the app → PostgreSQL and app → gateway paths and injects network
 faults ("toxics") on demand: ``latency``, ``timeout``, ``reset_peer``,
-``bandwidth``, ``slow_close``, ``slicer``, ``limit_data``, each on the
-``upstream`` (client → server) or ``downstream`` stream, with Toxiproxy 2.x's
-routes, JSON fields and status codes. Run it with::
+``bandwidth``, ``slow_close``, ``slicer``, ``limit_data`` (and ``noop``), each
+on the ``upstream`` (client → server) or ``downstream`` stream, with
+Toxiproxy 2.x's routes, JSON fields, status codes and error messages (and its
+refusal of browsers: 403 to a ``Mozilla/`` user agent). Run it with::
 
     python -m paychaos.chaos.proxy --host 127.0.0.1 --port 8474 [--config proxies.json]
 
@@ -36,14 +37,41 @@ Both extension fields can be given at the top level of the toxic or inside
 
 from __future__ import annotations
 
-from paychaos.chaos.proxy.client import (
-    ProxyClient,
-    ProxyInfo,
-    ProxyRequestFailed,
-    ProxyRequestInvalid,
-    ToxicInfo,
-)
-from paychaos.chaos.proxy.server import ProxyServer, RunningProxyServer, start_proxy_server
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paychaos.chaos.proxy.client import (
+        ProxyClient,
+        ProxyInfo,
+        ProxyRequestFailed,
+        ProxyRequestInvalid,
+        ToxicInfo,
+    )
+    from paychaos.chaos.proxy.server import ProxyServer, RunningProxyServer, start_proxy_server
+
+# Imported on first use (PEP 562), so that ``python -m paychaos.chaos.proxy`` does not load
+# the client's HTTP stack (urllib, http.client, email: ~2.5 MiB) into the proxy process.
+_EXPORTS = {
+    "ProxyClient": "paychaos.chaos.proxy.client",
+    "ProxyInfo": "paychaos.chaos.proxy.client",
+    "ProxyRequestFailed": "paychaos.chaos.proxy.client",
+    "ProxyRequestInvalid": "paychaos.chaos.proxy.client",
+    "ToxicInfo": "paychaos.chaos.proxy.client",
+    "ProxyServer": "paychaos.chaos.proxy.server",
+    "RunningProxyServer": "paychaos.chaos.proxy.server",
+    "start_proxy_server": "paychaos.chaos.proxy.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ProxyClient",

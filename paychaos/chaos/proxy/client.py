@@ -119,8 +119,11 @@ class ProxyClient:
             with exc:
                 raw_error = exc.read()
             try:
-                message = json.loads(raw_error)["error"]
-            except (ValueError, KeyError, TypeError):
+                decoded = json.loads(raw_error)
+                message = str(decoded["error"])
+                if decoded.get("detail"):  # this proxy's explanation beside Toxiproxy's wording
+                    message = f"{message} ({decoded['detail']})"
+            except (ValueError, KeyError, TypeError, AttributeError):
                 message = raw_error.decode(errors="replace").strip() or exc.reason
             if exc.code == 400:
                 raise ProxyRequestInvalid(f"{where}: {message}") from exc

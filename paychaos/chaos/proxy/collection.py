@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from paychaos.chaos.proxy.model import ApiError, ProxySpec, bad_request, parse_proxy
+import json
+
+from paychaos.chaos.proxy.model import (
+    ERR_BAD_REQUEST_BODY,
+    ERR_MISSING_FIELD,
+    ERR_PROXY_ALREADY_EXISTS,
+    ERR_PROXY_NOT_FOUND,
+    ApiError,
+    ProxySpec,
+    bad_request,
+    parse_proxy,
+)
 from paychaos.chaos.proxy.proxy import EventLog, Proxy
 
 
@@ -21,13 +32,13 @@ class ProxyCollection:
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
         if proxy is None:
-            raise ApiError(404, "proxy not found")
+            raise ApiError(404, ERR_PROXY_NOT_FOUND)
         return proxy
 
     async def create(self, body: object) -> Proxy:
         spec = parse_proxy(body, allow_non_loopback=self.allow_non_loopback)
         if spec.name in self.proxies:
-            raise ApiError(409, "proxy already exists")
+            raise ApiError(409, ERR_PROXY_ALREADY_EXISTS)
         return await self._add(spec)
 
     async def _add(self, spec: ProxySpec) -> Proxy:
@@ -55,17 +66,17 @@ class ProxyCollection:
         A proxy that exists with the same listen and upstream is kept as it is.
         """
         if not isinstance(body, list):
-            raise bad_request("bad request body: populate expects a JSON array of proxies")
+            raise bad_request("populate expects a JSON array of proxies")
         specs: list[ProxySpec] = []
         for index, item in enumerate(body):
             try:
                 specs.append(parse_proxy(item, allow_non_loopback=self.allow_non_loopback))
             except ApiError as exc:
-                raise bad_request(f"proxies[{index}]: {exc.message}") from exc
+                raise _at_proxy(exc, index + 1) from exc
         names = [spec.name for spec in specs]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise bad_request(f"populate: duplicate proxy names: {', '.join(duplicates)}")
+            raise bad_request(f"duplicate proxy name {json.dumps(duplicates[0])}")
         result: list[Proxy] = []
         for spec in specs:
             existing = self.proxies.get(spec.name)
@@ -89,3 +100,12 @@ class ProxyCollection:
         for proxy in list(self.proxies.values()):
             proxy.remove_all_toxics()
             await proxy.stop()
+
+
+def _at_proxy(exc: ApiError, number: int) -> ApiError:
+    """Say which populate entry (1-based) was wrong, in Toxiproxy's words where it has them."""
+    if exc.message.startswith(ERR_MISSING_FIELD):  # "missing required field: name at proxy 1"
+        return ApiError(exc.status, f"{exc.message} at proxy {number}", exc.detail)
+    prefix = f"{ERR_BAD_REQUEST_BODY}: "
+    reason = exc.message.removeprefix(prefix)
+    return ApiError(exc.status, f"{prefix}proxy {number}: {reason}", exc.detail)

@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -94,21 +96,34 @@ class ToxicLink:
         return self.enabled
 
     def now(self) -> float:
-        return self.conn.loop.time()
+        """The data path's clock: :func:`time.monotonic`, to the nanosecond."""
+        return time.monotonic()
 
     async def sleep_until(self, deadline: float) -> None:
-        """Sleep until loop time ``deadline``; returns early if the toxic is removed."""
+        """Sleep until :meth:`now` reaches ``deadline``, never less; returns early if removed.
+
+        The event loop's clock cannot be trusted for this: uvloop's ``time()`` is
+        libuv's millisecond clock, cached for the whole loop iteration (up to ~1 ms
+        behind :func:`time.monotonic`), and its timers round delays to the nearest
+        millisecond and fire once that coarse clock has passed them, so a timer
+        set for *d* may fire before *d* has passed. Hence: a timer for at least
+        the time left (:func:`_timer_delay`), then a check on the precise clock,
+        and another timer while the deadline is still ahead (when other events
+        woke the loop just before it, or for a sub-millisecond wait).
+        """
         loop = self.conn.loop
-        if self.detached or deadline <= loop.time():
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        handle = loop.call_at(deadline, _wake, waiter)
-        try:
-            await waiter
-        finally:
-            handle.cancel()
-            self._waiter = None
+        while not self.detached:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            handle = loop.call_later(_timer_delay(remaining), _wake, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
         self._timers.append(self.conn.loop.call_later(delay_s, callback))
@@ -127,6 +142,25 @@ class ToxicLink:
         self.dispose()
         if self.enabled:
             self.toxic.behaviour.on_detach(self)
+
+
+def _timer_delay(remaining_s: float) -> float:
+    """The delay of the next timer of :meth:`ToxicLink.sleep_until`, for ``remaining_s`` left.
+
+    From 1 ms on: whole milliseconds, rounded up (a whole number survives
+    uvloop's rounding to the nearest millisecond unchanged); this costs at most
+    1 ms of extra delay, and usually much less, as the poll that waits for the
+    timer starts right away. Under 1 ms, which a millisecond timer cannot do
+    (the slicer's microsecond delays; a timer woken a little early): 0, the
+    next turn of the loop, so the caller checks the clock again each turn
+    (a bounded spin, under 1 ms).
+
+    >>> _timer_delay(0.0500001), _timer_delay(0.05), _timer_delay(0.0012), _timer_delay(0.0004)
+    (0.051, 0.05, 0.002, 0.0)
+    """
+    if remaining_s < 0.001:
+        return 0.0
+    return math.ceil(remaining_s * 1000 - 1e-6) / 1000
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -218,6 +252,7 @@ class Pipe:
         self.src = src
         self.dst = dst
         self.links: list[ToxicLink] = []
+        self._effective = 0  # links whose toxic can change the data (not pass-through)
         self._queue: deque[tuple[bytes | None, float]] = deque()
         self._queued_bytes = 0
         self._queue_paused = False
@@ -230,11 +265,11 @@ class Pipe:
         self._counter[self.stream] += len(data)
         if self.conn.closed:
             return
-        if self._worker is None and not self.links:
+        if self._worker is None and not self._effective:
             if not self.dst.closed:
                 self.dst.transport.write(data)  # type: ignore[union-attr]
             return
-        self._queue.append((data, self.conn.loop.time()))
+        self._queue.append((data, time.monotonic()))
         self._queued_bytes += len(data)
         if self._queued_bytes > PIPE_HIGH_BYTES and not self._queue_paused:
             self._queue_paused = True
@@ -245,10 +280,10 @@ class Pipe:
         if self.eof_seen:
             return
         self.eof_seen = True
-        if self._worker is None and not self.links:
+        if self._worker is None and not self._effective:
             self._deliver_eof()
             return
-        self._queue.append((None, self.conn.loop.time()))
+        self._queue.append((None, time.monotonic()))
         self._kick()
 
     def abandon(self) -> None:
@@ -260,12 +295,16 @@ class Pipe:
     def attach(self, toxic: ActiveToxic) -> None:
         link = ToxicLink(toxic, self)
         self.links.append(link)
+        if not toxic.behaviour.passthrough:
+            self._effective += 1
         if link.enabled and toxic.spec.toxicity_mode == "per_connection":
             toxic.behaviour.on_attach(link)
 
     def detach(self, toxic: ActiveToxic) -> None:
         for link in [link for link in self.links if link.toxic is toxic]:
             self.links.remove(link)
+            if not toxic.behaviour.passthrough:
+                self._effective -= 1
             link.detach()
 
     def stop(self) -> None:

@@ -34,29 +34,59 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, str]] = {
     "slow_close": {"delay": "ms"},
     "slicer": {"average_size": "bytes", "size_variation": "bytes", "delay": "us"},
     "limit_data": {"bytes": "bytes"},
+    "noop": {},
 }
 
 #: Toxics whose effect is about one chunk, and so can be decided per chunk.
-PER_CHUNK_TYPES = frozenset({"latency", "timeout", "reset_peer", "bandwidth", "slicer"})
+PER_CHUNK_TYPES = frozenset({"latency", "timeout", "reset_peer", "bandwidth", "slicer", "noop"})
+
+#: Toxic fields fixed at creation; an update ignores them, as Toxiproxy does.
+IMMUTABLE_TOXIC_FIELDS = ("name", "type", "stream")
 
 #: Fields this proxy adds to Toxiproxy's toxic JSON (listed in every toxic as ``extensions``).
 EXTENSION_FIELDS = ("toxicity_mode", "ttl_s", "expires_at", "ttl_remaining_s")
 
 
-class ApiError(Exception):
-    """An error the control API reports as ``{"error": message, "status": status}``."""
+# Toxiproxy's error messages (``api.go``), word for word: clients and scripts match on them.
+ERR_BAD_REQUEST_BODY = "bad request body"
+ERR_MISSING_FIELD = "missing required field"
+ERR_PROXY_NOT_FOUND = "proxy not found"
+ERR_PROXY_ALREADY_EXISTS = "proxy already exists"
+ERR_INVALID_STREAM = "stream was invalid, can be either upstream or downstream"
+ERR_INVALID_TOXIC_TYPE = "invalid toxic type"
+ERR_TOXIC_ALREADY_EXISTS = "toxic already exists"
+ERR_TOXIC_NOT_FOUND = "toxic not found"
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+
+class ApiError(Exception):
+    """An error the control API reports as ``{"error": message, "status": status}``.
+
+    ``message`` is Toxiproxy's wording where Toxiproxy has one; ``detail``, when
+    set, explains further and is sent as an extra ``"detail"`` field so that the
+    ``"error"`` string stays exactly Toxiproxy's.
+    """
+
+    def __init__(self, status: int, message: str, detail: str | None = None) -> None:
+        super().__init__(f"{message} ({detail})" if detail else message)
         self.status = status
         self.message = message
+        self.detail = detail
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, "status": self.status}
+        data: dict[str, Any] = {"error": self.message, "status": self.status}
+        if self.detail:
+            data["detail"] = self.detail
+        return data
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
+def bad_request(reason: str) -> ApiError:
+    """400 ``bad request body: <reason>``: Toxiproxy's wording for a body it cannot use."""
+    return ApiError(400, f"{ERR_BAD_REQUEST_BODY}: {reason}")
+
+
+def missing_field(name: str) -> ApiError:
+    """400 ``missing required field: <name>``, as Toxiproxy words it."""
+    return ApiError(400, f"{ERR_MISSING_FIELD}: {name}")
 
 
 @dataclass(frozen=True)
@@ -100,7 +130,7 @@ class ProxySpec:
 
 def _require_object(body: object, what: str) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
-        raise bad_request(f"bad request body: {what} must be a JSON object")
+        raise bad_request(f"{what} must be a JSON object")
     return body
 
 
@@ -112,7 +142,7 @@ def parse_proxy(
     if current is None:
         for required in ("name", "upstream"):
             if not data.get(required):
-                raise bad_request(f"missing required field: {required}")
+                raise missing_field(required)
     name = data.get("name", current.name if current else "")
     if not isinstance(name, str) or not name or "/" in name:
         raise bad_request(f"name: expected a non-empty string without '/', got {name!r}")
@@ -186,10 +216,42 @@ def _positive_number(value: object, where: str) -> float:
     return float(value)
 
 
+def _parse_stream(value: object) -> Stream:
+    """``upstream`` or ``downstream``, in any case (Toxiproxy lower-cases it too)."""
+    stream = value.lower() if isinstance(value, str) else value
+    if stream not in STREAMS:
+        known = " or ".join(STREAMS)
+        raise ApiError(400, ERR_INVALID_STREAM, f"got {value!r}, expected {known}")
+    return stream
+
+
+def toxic_identity(body: object) -> tuple[str, str, Stream]:
+    """The ``(name, type, stream)`` of a toxic to create, checked in Toxiproxy's order.
+
+    Stream first, then type, so a body wrong in both gets Toxiproxy's answer;
+    the caller checks the name is free (409) before the attributes are validated.
+    """
+    data = _require_object(body, "a toxic")
+    raw_stream = data.get("stream")
+    stream = "downstream" if raw_stream is None else _parse_stream(raw_stream)
+    toxic_type = data.get("type")
+    if toxic_type not in TOXIC_ATTRIBUTES:
+        known = ", ".join(sorted(TOXIC_ATTRIBUTES))
+        raise ApiError(400, ERR_INVALID_TOXIC_TYPE, f"got {toxic_type!r}; known types: {known}")
+    name = data.get("name") or f"{toxic_type}_{stream}"
+    if not isinstance(name, str) or "/" in name:
+        raise bad_request(f"name: expected a string without '/', got {name!r}")
+    return name, toxic_type, stream
+
+
 def parse_toxic(
     body: object, *, current: ToxicSpec | None = None, now: float | None = None
 ) -> ToxicSpec:
     """Validate a toxic create (``current`` None) or update (merged into ``current``).
+
+    An update ignores ``name``, ``type`` and ``stream`` (:data:`IMMUTABLE_TOXIC_FIELDS`),
+    as Toxiproxy does: they key the toxic, so a client may send back the whole
+    toxic JSON it read with only the attributes or toxicity changed.
 
     The extension fields (``toxicity_mode``, ``ttl_s``, ``expires_at``) are
     accepted at the top level or inside ``attributes`` (for Toxiproxy clients
@@ -205,22 +267,14 @@ def parse_toxic(
         if ext in attributes_in:
             data.setdefault(ext, attributes_in.pop(ext))
 
-    toxic_type = data.get("type", current.type if current else None)
-    if toxic_type not in TOXIC_ATTRIBUTES:
-        known = ", ".join(sorted(TOXIC_ATTRIBUTES))
-        raise bad_request(f"invalid toxic type: {toxic_type!r} (known types: {known})")
-    if current is not None and toxic_type != current.type:
-        raise bad_request("type: a toxic's type cannot be changed; remove it and add a new one")
-
-    stream = data.get("stream", current.stream if current else "downstream")
-    if stream not in STREAMS:
-        raise bad_request("stream was invalid, can be either upstream or downstream")
-    if current is not None and stream != current.stream:
-        raise bad_request("stream: a toxic's stream cannot be changed; remove it and add a new one")
-
-    name = data.get("name") or (current.name if current else f"{toxic_type}_{stream}")
-    if not isinstance(name, str) or "/" in name:
-        raise bad_request(f"name: expected a string without '/', got {name!r}")
+    if current is None:
+        name, toxic_type, stream = toxic_identity(data)
+    else:
+        name, toxic_type, stream = current.name, current.type, current.stream
+        if (data.get("ttl_s"), data.get("expires_at")) == (current.ttl_s, current.expires_at):
+            # The toxic's own JSON sent back: its expiry is unchanged, not given twice.
+            data.pop("ttl_s", None)
+            data.pop("expires_at", None)
 
     toxicity = data.get("toxicity", current.toxicity if current else 1.0)
     toxicity = _positive_number(toxicity, "toxicity")

@@ -19,15 +19,21 @@ from typing import Any
 
 from paychaos.chaos.proxy.link import ActiveToxic, Connection
 from paychaos.chaos.proxy.model import (
+    ERR_TOXIC_ALREADY_EXISTS,
+    ERR_TOXIC_NOT_FOUND,
+    IMMUTABLE_TOXIC_FIELDS,
     Address,
     ApiError,
     ProxySpec,
     Stream,
     ToxicSpec,
     parse_toxic,
+    toxic_identity,
 )
 
 EVENT_LOGGER = "paychaos.chaos.proxy.events"
+
+log = logging.getLogger("paychaos.chaos.proxy")
 
 
 class EventLog:
@@ -136,12 +142,19 @@ class Proxy:
     def get_toxic(self, name: str) -> ActiveToxic:
         toxic = self.toxics.get(name)
         if toxic is None:
-            raise ApiError(404, "toxic not found")
+            raise ApiError(404, ERR_TOXIC_NOT_FOUND)
         return toxic
+
+    def create_toxic(self, body: object) -> ActiveToxic:
+        """Validate and add a toxic, failing as Toxiproxy does: 409 before bad attributes."""
+        name, _type, _stream = toxic_identity(body)
+        if name in self.toxics:
+            raise ApiError(409, ERR_TOXIC_ALREADY_EXISTS)
+        return self.add_toxic(parse_toxic(body))
 
     def add_toxic(self, spec: ToxicSpec) -> ActiveToxic:
         if spec.name in self.toxics:
-            raise ApiError(409, "toxic already exists")
+            raise ApiError(409, ERR_TOXIC_ALREADY_EXISTS)
         toxic = ActiveToxic(spec)
         self.toxics[spec.name] = toxic
         for conn in list(self.connections):
@@ -153,8 +166,20 @@ class Proxy:
     def update_toxic(self, name: str, body: object) -> ActiveToxic:
         toxic = self.get_toxic(name)
         spec = parse_toxic(body, current=toxic.spec)
-        if spec.name != name:
-            raise ApiError(400, "name: a toxic cannot be renamed; remove it and add a new one")
+        if isinstance(body, dict):
+            ignored = {
+                key: body[key]
+                for key in IMMUTABLE_TOXIC_FIELDS
+                if key in body and body[key] != getattr(spec, key)
+            }
+            if ignored:
+                log.warning(
+                    "toxic %s on proxy %s: ignored %s in the update (fixed at creation; "
+                    "remove the toxic and add a new one to change them)",
+                    name,
+                    self.name,
+                    ", ".join(f"{key}={value!r}" for key, value in ignored.items()),
+                )
         toxic.spec = spec  # live connections read the spec on every chunk
         self._schedule_expiry(spec)
         self._events.toxic_event("toxic_updated", self.name, spec)

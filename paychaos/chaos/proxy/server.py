@@ -16,11 +16,9 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from aiohttp import web
-
 from paychaos.chaos.proxy.api import ControlApi
 from paychaos.chaos.proxy.collection import ProxyCollection
-from paychaos.chaos.proxy.metrics import make_registry
+from paychaos.chaos.proxy.httpd import HttpServer
 from paychaos.chaos.proxy.model import ApiError
 from paychaos.chaos.proxy.proxy import EventLog
 from paychaos.contracts.errors import InvalidInput, StackError
@@ -45,8 +43,7 @@ class ProxyServer:
         self.host = host
         self.port = port
         self.collection = ProxyCollection(allow_non_loopback=allow_non_loopback, events=events)
-        self.registry = make_registry(self.collection)
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
 
     @property
     def url(self) -> str:
@@ -65,23 +62,19 @@ class ProxyServer:
             raise InvalidInput(f"--config {path}: {exc.message}") from exc
 
     async def start(self) -> None:
-        runner = web.AppRunner(ControlApi(self.collection, self.registry).app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        http = ControlApi(self.collection).server()
         try:
-            await site.start()
+            _host, self.port = await http.start(self.host, self.port)
         except OSError as exc:
-            await runner.cleanup()
             raise StackError(f"fault proxy: cannot listen on {self.url}: {exc}") from exc
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
+        self._http = http
 
     async def close(self) -> None:
         """Remove every toxic, close every proxy, stop the API."""
         await self.collection.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 class RunningProxyServer:

@@ -30,6 +30,10 @@ Emit = Callable[[bytes], Awaitable[None]]
 class Toxic:
     """Base behaviour: lets everything through unchanged."""
 
+    #: True when the toxic never changes the data or its timing: a connection whose
+    #: toxics are all pass-through stays on the fast path (no queue, no task).
+    passthrough = False
+
     def on_attach(self, link: ToxicLink) -> None:
         """The toxic now applies to this connection (per-connection mode)."""
 
@@ -41,6 +45,12 @@ class Toxic:
 
     def on_detach(self, link: ToxicLink) -> None:
         """The toxic was removed from the proxy (or expired)."""
+
+
+class Noop(Toxic):
+    """Toxiproxy's ``noop``: passes the data through unchanged."""
+
+    passthrough = True
 
 
 class Latency(Toxic):
@@ -160,4 +170,5 @@ BEHAVIOURS: dict[str, Toxic] = {
     "slicer": Slicer(),
     "slow_close": SlowClose(),
     "limit_data": LimitData(),
+    "noop": Noop(),
 }

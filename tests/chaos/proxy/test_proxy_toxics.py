@@ -33,6 +33,30 @@ def test_latency_delays_each_round_trip(
     assert all(0.19 <= rtt <= 0.4 for rtt in rtts), rtts
 
 
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_latency_never_delivers_early(
+    client: ProxyClient, echo_server: TcpServer, stream: str
+) -> None:
+    """No reply may come back before the configured latency (a lower bound, not a timing race).
+
+    The proxy once stamped arrivals with uvloop's millisecond loop clock and
+    let its timers round down: a few replies in 40 came back up to ~0.5 ms early.
+    """
+    latency_ms = 50
+    proxy = client.create_proxy("never-early", echo_server.address)
+    client.add_toxic("never-early", "latency", {"latency": latency_ms}, stream=stream)
+    rtts_ns: list[int] = []
+    with connect(proxy.port) as sock:
+        for index in range(40):
+            payload = index.to_bytes(4, "big")
+            start = time.perf_counter_ns()
+            sock.sendall(payload)
+            assert recv_exactly(sock, len(payload)) == payload
+            rtts_ns.append(time.perf_counter_ns() - start)
+    early = [rtt / 1e6 for rtt in rtts_ns if rtt < latency_ms * 1_000_000]
+    assert early == [], f"{len(early)} of 40 replies came back before {latency_ms} ms: {early}"
+
+
 def test_adding_and_removing_applies_to_an_open_connection(
     client: ProxyClient, echo_server: TcpServer
 ) -> None:
