@@ -217,7 +217,7 @@ class Signals(_Model):
         allowed = {
             "traces": ("collector", "tempo"),
             "logs": ("collector", "loki"),
-            "rum": ("collector", "loki"),
+            "rum": ("collector",),  # Faro events from Loki: not read yet
             "notifications": ("collector",),
         }
         for name, kinds in allowed.items():
