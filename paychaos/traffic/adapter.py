@@ -73,8 +73,6 @@ LEDGER_OUTCOME: Mapping[str, str] = {
 FINAL: frozenset[str] = frozenset({"charged", "declined", "invalid"})
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_MARK = "\x1f"  # slot markers in the serialised template; refused in template text
-_SLOT = re.compile(rb'"\\u001f(\d+)\\u001f"|\\u001f(\d+)\\u001f')
 _URL_SAFE = re.compile(r"^[A-Za-z0-9_.~:-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 _ORDER: tuple[Outcome, ...] = ("charged", "declined", "invalid", "retry")
@@ -135,6 +133,18 @@ class Cart:
             payment=self.payment,
         )
         return body
+
+
+_SAMPLE = Cart(
+    key="chk-sample-0001",
+    method="visa",
+    amount_cents=1900,
+    currency="USD",
+    customer={"id": "cus_1", "email": "ana@example.com", "name": "Ana"},
+    items=[{"sku": "SKU-1", "name": "Mug", "quantity": 2, "unit_price": "9.50"}],
+    payment={"card_token": "tok_visa_0123456789ab", "last4": "4242"},
+)
+"""A cart a template is tried on once, at construction."""
 
 
 def cents(amount: str) -> int:
@@ -246,34 +256,29 @@ def _parse(body: bytes) -> Any:
 
 # ---------------------------------------------------------------- templates
 
-_Getter = Callable[[Cart], Any]
-_GETTERS: Mapping[str, _Getter] = {
-    "method": lambda c: c.method,
-    "amount": lambda c: money(c.amount_cents),
-    "amount_cents": lambda c: c.amount_cents,
-    "currency": lambda c: c.currency,
-    "customer": lambda c: c.customer,
-    "items": lambda c: c.items,
-    "key": lambda c: c.key,
+#: Each placeholder's value as a Python expression of the cart ``c`` (with its JSON type) ...
+_VALUE: Mapping[str, str] = {
+    "method": "c.method",
+    "amount": "money(c.amount_cents)",
+    "amount_cents": "c.amount_cents",
+    "currency": "c.currency",
+    "customer": "c.customer",
+    "items": "c.items",
+    "key": "c.key",
 }
-assert set(_GETTERS) == set(PLACEHOLDERS), "a placeholder of the contract has no value"
+#: ... and as text, inside a longer string (an object or a list as its JSON text).
+_TEXT: Mapping[str, str] = {
+    **_VALUE,
+    "amount_cents": "str(c.amount_cents)",
+    "customer": "text(c.customer)",
+    "items": "text(c.items)",
+}
+assert set(_VALUE) == set(PLACEHOLDERS), "a placeholder of the contract has no value"
+MAX_TEMPLATE_DEPTH = 32
 
 
-def _as_json(get: _Getter) -> Callable[[Cart], bytes]:
-    dumps = orjson.dumps
-    return lambda cart: dumps(get(cart))
-
-
-def _as_text(get: _Getter) -> Callable[[Cart], bytes]:
-    dumps = orjson.dumps
-
-    def text(cart: Cart) -> bytes:
-        value = get(cart)
-        if not isinstance(value, str):
-            value = dumps(value).decode()
-        return dumps(value)[1:-1]  # JSON-escaped, without the quotes
-
-    return text
+def _text(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _unknown(where: str, name: str, allowed: Sequence[str]) -> InvalidTarget:
@@ -282,78 +287,85 @@ def _unknown(where: str, name: str, allowed: Sequence[str]) -> InvalidTarget:
 
 
 class _TemplateCompiler:
-    """Walks a body template, putting a numbered marker where each placeholder goes."""
+    """Turns a body template into one Python expression of the cart ``c``.
+
+    Every literal of the template (text, numbers, constant subtrees) is a
+    reference ``K[i]`` into a constants list: no template text ever becomes
+    source code.
+    """
 
     def __init__(self) -> None:
-        self.slots: list[Callable[[Cart], bytes]] = []
+        self.consts: list[object] = []
 
-    def _mark(self, fn: Callable[[Cart], bytes]) -> str:
-        self.slots.append(fn)
-        return f"{_MARK}{len(self.slots) - 1}{_MARK}"
+    def _const(self, value: object) -> str:
+        self.consts.append(value)
+        return f"K[{len(self.consts) - 1}]"
 
-    def _text(self, text: str, where: str) -> str:
-        if _MARK in text:
-            raise InvalidTarget(f"{where}: control character \\x1f in the template")
-
-        def replace(match: re.Match[str]) -> str:
+    def _string(self, text: str, where: str) -> str:
+        """A string with placeholders as text: a concatenation expression."""
+        parts: list[str] = []
+        pos = 0
+        for match in _PLACEHOLDER.finditer(text):
             name = match.group(1)
-            if name not in _GETTERS:
+            if name not in _TEXT:
                 raise _unknown(where, name, PLACEHOLDERS)
-            return self._mark(_as_text(_GETTERS[name]))
+            if match.start() > pos:
+                parts.append(self._const(text[pos : match.start()]))
+            parts.append(_TEXT[name])
+            pos = match.end()
+        if not parts:
+            return self._const(text)
+        if pos < len(text):
+            parts.append(self._const(text[pos:]))
+        return "(" + " + ".join(parts) + ")"
 
-        return _PLACEHOLDER.sub(replace, text)
-
-    def walk(self, node: object, where: str) -> object:
+    def expr(self, node: object, where: str, depth: int = 0) -> str:
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise InvalidTarget(f"{where}: nested deeper than {MAX_TEMPLATE_DEPTH} levels")
         if isinstance(node, str):
             whole = _PLACEHOLDER.fullmatch(node)
             if whole is None:
-                return self._text(node, where)
-            name = whole.group(1)
-            if name not in _GETTERS:
-                raise _unknown(where, name, PLACEHOLDERS)
-            return self._mark(_as_json(_GETTERS[name]))
+                return self._string(node, where)
+            if whole.group(1) not in _VALUE:
+                raise _unknown(where, whole.group(1), PLACEHOLDERS)
+            return _VALUE[whole.group(1)]
         if isinstance(node, Mapping):
-            out: dict[str, object] = {}
+            items = []
             for key, value in node.items():
                 if not isinstance(key, str):
                     raise InvalidTarget(f"{where}: object keys are strings, got {key!r}")
-                out[self._text(key, f"{where}.{key}")] = self.walk(value, f"{where}.{key}")
-            return out
+                inner = f"{where}.{key}"
+                items.append(f"{self._string(key, inner)}: {self.expr(value, inner, depth + 1)}")
+            return "{" + ", ".join(items) + "}"
         if isinstance(node, list | tuple):
-            return [self.walk(value, f"{where}[{i}]") for i, value in enumerate(node)]
+            values = [self.expr(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+            return "[" + ", ".join(values) + "]"
         if node is None or isinstance(node, bool | int | float):
-            return node
+            return self._const(node)
         raise InvalidTarget(f"{where}: {type(node).__name__} is not a JSON value")
 
 
 def compile_template(template: Mapping[str, object], where: str) -> Callable[[Cart], bytes]:
-    """A body template → a function ``cart -> JSON bytes`` (constant bytes and slots, joined)."""
+    """A body template → a function ``cart -> JSON bytes`` (compiled once, one dump per call).
+
+    Raises :class:`InvalidTarget` naming the place of an unknown placeholder
+    or of a value that is not JSON.
+    """
     compiler = _TemplateCompiler()
-    marked = compiler.walk(template, where)
-    try:
-        raw = orjson.dumps(marked)
+    source = "lambda c: dumps(" + compiler.expr(template, where) + ")"
+    namespace: dict[str, Any] = {
+        "K": tuple(compiler.consts),
+        "dumps": orjson.dumps,
+        "money": money,
+        "text": _text,
+        "str": str,
+        "__builtins__": {},
+    }
+    render: Callable[[Cart], bytes] = eval(compile(source, f"<{where}>", "eval"), namespace)
+    try:  # a trial render: a value orjson cannot write fails here, not under load
+        render(_SAMPLE)
     except orjson.JSONEncodeError as exc:
         raise InvalidTarget(f"{where}: not JSON: {exc}") from None
-    parts: list[bytes | Callable[[Cart], bytes]] = []
-    pos = 0
-    for match in _SLOT.finditer(raw):
-        parts.append(raw[pos : match.start()])
-        whole, inner = match.group(1), match.group(2)
-        parts.append(compiler.slots[int(whole if whole is not None else inner)])
-        pos = match.end()
-    parts.append(raw[pos:])
-    consts = [p for p in parts if isinstance(p, bytes) and p]
-    if sum(1 for p in parts if not isinstance(p, bytes)) != len(compiler.slots):
-        raise InvalidTarget(f"{where}: the template could not be compiled")  # pragma: no cover
-    if not compiler.slots:
-        constant = b"".join(consts)
-        return lambda _cart: constant
-    steps = [p for p in parts if not (isinstance(p, bytes) and not p)]
-    join = b"".join
-
-    def render(cart: Cart) -> bytes:
-        return join([p if p.__class__ is bytes else p(cart) for p in steps])  # type: ignore[operator]
-
     return render
 
 
