@@ -1,6 +1,7 @@
 """Benchmark of the checkout adapter's hot path: building a request, reading an answer.
 
-Run: ``.venv/bin/python bench/bench_adapter.py [--n 20000]``
+Run: ``PYTHONPATH=. .venv/bin/python bench/bench_adapter.py [--n 20000]`` (``PYTHONPATH=.``: this
+tree's paychaos, as pytest's ``pythonpath`` does)
 
 Prints microseconds per call for the built-in body, a foreign template
 (the shape of ``tests/foreign/shop_api.py``), and ``interpret`` of a pointer

@@ -435,7 +435,7 @@ class ReadBackCall:
 
     def request(self, payment_id: str) -> PreparedRequest:
         """The ``GET`` reading ``payment_id`` (with the adapter's own headers)."""
-        return PreparedRequest("GET", self.url(payment_id), self._headers, b"")
+        return PreparedRequest("GET", self.url(payment_id), type(self._headers)(self._headers), b"")
 
     def state(self, status: int, body: bytes) -> str | None:
         """The payment's state in a read-back answer (a 2xx JSON body), as text; else None.
