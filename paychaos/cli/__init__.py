@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paychaos.contracts.errors import InvalidInput, PaychaosError
+from paychaos.contracts.errors import InvalidInput, PaychaosError, StackError
 
 if TYPE_CHECKING:
     from paychaos.contracts.target import Target
@@ -137,10 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_up(args: argparse.Namespace) -> int:
     from paychaos.stack.daemon import run_daemon, start_background
     from paychaos.stack.embedded import StackConfig, StackPorts
+    from paychaos.stack.state import read_state
 
     if args.gateway_latency_scale < 0:
         raise InvalidInput("--gateway-latency-scale must not be negative")
     ports = StackPorts.from_base(args.port_base) if args.port_base else StackPorts()
+    running = read_state(args.state_dir)
+    if running is not None and running.status in ("starting", "running") and running.running():
+        raise StackError(  # before the ports: they may well be this very stack's
+            f"a stack is already running from {args.state_dir} (pid {running.pid}); "
+            "stop it with: paychaos down"
+        )
     _check_ports_free(ports)
     if args.backend == "docker":
         from paychaos.stack.backends.cli import docker_up

@@ -33,13 +33,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
+    from paychaos.cli import add_target_option
+
     chaos = subparsers.add_parser("chaos", help="inject and revert faults in the running stack")
     chaos.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
-    chaos.add_argument(
-        "--target", default=argparse.SUPPRESS, help="embedded (default), docker, or a target file"
-    )
+    add_target_option(chaos)
     sub = chaos.add_subparsers(dest="chaos_command", required=True, metavar="ACTION")
-    sub.add_parser("list", help="every fault with its parameters")
+    add_target_option(sub.add_parser("list", help="every fault with its parameters"))
     inject = sub.add_parser(
         "inject",
         help="inject a fault: NAME [--param value ...] --for 60s [--wait]",
@@ -50,11 +50,14 @@ def register(subparsers: Any) -> dict[str, Handler]:
     inject.add_argument("fault", metavar="NAME")
     inject.add_argument("args", nargs=argparse.REMAINDER, metavar="--param value")
     status = sub.add_parser("status", help="faults in force, with their remaining TTL")
+    add_target_option(status)
     status.add_argument("--json", action="store_true")
     revert = sub.add_parser("revert", help="revert a fault by id, or --all")
+    add_target_option(revert)
     revert.add_argument("id", nargs="?")
     revert.add_argument("--all", action="store_true")
     events = sub.add_parser("events", help="the event log of injections and reverts")
+    add_target_option(events)
     events.add_argument("--json", action="store_true")
     return {"chaos": _cmd_chaos}
 
@@ -96,12 +99,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 # -- inject ----------------------------------------------------------------------------
-def parse_inject_args(tokens: Sequence[str]) -> tuple[dict[str, str], str | None, bool, list[str]]:
-    """``--name value`` pairs → (params, --for, --wait, --allow-host); raises InvalidFault."""
+def parse_inject_args(
+    tokens: Sequence[str],
+) -> tuple[dict[str, str], str | None, bool, list[str], str | None]:
+    """``--name value`` pairs → (params, --for, --wait, --allow-host, --target); raises InvalidFault."""
     params: dict[str, str] = {}
     duration: str | None = None
     wait = False
     allow: list[str] = []
+    target: str | None = None
     items = list(tokens)
     i = 0
     while i < len(items):
@@ -125,11 +131,13 @@ def parse_inject_args(tokens: Sequence[str]) -> tuple[dict[str, str], str | None
             duration = value
         elif name == "allow-host":
             allow.append(value)
+        elif name == "target":
+            target = value
         elif name.replace("-", "_") in params:
             raise InvalidFault(f"--{name} is given twice")
         else:
             params[name.replace("-", "_")] = value
-    return params, duration, wait, allow
+    return params, duration, wait, allow, target
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
@@ -139,7 +147,9 @@ def _cmd_inject(args: argparse.Namespace) -> int:
 
     # 1. validate everything; nothing is touched before this passes
     fault_cls = full_registry().get(args.fault)
-    params, duration_text, wait, allow = parse_inject_args(args.args)
+    params, duration_text, wait, allow, target_ref = parse_inject_args(args.args)
+    if target_ref is not None:
+        args.target = target_ref
     if duration_text is None:
         raise InvalidFault(
             f"{fault_cls.name}: --for DURATION is required (every fault has a TTL, "

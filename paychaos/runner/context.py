@@ -43,6 +43,7 @@ def default_traffic(session: TargetSession, scenario: Scenario, ledger_dir: Path
         rum_url(target),
         ledger_dir=ledger_dir,
         allow_hosts=(*target.allow_hosts, *session.allow_hosts),
+        checkout=target.checkout,
     )
 
 

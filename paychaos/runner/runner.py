@@ -251,7 +251,8 @@ class _Run:
 
     def execute(self, driver: TrafficDriver, ctx: CheckContext) -> None:
         sc, rec, clock = self.sc, self.record, self.opts.clock
-        ctx.baseline["gateway_duplicate_charges"] = float(gateway_duplicates(ctx.gateway_url))
+        if ctx.gateway_url:  # a target with the gateway's ledger (gateway.ledger)
+            ctx.baseline["gateway_duplicate_charges"] = float(gateway_duplicates(ctx.gateway_url))
         driver.start(sc.traffic)
         rec.traffic_started_unix_s = t0 = clock()
         last_poll = 0.0

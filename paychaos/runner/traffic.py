@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,12 +40,13 @@ import orjson
 
 from paychaos.contracts.errors import InvalidInput
 from paychaos.contracts.scenario import Traffic
+from paychaos.contracts.target import Checkout
 from paychaos.loadgen import checkout_body, plan_methods
 from paychaos.stack.service import is_loopback
+from paychaos.traffic.adapter import FINAL, LEDGER_OUTCOME, Cart, CheckoutClient
 from paychaos.traffic.ledger import LedgerEntry
 
 MAX_IN_FLIGHT = 200
-RETRY_STATUSES = frozenset({0, 409, 502, 503, 504})
 THINK_S = 1.0
 RETRY_BACKOFF_S = 0.5
 STATS_WINDOW_S = 5.0
@@ -98,22 +99,6 @@ class TrafficDriver(Protocol):
     def ledger_paths(self) -> list[Path]: ...
 
 
-def _outcome(status: int) -> str:
-    """The client ledger's outcome for a final HTTP status."""
-    if status == 201:
-        return "succeeded"
-    if status == 402:
-        return "declined"
-    if status in (400, 422):
-        return "rejected"
-    return "unknown"
-
-
-def _amount_cents(body: bytes) -> int:
-    whole, _, cents = str(orjson.loads(body).get("amount", "0")).partition(".")
-    return int(whole) * 100 + int((cents + "00")[:2])
-
-
 def _iso(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
 
@@ -129,7 +114,14 @@ class AsyncTrafficDriver:
         ledger_dir: Path | None = None,
         seed: int = 7,
         allow_hosts: Iterable[str] = (),
+        checkout: Checkout | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """``checkout``: the target's checkout API and adapter (default: paychaos' own API
+        at ``api_url``); secrets of its headers are resolved from ``environ`` here."""
+        checkout = checkout or Checkout(url=api_url)
+        api_url = checkout.url
+        self.client = CheckoutClient(checkout, environ)  # InvalidTarget before any load
         host = aiohttp.client.URL(api_url).host or ""
         if not is_loopback(host) and host not in set(allow_hosts):
             raise InvalidInput(
@@ -224,10 +216,10 @@ class AsyncTrafficDriver:
             def launch() -> None:
                 nonlocal index
                 method = plan[index % len(plan)]
-                body = orjson.dumps(checkout_body(rng, method, index))
                 key = f"chk-{run_tag}-{index}"
+                cart = Cart.from_body(key, checkout_body(rng, method, index))
                 index += 1
-                task = asyncio.create_task(self._checkout(session, traffic, method, key, body))
+                task = asyncio.create_task(self._checkout(session, traffic, cart))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
@@ -257,9 +249,9 @@ class AsyncTrafficDriver:
                         await asyncio.sleep(traffic.ramp_s * number / users)
                     while not self._stop.is_set() and time.monotonic() < end:
                         method = plan[(number * 7919 + int(time.monotonic() * 10)) % len(plan)]
-                        body = orjson.dumps(checkout_body(rng, method, number))
                         key = f"chk-{run_tag}-u{number}-{uuid.uuid4().hex[:8]}"
-                        await self._checkout(session, traffic, method, key, body)
+                        cart = Cart.from_body(key, checkout_body(rng, method, number))
+                        await self._checkout(session, traffic, cart)
                         await asyncio.sleep(THINK_S)
 
                 tasks.update(asyncio.create_task(user(n)) for n in range(users))
@@ -275,47 +267,46 @@ class AsyncTrafficDriver:
                     await rum_task
                 await self._flush_rum(session)
 
-    async def _checkout(
-        self, session: aiohttp.ClientSession, traffic: Traffic, method: str, key: str, body: bytes
-    ) -> None:
-        url = self.api_url + "/api/checkout"
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+    async def _checkout(self, session: aiohttp.ClientSession, traffic: Traffic, cart: Cart) -> None:
+        """One checkout through the target's adapter, retried with the same key while
+        the answer says *retry* or is unknown (a transport error, an unmapped status)."""
+        request = self.client.request(cart)
+        method = cart.method
         with self._lock:
             self._sent += 1
             self._in_flight += 1
         started = time.monotonic()
-        status, payment_id, attempts = 0, None, 0
-        amount_cents = _amount_cents(body)
+        status, payment_id, attempts, verdict = 0, None, 0, "unknown"
         try:
             for attempt in range(traffic.retries + 1):
                 attempts = attempt + 1
                 try:
-                    async with session.post(url, data=body, headers=headers) as resp:
+                    async with session.request(
+                        request.method, request.url, data=request.body, headers=request.headers
+                    ) as resp:
                         raw = await resp.read()
                         status = resp.status
-                    payload = orjson.loads(raw) if raw else {}
-                    if isinstance(payload, dict):
-                        found = payload.get("id") if status in (201, 402) else None
-                        found = found or payload.get("payment_id")
-                        payment_id = str(found) if found else payment_id
-                except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
-                    status = 0
+                except (aiohttp.ClientError, TimeoutError):
+                    status, raw = 0, b""
+                answer = self.client.interpret(status, raw)
+                verdict = answer.outcome
+                payment_id = answer.payment_id or payment_id
                 if status == 0 or status >= 500:
                     self._browser_error(method, status, traffic.rum)
-                if status not in RETRY_STATUSES or self._stop.is_set():
+                if verdict in FINAL or self._stop.is_set():
                     break
                 await asyncio.sleep(RETRY_BACKOFF_S * (attempt + 1))
         finally:
-            failed = status == 0 or status >= 500
+            failed = verdict not in FINAL
             latency_ms = (time.monotonic() - started) * 1000
             entry = LedgerEntry(
                 ts=time.time(),
-                key=key,
+                key=cart.key,
                 method=method,
-                amount_cents=amount_cents,
-                currency="USD",
+                amount_cents=cart.amount_cents,
+                currency=cart.currency,
                 attempts=attempts,
-                outcome=_outcome(status),
+                outcome=LEDGER_OUTCOME[verdict],
                 status=status,
                 payment_id=payment_id,
                 latency_ms=latency_ms,
