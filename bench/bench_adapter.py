@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 from paychaos.contracts.target import Checkout, CheckoutAdapter, SecretRef
-from paychaos.loadgen import checkout_body
-from paychaos.traffic.adapter import Cart, CheckoutClient
+from paychaos.traffic.adapter import CheckoutClient
+from paychaos.traffic.model import ShopperModel
 
 FOREIGN = CheckoutAdapter.model_validate(
     {
@@ -58,8 +58,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     args = parser.parse_args()
     rng = random.Random(7)
+    shoppers = ShopperModel(seed=7)  # the shopper model every driver uses
     carts = [
-        Cart.from_body(f"chk-bench-{i:06d}", checkout_body(rng, m, i))
+        shoppers.purchase(rng, m).cart(f"chk-bench-{i:06d}")
         for i, m in enumerate(["visa", "paypal", "amex", "crypto"] * 64)
     ]
     url = "http://127.0.0.1:8000"

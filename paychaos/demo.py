@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from paychaos.contracts.errors import ExpectationFailed, PaychaosError
-from paychaos.loadgen import DEFAULT_MIX, LoadResult, drive
+from paychaos.contracts.target import Checkout
+from paychaos.loadgen import LoadResult, drive
 from paychaos.targets.resolve import TargetSession
+from paychaos.traffic.model import DEFAULT_SHARES
 
 SEED_LEAST_USED = (
     'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
@@ -36,7 +38,7 @@ def run_demo(
     *,
     total: int = 1200,
     concurrency: int = 24,
-    mix: Mapping[str, float] = DEFAULT_MIX,
+    mix: Mapping[str, float] = DEFAULT_SHARES,
     out: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo on ``session``'s target; raises ExpectationFailed on a wrong answer.
@@ -51,18 +53,13 @@ def run_demo(
     target = session.target
     if not target.signals.prometheus:
         raise ExpectationFailed(f"target {target.name} has no Prometheus to ask the seed's query")
-    if not target.checkout.adapter.builtin:
-        raise ExpectationFailed(
-            f"target {target.name}: the demo speaks paychaos' own checkout API only; "
-            "drive this target with `paychaos run --target` (scenarios use its adapter)"
-        )
     for name, url in target.urls().items():
         out(f"  {name:<17} {url}")
     prom = PrometheusClient(target.signals.prometheus)
     before = _successes(prom)
     out(f"sending {total} checkouts, {concurrency} at a time, mix {dict(mix)} ...")
     load = asyncio.run(
-        _drive_with_progress(target.checkout.url, total, concurrency, mix, out, target.allow_hosts)
+        _drive_with_progress(target.checkout, total, concurrency, mix, out, target.allow_hosts)
     )
     out(
         f"  done: {load.sent} in {load.duration_s:.1f}s ({load.rate_per_s:.0f}/s), "
@@ -118,7 +115,7 @@ def _successes(prom: Any) -> dict[str, float]:
 
 
 async def _drive_with_progress(
-    url: str,
+    checkout: Checkout,
     total: int,
     concurrency: int,
     mix: Mapping[str, float],
@@ -126,7 +123,14 @@ async def _drive_with_progress(
     allow_hosts: tuple[str, ...] = (),
 ) -> LoadResult:
     task = asyncio.ensure_future(
-        drive(url, total=total, concurrency=concurrency, mix=mix, allow_hosts=allow_hosts)
+        drive(
+            checkout.url,
+            total=total,
+            concurrency=concurrency,
+            mix=mix,
+            allow_hosts=allow_hosts,
+            checkout=checkout,
+        )
     )
     start = time.monotonic()
     while not task.done():

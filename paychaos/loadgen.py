@@ -1,14 +1,19 @@
 """A small, fast, bounded checkout driver (asyncio + aiohttp).
 
 Locust (``locustfiles/checkout.py``) is how users drive realistic traffic;
-this driver is what the quick demo, the integration tests and the stack
-benchmark use: a fixed number of checkouts with a method mix at a fixed
-concurrency, bounded in count and in time, reporting every outcome.
+this driver is what the quick demo, the OOM demo, the integration tests and
+the stack benchmark use: a fixed number of checkouts with a method mix at a
+fixed concurrency (or arrival rate), bounded in count and in time, reporting
+every outcome. Its shoppers are the shared shopper model's
+(:mod:`paychaos.traffic.model`: who buys what, the ledger line) and its
+requests go through the target's checkout adapter (paychaos' own API by
+default); it sends each checkout once (no retries: it counts what the API
+answered) and keeps no RUM.
 
 Example::
 
     result = asyncio.run(drive("http://127.0.0.1:8000", total=400, concurrency=32))
-    print(result.by_method_status)
+    print(result.by_method_status, result.successes("visa"))
 """
 
 from __future__ import annotations
@@ -20,76 +25,23 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import aiohttp
 import orjson
 
 from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.target import Checkout
 from paychaos.stack.service import is_loopback
+from paychaos.traffic.adapter import CheckoutClient
+from paychaos.traffic.model import DEFAULT_SHARES, Payment, RetryPolicy, shopper_model
+
+__all__ = ["LoadResult", "drive", "main"]
+
+_ONCE = RetryPolicy(max_attempts=1)
+
 
 POOL_SIZE = 4096
-DEFAULT_MIX: Mapping[str, float] = {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.10}
-_CARD_LAST4 = {"visa": "4242", "amex": "0005"}
-
-
-def checkout_body(rng: random.Random, method: str, index: int) -> dict[str, Any]:
-    """One valid checkout body for ``method`` (tokens only, never a card number)."""
-    items = []
-    total_cents = 0
-    for n in range(rng.randint(1, 3)):
-        cents = rng.randint(199, 12999)
-        qty = rng.randint(1, 3)
-        total_cents += cents * qty
-        items.append(
-            {
-                "sku": f"SKU-{rng.randint(1, 500)}",
-                "quantity": qty,
-                "unit_price": _money(cents),
-                "name": f"item {n}",
-            }
-        )
-    payment: dict[str, Any]
-    if method in _CARD_LAST4:
-        payment = {  # 12 hex digits: can never look like a 13-19 digit card number
-            "card_token": f"tok_{method}_{rng.getrandbits(48):012x}",
-            "last4": _CARD_LAST4[method],
-            "exp_month": 12,
-            "exp_year": 2030,
-        }
-    elif method == "paypal":
-        payment = {"payer_email": f"buyer{index}@example.com"}
-    else:
-        payment = {"wallet": "0x" + uuid.UUID(int=rng.getrandbits(128)).hex, "network": "ethereum"}
-    return {
-        "order_id": f"ord_{index}",
-        "customer": {"id": f"cus_{rng.randint(1, 10_000)}", "email": f"c{index}@example.com"},
-        "items": items,
-        "amount": _money(total_cents),
-        "currency": "USD",
-        "method": method,
-        "payment": payment,
-    }
-
-
-def _money(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-def plan_methods(total: int, mix: Mapping[str, float], rng: random.Random) -> list[str]:
-    """``total`` checkouts split by share (largest remainder), shuffled."""
-    if not mix or any(share < 0 for share in mix.values()) or sum(mix.values()) <= 0:
-        raise InvalidInput(f"method mix must have positive shares, got {dict(mix)}")
-    norm = sum(mix.values())
-    exact = {method: total * share / norm for method, share in mix.items()}
-    counts = {method: int(value) for method, value in exact.items()}
-    # largest remainder: the plan has exactly ``total`` entries
-    by_remainder = sorted(exact, key=lambda m: exact[m] - counts[m], reverse=True)
-    for method in by_remainder[: total - sum(counts.values())]:
-        counts[method] += 1
-    plan = [method for method, count in counts.items() for _ in range(count)]
-    rng.shuffle(plan)
-    return plan
 
 
 @dataclass
@@ -99,6 +51,8 @@ class LoadResult:
     sent: int = 0
     duration_s: float = 0.0
     by_method_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    by_method_outcome: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """``(method, verdict)``: the adapter's reading of each answer (charged, declined, ...)."""
     latencies_ms: list[float] = field(default_factory=list)
     transport_errors: int = 0
     keys: list[tuple[str, str, int]] = field(default_factory=list)
@@ -108,7 +62,8 @@ class LoadResult:
         return self.sent / self.duration_s if self.duration_s else 0.0
 
     def successes(self, method: str) -> int:
-        return self.by_method_status[(method, 201)]
+        """Checkouts of ``method`` the API charged (by the adapter's outcome rules)."""
+        return self.by_method_outcome[(method, "charged")]
 
     def percentile_ms(self, q: float) -> float:
         if not self.latencies_ms:
@@ -122,39 +77,43 @@ async def drive(
     *,
     total: int,
     concurrency: int = 16,
-    mix: Mapping[str, float] = DEFAULT_MIX,
+    mix: Mapping[str, float] = DEFAULT_SHARES,
     seed: int = 7,
     request_timeout_s: float = 10.0,
     max_duration_s: float = 300.0,
     allow_hosts: tuple[str, ...] = (),
     rate_per_s: float | None = None,
+    checkout: Checkout | None = None,
+    ledger: Path | None = None,
 ) -> LoadResult:
     """Send ``total`` checkouts (bounded by ``max_duration_s``) and tally the answers.
 
+    ``checkout``: the target's checkout API and adapter (default: paychaos' own API at
+    ``api_url``). ``ledger``: a client ledger file to append each checkout's line to.
     Load goes to loopback only, unless ``allow_hosts`` (a target's explicit allow-list)
-    names the host.
+    names the host. The method split is exact over the first ``min(total, 4096)``
+    checkouts and cycles after that.
     """
-    host = aiohttp.client.URL(api_url).host or ""
+    checkout = checkout or Checkout(url=api_url)
+    host = aiohttp.client.URL(checkout.url).host or ""
     if not is_loopback(host) and host not in allow_hosts:
         raise InvalidInput(
-            f"{api_url} is not loopback; load goes to loopback only unless the target's "
+            f"{checkout.url} is not loopback; load goes to loopback only unless the target's "
             f"allow_hosts lists {host}"
         )
     if total < 1 or concurrency < 1:
         raise InvalidInput("total and concurrency must be at least 1")
     if rate_per_s is not None and rate_per_s <= 0:
         raise InvalidInput(f"rate_per_s must be positive, got {rate_per_s}")
+    client = CheckoutClient(checkout)
     rng = random.Random(seed)
-    # A pool of pre-serialised bodies, cycled: the hot path never builds JSON, and a
-    # time-bounded run with a huge ``total`` costs no more memory than a short one.
-    pool_size = min(total, POOL_SIZE)
-    plan = plan_methods(pool_size, mix, rng)
-    pool = [(m, orjson.dumps(checkout_body(rng, m, i))) for i, m in enumerate(plan)]
+    shoppers = shopper_model(mix, seed)
+    plan = shoppers.plan(min(total, POOL_SIZE), rng)
     result = LoadResult()
-    url = api_url.rstrip("/") + "/api/checkout"
     deadline = time.monotonic() + max_duration_s
     run_tag = uuid.uuid4().hex[:8]
     counter = iter(range(total))
+    fh = ledger.open("ab") if ledger is not None else None
 
     # Open model when ``rate_per_s`` is set: checkout ``i`` is due at ``start + i / rate``
     # whatever the answers' speed (``concurrency`` then caps what can be in flight).
@@ -171,30 +130,45 @@ async def drive(
                     await asyncio.sleep(delay)
                 if time.monotonic() >= deadline:
                     return
-            method, body = pool[i % pool_size]
-            key = f"load-{run_tag}-{i}"
+            method = plan[i % len(plan)]
+            payment = Payment(
+                client, shoppers.purchase(rng, method).cart(f"load-{run_tag}-{i}"), _ONCE
+            )
+            req = payment.request
             start = time.perf_counter()
             try:
-                async with session.post(
-                    url,
-                    data=body,
-                    headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                async with session.request(
+                    req.method, req.url, data=req.body, headers=req.headers
                 ) as resp:
-                    await resp.read()
+                    body = await resp.read()
                     code = resp.status
             except (aiohttp.ClientError, TimeoutError):
                 result.transport_errors += 1
-                code = 0
-            result.latencies_ms.append((time.perf_counter() - start) * 1000)
+                code, body = 0, b""
+            latency_ms = (time.perf_counter() - start) * 1000
+            verdict = payment.answer(code, body)
+            result.latencies_ms.append(latency_ms)
             result.by_method_status[(method, code)] += 1
-            result.keys.append((key, method, code))
+            result.by_method_outcome[(method, verdict)] += 1
+            result.keys.append((payment.cart.key, method, code))
             result.sent += 1
+            if fh is not None:
+                fh.write(
+                    orjson.dumps(
+                        payment.ledger_entry(time.time(), latency_ms),
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                )
 
     timeout = aiohttp.ClientTimeout(total=request_timeout_s)
     connector = aiohttp.TCPConnector(limit=concurrency)
     started = time.perf_counter()
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    finally:
+        if fh is not None:
+            fh.close()
     result.duration_s = time.perf_counter() - started
     return result
 

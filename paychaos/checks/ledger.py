@@ -1,16 +1,20 @@
-"""Ledger check: client ledger, API database and gateway ledger agree; nothing lost or doubled.
+"""Ledger check: the client ledger and the shop agree; nothing lost, nothing charged twice.
 
 The comparison itself is the traffic layer's
-:func:`paychaos.traffic.reconcile.reconcile` (client ``ledger-*.jsonl`` files,
-``GET /api/payments/{id}``, the gateway's ``GET /v1/charges``): a payment is
-**lost** when the client saw 201 but the gateway has no succeeded charge or the
-API's payment is not ``succeeded``, or when the gateway charged but the API
-says declined/failed/nothing; a **double charge** is more than one succeeded
-charge for one idempotency key or payment. It waits up to ``settle_s`` for the
-API's reconciler to settle payments left *unknown*.
+:func:`paychaos.traffic.reconcile.reconcile`: every payment of the client
+``ledger-*.jsonl`` files is read back through the target's checkout adapter
+(``read_back``; paychaos' own API: ``GET /api/payments/{id}``). A payment is
+**lost** when the client saw it charged but the read-back says otherwise (or
+the reverse once settled). It waits up to ``settle_s`` for the shop to settle
+payments left *unknown*.
 
-On top, the gateway's own ``/v1/ledger/summary`` ``duplicate_charges`` must not
-grow during the run (doubles on keys the client never recorded).
+Double charges need the gateway simulator's ledger (capability
+``gateway.ledger``, a target with ``gateway_admin``): there, a **double
+charge** is more than one succeeded charge for one idempotency key or
+payment, and the gateway's own ``/v1/ledger/summary`` ``duplicate_charges``
+must not grow during the run (doubles on keys the client never recorded).
+Without it the check still runs, and its detail says plainly that double
+charges were not checked.
 
 Example::
 
@@ -24,8 +28,9 @@ import urllib.error
 import urllib.request
 from typing import Any, ClassVar
 
-from paychaos.contracts.errors import StackError
+from paychaos.contracts.errors import InvalidTarget, StackError
 from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
+from paychaos.contracts.target import Checkout
 
 
 def _get_json(url: str, timeout_s: float = 5.0) -> Any:
@@ -48,8 +53,10 @@ def gateway_duplicates(gateway_url: str) -> int:
 class LedgerCheck:
     """Holds when no payment is lost and nothing is charged twice (within the tolerances)."""
 
-    needs: ClassVar[tuple[str, ...]] = ("checkout.readback", "gateway.ledger")
+    needs: ClassVar[tuple[str, ...]] = ("checkout.readback",)
     """The capabilities this expectation type always reads."""
+    optional: ClassVar[tuple[str, ...]] = ("gateway.ledger",)
+    """Read where the target has them (double charges); reported as not checked otherwise."""
 
     mode: CheckMode = "final"
 
@@ -59,18 +66,29 @@ class LedgerCheck:
         self.description = "ledgers reconcile: no lost payment, no double charge"
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation:
-        from paychaos.traffic.reconcile import reconcile
+        from paychaos.traffic.reconcile import reading_client, reconcile
 
-        if ctx.client_ledger is None or not ctx.api_url or not ctx.gateway_url:
-            return Observation(False, "no client ledger or ledger URLs to reconcile")
+        if ctx.client_ledger is None or not (ctx.checkout or ctx.api_url):
+            return Observation(False, "no client ledger or checkout API to reconcile")
         paths = ctx.client_ledger.ledger_paths()
         if not paths:
             return Observation(False, "the client ledger is empty: no traffic to reconcile")
-        before = int(ctx.baseline.get("gateway_duplicate_charges", 0))
         try:
-            report = reconcile(paths, ctx.api_url, ctx.gateway_url, settle_timeout_s=self.settle_s)
-            delta = gateway_duplicates(ctx.gateway_url) - before
-        except StackError as exc:
+            client = reading_client(ctx.checkout or Checkout(url=ctx.api_url))
+        except InvalidTarget as exc:
+            return Observation(False, f"cannot read payments back: {exc}")
+        if client.read_back is None:
+            return Observation(
+                False,
+                "not checkable: the target's checkout adapter cannot read a payment back "
+                "(no read_back), so lost payments cannot be told",
+            )
+        before = int(ctx.baseline.get("gateway_duplicate_charges", 0))
+        gateway = ctx.gateway_url or None
+        try:
+            report = reconcile(paths, client, gateway, settle_timeout_s=self.settle_s)
+            delta = gateway_duplicates(gateway) - before if gateway else 0
+        except (StackError, InvalidTarget) as exc:
             return Observation(False, f"cannot read a ledger: {exc}")
         doubled = max(len(report.double_charges), delta)
         detail = report.summary() + (f"; gateway duplicate_charges +{delta}" if delta else "")

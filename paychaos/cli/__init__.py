@@ -250,8 +250,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from paychaos.demo import run_demo
-    from paychaos.loadgen import DEFAULT_MIX
     from paychaos.targets.resolve import Start, StartOptions, plan_target
+    from paychaos.traffic.model import DEFAULT_SHARES
 
     # no --target: a fresh embedded stack, as a new user's first run
     start: Start = "always" if args.target is None else "never"
@@ -260,7 +260,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     with plan_target(args.target, args.state_dir, start=start, options=options).open() as session:
         run_demo(
-            session, total=args.checkouts, concurrency=args.concurrency, mix=args.mix or DEFAULT_MIX
+            session,
+            total=args.checkouts,
+            concurrency=args.concurrency,
+            mix=args.mix or DEFAULT_SHARES,
         )
     return 0
 

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 
 from paychaos.contracts.metrics import MetricsSource
 from paychaos.contracts.signals import AlertNotificationSource, LogSource, RumSource, TraceSource
+from paychaos.contracts.target import Checkout
 
 CheckMode = Literal["eventually", "never", "final"]
 
@@ -62,6 +63,9 @@ class CheckContext:
     api_url: str = ""
     gateway_url: str = ""
     client_ledger: ClientLedger | None = None
+    checkout: Checkout | None = None
+    """The target's checkout API and adapter (how to read a payment back); None: paychaos'
+    own API at ``api_url``."""
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     baseline: dict[str, float] = field(default_factory=dict)

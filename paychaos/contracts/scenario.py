@@ -25,10 +25,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Method = Literal["visa", "paypal", "amex", "crypto"]
+from paychaos.contracts.domain import DEFAULT_MIX, Method
+
 ParamValue = bool | int | float | str
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
-DEFAULT_MIX: Mapping[Method, float] = {"visa": 45.0, "paypal": 30.0, "crypto": 15.0, "amex": 10.0}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 

@@ -30,9 +30,11 @@ from typing import Any
 
 from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
 
-from paychaos.contracts.errors import InvalidInput, PaychaosError
+from paychaos.contracts.errors import InvalidInput, InvalidTarget, PaychaosError
+from paychaos.contracts.target import Checkout
 from paychaos.targets.resolve import TargetSession, plan_target
 from paychaos.traffic import options as opts
+from paychaos.traffic.adapter import CheckoutClient
 from paychaos.traffic.business import (
     REPORT_KEY,
     BusinessStats,
@@ -43,13 +45,13 @@ from paychaos.traffic.business import (
 from paychaos.traffic.ledger import ledger_files
 from paychaos.traffic.options import TrafficSettings, settings_from_options
 from paychaos.traffic.profiles import make_profile
-from paychaos.traffic.runtime import existing_runtime
+from paychaos.traffic.runtime import checkout_name, checkout_of, existing_runtime
 from paychaos.traffic.shapes import ShapedLoad
-from paychaos.traffic.shopper import CHECKOUT_PATH
 from paychaos.traffic.stack_boot import StackBoot
 from paychaos.traffic.thresholds import EXIT_THRESHOLD_FAILED, Observed, evaluate
 
 log = logging.getLogger("paychaos.traffic")
+CHECKOUT_PATH = "/api/checkout"
 FLUSHED_MSG = "paychaos_flushed"
 
 
@@ -126,22 +128,23 @@ class TrafficPlugin:
         except PaychaosError as exc:
             _fail(f"--target {ref}: {exc}", getattr(exc, "exit_code", 2))
             return
-        if not session.target.checkout.adapter.builtin:
-            _fail(
-                f"--target {ref}: the Locust shoppers speak paychaos' own checkout API only; "
-                "this target's adapter is driven by `paychaos run` (see the README)",
-                2,
-            )
-            return
         self._point_at(environment, session)
 
     def _point_at(self, environment: Any, session: TargetSession) -> None:
         """Send the shoppers, their RUM and the reconciliation to ``session``'s target."""
         target = session.target
+        try:  # a secret the adapter's headers need, missing here: say so before any load
+            CheckoutClient(target.checkout)
+        except InvalidTarget as exc:
+            _fail(f"target {target.name}: {exc}", 2)
+            return
         environment.paychaos_target = session  # what paychaos.locust.chaos_tab acts on
         environment.host = target.checkout.url
         options = environment.parsed_options
         options.host = target.checkout.url
+        # The shoppers (here or on the workers) call the API through the target's adapter;
+        # its secrets travel as references ({env: NAME}) and are resolved where they run.
+        options.paychaos_checkout = target.checkout.model_dump_json()
         rum = target.signals.rum
         if not options.collector_url and rum is not None and rum.kind == "collector":
             options.collector_url = rum.url
@@ -267,9 +270,13 @@ class TrafficPlugin:
                 "skipped": open_stats.skipped,
             }
         options = environment.parsed_options
-        if options.reconcile and environment.host and options.gateway_url:
-            summary["reconcile"] = self._reconcile(environment, lines)
-        entry = environment.stats.get(CHECKOUT_PATH, "POST")
+        checkout = self._checkout(environment)
+        if options.reconcile and checkout is not None:
+            summary["reconcile"] = self._reconcile(environment, checkout, lines)
+        name, method = CHECKOUT_PATH, "POST"
+        if checkout is not None:
+            name, method = checkout_name(checkout), checkout.adapter.method
+        entry = environment.stats.get(name, method)
         observed = Observed(
             requests=entry.num_requests,
             error_ratio=entry.fail_ratio,
@@ -295,19 +302,31 @@ class TrafficPlugin:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=2, default=str))
 
-    def _reconcile(self, environment: Any, lines: list[str]) -> dict[str, Any]:
+    @staticmethod
+    def _checkout(environment: Any) -> Checkout | None:
+        """The checkout API the shoppers drove (the target's, or paychaos' own at --host)."""
+        try:
+            return checkout_of(environment)
+        except (InvalidInput, ValueError):
+            return None
+
+    def _reconcile(self, environment: Any, checkout: Checkout, lines: list[str]) -> dict[str, Any]:
+        """The money check: read every payment back through the adapter (and count double
+        charges in the gateway's ledger where the target has one)."""
         from paychaos.traffic.reconcile import reconcile
 
         options = environment.parsed_options
         paths = ledger_files(options.ledger_dir, options.paychaos_run_id)
         try:
-            report = reconcile(paths, environment.host, options.gateway_url, settle_timeout_s=20.0)
+            client = CheckoutClient(checkout)
+            report = reconcile(paths, client, options.gateway_url or None, settle_timeout_s=20.0)
         except PaychaosError as exc:
             lines.append(f"reconcile: could not run: {exc}")
             return {"error": str(exc)}
         lines.append(f"reconcile: {report.summary()}")
         result = report.to_json()
-        result["api_payments_total"] = _api_payments_total(environment.host)
+        if checkout.adapter.builtin:
+            result["api_payments_total"] = _api_payments_total(checkout.url)
         return result
 
 
@@ -365,6 +384,12 @@ def _add_arguments(parser: Any, **_: Any) -> None:
         default=None,
         help="reconcile the client ledger with the API and gateway at the end "
         "(default on with the embedded stack)",
+    )
+    group.add_argument(
+        "--paychaos-checkout",
+        default="",
+        include_in_web_ui=False,
+        help="(internal) the target's checkout API and adapter as JSON, set by the master",
     )
     group.add_argument(
         "--paychaos-run-id",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paychaos.contracts.errors import PaychaosError
-from paychaos.loadgen import DEFAULT_MIX, drive
+from paychaos.loadgen import drive
 from paychaos.oom.layouts import MONITORING, Layout
 from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
 from paychaos.stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
@@ -36,6 +36,7 @@ from paychaos.stack.instance import process_tree
 from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.stack.process import ProcessSpec
 from paychaos.stack.supervisor import probe
+from paychaos.traffic.model import DEFAULT_SHARES
 
 SAMPLE_INTERVAL_S = 0.5
 ALERT_POLL_S = 2.0
@@ -61,7 +62,7 @@ class TrafficPlan:
     stages: tuple[Stage, ...] = (Stage(5, 8), Stage(20, 8), Stage(45, 12), Stage(70, 16))
     tail_s: float = 8.0
     slice_s: float = 2.0
-    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
 
     @property
     def duration_s(self) -> float:

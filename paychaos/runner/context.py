@@ -82,6 +82,7 @@ def make_context(
         api_url=target.checkout.url,
         gateway_url=gateway.url if gateway else "",
         client_ledger=driver,
+        checkout=target.checkout,
         clock=clock,
     )
 

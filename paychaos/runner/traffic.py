@@ -31,9 +31,8 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 import aiohttp
 import orjson
@@ -41,14 +40,16 @@ import orjson
 from paychaos.contracts.errors import InvalidInput
 from paychaos.contracts.scenario import Traffic
 from paychaos.contracts.target import Checkout
-from paychaos.loadgen import checkout_body, plan_methods
 from paychaos.stack.service import is_loopback
-from paychaos.traffic.adapter import FINAL, LEDGER_OUTCOME, Cart, CheckoutClient
+from paychaos.traffic import model
+from paychaos.traffic.adapter import CheckoutClient
 from paychaos.traffic.ledger import LedgerEntry
+from paychaos.traffic.model import Payment, RetryPolicy, ShopperModel
+from paychaos.traffic.rum import Journey
 
 MAX_IN_FLIGHT = 200
+MAX_RUM_QUEUED = 2000
 THINK_S = 1.0
-RETRY_BACKOFF_S = 0.5
 STATS_WINDOW_S = 5.0
 
 
@@ -99,10 +100,6 @@ class TrafficDriver(Protocol):
     def ledger_paths(self) -> list[Path]: ...
 
 
-def _iso(unix_s: float) -> str:
-    return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
-
-
 class AsyncTrafficDriver:
     """The in-process driver (asyncio + aiohttp in one background thread)."""
 
@@ -137,7 +134,8 @@ class AsyncTrafficDriver:
         self._ledger = LedgerFile(self._ledger_dir / f"ledger-run-{uuid.uuid4().hex[:8]}.jsonl")
         self._done: deque[tuple[float, bool]] = deque()
         self._sent = self._errors = self._in_flight = self._dropped = 0
-        self._rum: list[dict[str, Any]] = []
+        self._rum: list[Journey] = []
+        self.rum_dropped = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failure: BaseException | None = None
@@ -202,7 +200,8 @@ class AsyncTrafficDriver:
 
     async def _run(self, traffic: Traffic) -> None:
         rng = random.Random(self.seed)
-        plan = plan_methods(1000, {str(k): v for k, v in traffic.mix.items()}, rng)
+        shoppers = ShopperModel({str(k): v for k, v in traffic.mix.items()}, seed=self.seed)
+        retry = RetryPolicy(max_attempts=traffic.retries + 1)
         run_tag = uuid.uuid4().hex[:8]
         timeout = aiohttp.ClientTimeout(total=traffic.request_timeout_s)
         connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
@@ -215,11 +214,11 @@ class AsyncTrafficDriver:
 
             def launch() -> None:
                 nonlocal index
-                method = plan[index % len(plan)]
                 key = f"chk-{run_tag}-{index}"
-                cart = Cart.from_body(key, checkout_body(rng, method, index))
                 index += 1
-                task = asyncio.create_task(self._checkout(session, traffic, cart))
+                task = asyncio.create_task(
+                    self._checkout(session, traffic, shoppers, retry, rng, key)
+                )
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
@@ -247,11 +246,11 @@ class AsyncTrafficDriver:
                 async def user(number: int) -> None:
                     if traffic.shape == "ramp" and traffic.ramp_s > 0:
                         await asyncio.sleep(traffic.ramp_s * number / users)
+                    visits = 0
                     while not self._stop.is_set() and time.monotonic() < end:
-                        method = plan[(number * 7919 + int(time.monotonic() * 10)) % len(plan)]
-                        key = f"chk-{run_tag}-u{number}-{uuid.uuid4().hex[:8]}"
-                        cart = Cart.from_body(key, checkout_body(rng, method, number))
-                        await self._checkout(session, traffic, cart)
+                        key = f"chk-{run_tag}-u{number}-{visits}"
+                        visits += 1
+                        await self._checkout(session, traffic, shoppers, retry, rng, key)
                         await asyncio.sleep(THINK_S)
 
                 tasks.update(asyncio.create_task(user(n)) for n in range(users))
@@ -267,19 +266,31 @@ class AsyncTrafficDriver:
                     await rum_task
                 await self._flush_rum(session)
 
-    async def _checkout(self, session: aiohttp.ClientSession, traffic: Traffic, cart: Cart) -> None:
-        """One checkout through the target's adapter, retried with the same key while
-        the answer says *retry* or is unknown (a transport error, an unmapped status)."""
-        request = self.client.request(cart)
-        method = cart.method
+    async def _checkout(
+        self,
+        session: aiohttp.ClientSession,
+        traffic: Traffic,
+        shoppers: ShopperModel,
+        retry: RetryPolicy,
+        rng: random.Random,
+        key: str,
+    ) -> None:
+        """One shopper's checkout through the target's adapter, retried with the same key
+        while the answer says *retry* or is unknown (a transport error, an unmapped status)."""
+        purchase = shoppers.purchase(rng)
+        payment = Payment(self.client, purchase.cart(key), retry)
+        request = payment.request
+        journey: Journey | None = None
+        if traffic.rum:
+            journey = model.visit(rng, purchase, f"paychaos-{self.seed}-{key}")
+            journey.page_view(rng, "checkout")
+            model.click_payment(journey, purchase)
         with self._lock:
             self._sent += 1
             self._in_flight += 1
         started = time.monotonic()
-        status, payment_id, attempts, verdict = 0, None, 0, "unknown"
         try:
-            for attempt in range(traffic.retries + 1):
-                attempts = attempt + 1
+            while True:
                 try:
                     async with session.request(
                         request.method, request.url, data=request.body, headers=request.headers
@@ -288,77 +299,29 @@ class AsyncTrafficDriver:
                         status = resp.status
                 except (aiohttp.ClientError, TimeoutError):
                     status, raw = 0, b""
-                answer = self.client.interpret(status, raw)
-                verdict = answer.outcome
-                payment_id = answer.payment_id or payment_id
-                if status == 0 or status >= 500:
-                    self._browser_error(method, status, traffic.rum)
-                if verdict in FINAL or self._stop.is_set():
+                payment.answer(status, raw)
+                if journey is not None and model.failed_attempt(status):
+                    model.attempt_failed(journey, purchase.method, status)
+                if payment.done or self._stop.is_set():
                     break
-                await asyncio.sleep(RETRY_BACKOFF_S * (attempt + 1))
+                await asyncio.sleep(payment.backoff_s(rng))
         finally:
-            failed = verdict not in FINAL
+            failed = not payment.final
             latency_ms = (time.monotonic() - started) * 1000
-            entry = LedgerEntry(
-                ts=time.time(),
-                key=cart.key,
-                method=method,
-                amount_cents=cart.amount_cents,
-                currency=cart.currency,
-                attempts=attempts,
-                outcome=LEDGER_OUTCOME[verdict],
-                status=status,
-                payment_id=payment_id,
-                latency_ms=latency_ms,
-            )
+            entry = payment.ledger_entry(time.time(), latency_ms)
+            if journey is not None:
+                model.payment_result(journey, rng, purchase.method, entry.outcome)
             with self._lock:
                 self._in_flight -= 1
                 self._completed += 1
                 self._errors += int(failed)
                 self._done.append((time.monotonic(), failed))
                 self._ledger.write(entry)
-                self._browser(method, status, latency_ms, traffic.rum)
-
-    def _browser(self, method: str, status: int, latency_ms: float, rum: bool) -> None:
-        """Queue what the shop's browser reports to Faro for one checkout (lock held)."""
-        if not rum:
-            return
-        now = _iso(time.time())
-        self._rum.append(
-            {
-                "event": {
-                    "name": "click_payment_button",
-                    "timestamp": now,
-                    "attributes": {"method": method},
-                }
-            }
-        )
-        self._rum.append(
-            {
-                "measurement": {
-                    "type": "web-vitals",
-                    "values": {"lcp": 800.0 + latency_ms, "inp": 40.0, "cls": 0.02},
-                    "timestamp": now,
-                    "context": {"method": method},
-                }
-            }
-        )
-
-    def _browser_error(self, method: str, status: int, rum: bool) -> None:
-        """The browser's exception for one failed attempt (shown even if a retry succeeds)."""
-        if not rum:
-            return
-        with self._lock:
-            self._rum.append(
-                {
-                    "exception": {
-                        "type": "PaymentError",
-                        "value": f"checkout attempt failed with HTTP {status}",
-                        "timestamp": _iso(time.time()),
-                        "context": {"method": method, "status": str(status)},
-                    }
-                }
-            )
+                if journey is not None:
+                    if len(self._rum) < MAX_RUM_QUEUED:
+                        self._rum.append(journey)
+                    else:
+                        self.rum_dropped += 1
 
     async def _rum_pusher(self, session: aiohttp.ClientSession) -> None:
         while True:
@@ -366,26 +329,22 @@ class AsyncTrafficDriver:
             await self._flush_rum(session)
 
     async def _flush_rum(self, session: aiohttp.ClientSession) -> None:
-        if self.collector_url is None:
-            return
+        """Send the queued visits' Faro bodies to the collector (one POST each, a few at a time)."""
         with self._lock:
             batch, self._rum = self._rum, []
-        if not batch:
+        if self.collector_url is None or not batch:
             return
-        payload: dict[str, Any] = {
-            "meta": {
-                "app": {"name": "shop", "environment": "paychaos"},
-                "session": {"id": f"paychaos-{self.seed}"},
-                "page": {"url": "http://127.0.0.1/checkout"},
-            },
-            "events": [b["event"] for b in batch if "event" in b],
-            "measurements": [b["measurement"] for b in batch if "measurement" in b],
-            "exceptions": [b["exception"] for b in batch if "exception" in b],
-        }
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with session.post(
-                self.collector_url + "/collect",
-                data=orjson.dumps(payload),
-                headers={"Content-Type": "application/json"},
-            ) as resp:
-                await resp.read()
+        url = self.collector_url + "/collect"
+        gate = asyncio.Semaphore(8)
+
+        async def post(journey: Journey) -> None:
+            async with gate:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.post(
+                        url,
+                        data=journey.payload(),
+                        headers={"Content-Type": "application/json"},
+                    ) as resp:
+                        await resp.read()
+
+        await asyncio.gather(*(post(j) for j in batch))

@@ -2,13 +2,15 @@
 
 The locustfile (``locustfiles/checkout.py``) is thin; everything lives here::
 
-    catalog     faker pools, carts, checkout bodies (tokens only)
+    catalog     faker pools: customers, carts, payment tokens
+    model       the shopper model every driver shares: purchases, retries, RUM, ledger line
+    adapter     the target's checkout adapter at run time (requests, verdicts, read-back)
     shopper     the Locust user (closed and open model)
     rum         Faro RUM journeys (what a simulated browser collects)
     rum_sender  their pipelined background sender
     tracing     the shopper's ``checkout`` client span, W3C traceparent
     ledger      the client ledger (JSONL per process)
-    reconcile   client ledger vs API vs gateway
+    reconcile   client ledger vs the shop's read-back (and the gateway's ledger)
     profiles    load shapes as functions of time (steady, ramp, diurnal, flash-sale, step)
     shapes      the Locust LoadTestShape driven by a profile
     open_model  Poisson arrival schedule

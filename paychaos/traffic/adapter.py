@@ -82,14 +82,18 @@ _MISSING: Final = object()
 # ---------------------------------------------------------------- the cart
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cart:
     """One checkout to send, whatever the API: the idempotency key and what is bought.
 
     ``customer`` is ``{"id", "email", "name"}``; each item is ``{"sku", "name",
     "quantity", "unit_price"}`` with ``unit_price`` a string (``"9.50"``);
     ``payment`` is the built-in body's method-specific details (tokens only).
-    ``amount_cents`` is the items' total.
+    ``amount_cents`` is the items' total. ``builtin_parts``, when given, is
+    :meth:`builtin_body` serialised around its ``order_id`` value (what comes
+    before it, what comes after): the shopper model pre-serialises its
+    purchases so that the built-in body is a splice on the hot path. A cart is
+    read-only once built (not frozen: building one is on the hot path).
     """
 
     key: str
@@ -100,6 +104,7 @@ class Cart:
     items: list[dict[str, Any]]
     payment: dict[str, Any]
     order_id: str | None = None
+    builtin_parts: tuple[bytes, bytes] | None = None
 
     @property
     def amount(self) -> str:
@@ -416,6 +421,25 @@ def _compile_rules(adapter: CheckoutAdapter) -> tuple[tuple[Outcome, tuple[_Rule
     return tuple(out)
 
 
+def _status_table(rules: tuple[tuple[Outcome, tuple[_Rule, ...]], ...]) -> dict[int, Outcome]:
+    """Status → outcome where the first rule that can match that status is a plain status rule.
+
+    Built by walking the rules in order: a pointer rule with a status blocks that
+    status; a pointer rule for any status ends the walk (everything after it may
+    be preceded by it)."""
+    table: dict[int, Outcome] = {}
+    blocked: set[int] = {0}  # a transport error is unknown
+    for outcome, compiled in rules:
+        for code, tokens, _expected in compiled:
+            if tokens is not None:
+                if code is None:
+                    return table
+                blocked.add(code)
+            elif code is not None and code not in blocked and code not in table:
+                table[code] = outcome
+    return table
+
+
 # ---------------------------------------------------------------- read-back
 
 
@@ -507,11 +531,16 @@ class CheckoutClient:
             else compile_template(adapter.body, f"{where}.body")
         )
         self._rules = _compile_rules(adapter)
+        self._by_status = _status_table(self._rules)
         self._id_pointers: tuple[tuple[str, ...], ...] = ()
         if adapter.payment_id is not None:
             self._id_pointers = (compile_pointer(adapter.payment_id),)
             if adapter.builtin:  # the built-in API's problems name the payment as payment_id
                 self._id_pointers += (("payment_id",),)
+        self._id_prefix: bytes | None = None
+        first = self._id_pointers[0] if self._id_pointers else ()
+        if len(first) == 1 and _URL_SAFE.match(first[0]):  # the first pointer wins anyway
+            self._id_prefix = b'{"' + first[0].encode() + b'":"'
         spec = adapter.read_back or (BUILTIN_READ_BACK if adapter.builtin else None)
         self.read_back: ReadBackCall | None = (
             ReadBackCall(self.base_url, spec, self._read_headers, f"{where}.read_back")
@@ -539,7 +568,33 @@ class CheckoutClient:
     # -- answers ------------------------------------------------------------------
 
     def interpret(self, status: int, body: bytes) -> Answer:
-        """The verdict and the payment id of one answer (the body parsed at most once)."""
+        """The verdict and the payment id of one answer (the body parsed at most once).
+
+        Hot path: a status whose first matching rule is a plain status rule is a
+        dict look-up, and a payment id that opens a compact JSON answer
+        (``{"id":"...``) is a slice; anything else is parsed.
+        """
+        doc: Any = _MISSING
+        outcome: Verdict | None = self._by_status.get(status)
+        if outcome is not None:
+            prefix = self._id_prefix
+            if prefix is not None and body.startswith(prefix):
+                end = body.find(b'"', len(prefix))
+                if end > len(prefix):
+                    value = body[len(prefix) : end]
+                    if b"\\" not in value:
+                        return Answer(outcome, value.decode())
+        else:
+            outcome = self._classify_slow(status, body)
+        pid = None
+        if self._id_pointers and body:
+            doc = _parse(body)
+            if doc is not _NOT_JSON:
+                pid = self._find_id(doc)
+        return Answer(outcome, pid)
+
+    def _classify_slow(self, status: int, body: bytes) -> Verdict:
+        """The rules in order, reading the body where a rule has a pointer."""
         doc: Any = _MISSING
         outcome: Verdict = "unknown"
         if status != 0:
@@ -557,13 +612,7 @@ class CheckoutClient:
                         break
                 if outcome != "unknown":
                     break
-        pid = None
-        if self._id_pointers and body:
-            if doc is _MISSING:
-                doc = _parse(body)
-            if doc is not _NOT_JSON:
-                pid = self._find_id(doc)
-        return Answer(outcome, pid)
+        return outcome
 
     def classify(self, status: int, body: bytes) -> Verdict:
         """The outcome of one answer (``"unknown"``: retry with the same key)."""
@@ -595,7 +644,32 @@ class CheckoutClient:
 
 
 def _render_builtin(cart: Cart) -> bytes:
+    parts = cart.builtin_parts
+    if parts is not None and cart.order_id is not None and _URL_SAFE.match(cart.order_id):
+        return parts[0] + cart.order_id.encode() + parts[1]  # pre-serialised: a splice
     return orjson.dumps(cart.builtin_body())
+
+
+_ORDER_MARK = "\x1forder\x1f"
+_ORDER_MARK_JSON = orjson.dumps(_ORDER_MARK)[1:-1]
+
+
+def builtin_parts(cart: Cart) -> tuple[bytes, bytes]:
+    """:meth:`Cart.builtin_body` serialised around its ``order_id`` (see :attr:`Cart.builtin_parts`)."""
+    marked = Cart(
+        cart.key,
+        cart.method,
+        cart.amount_cents,
+        cart.currency,
+        cart.customer,
+        cart.items,
+        cart.payment,
+        _ORDER_MARK,
+    )
+    head, mark, tail = orjson.dumps(marked.builtin_body()).partition(_ORDER_MARK_JSON)
+    if not mark:
+        raise ValueError("the order id marker did not survive serialisation")
+    return head, tail
 
 
 __all__ = [
@@ -609,6 +683,7 @@ __all__ = [
     "PreparedRequest",
     "ReadBackCall",
     "Verdict",
+    "builtin_parts",
     "cents",
     "compile_pointer",
     "compile_template",

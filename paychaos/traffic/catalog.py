@@ -3,24 +3,22 @@
 :class:`ShopperPools` pre-generates customers (name, email, address),
 browser-side test cards (a Luhn-valid test PAN per network that never leaves
 the simulated browser: the API gets a token and the last four digits), PayPal
-emails, crypto wallets and a product catalogue. Drawing a cart or a checkout
-body afterwards only uses :mod:`random` (no faker on the hot path)::
+emails, crypto wallets and a product catalogue. Drawing a customer, a cart or
+a payment afterwards only uses :mod:`random` (no faker on the hot path); the
+shopper model (:mod:`paychaos.traffic.model`) turns them into purchases::
 
     pools = ShopperPools.generate(seed=7)
     cart = pools.cart(rng)                 # geometric item count, lognormal prices
-    body = pools.checkout_body(rng, cart, "visa", order_id="ord_1")
+    payment = pools.payment(rng, "visa", decline_rate=0.02)   # tokens only
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, NamedTuple
-
-import orjson
+from typing import Any
 
 # Currency by the customer's country (the API accepts these).
 _CURRENCY = {"US": "USD", "GB": "GBP", "CA": "CAD", "AU": "AUD", "MX": "MXN", "BR": "BRL"}
@@ -222,122 +220,3 @@ class ShopperPools:
             return {"payer_email": self.paypal_emails[rng.randrange(len(self.paypal_emails))]}
         network = rng.choices(CRYPTO_NETWORKS, cum_weights=self._network_cum)[0]
         return {"wallet": self.wallets[rng.randrange(len(self.wallets))], "network": network}
-
-    def checkout_body(
-        self,
-        rng: random.Random,
-        customer: Customer,
-        cart: Cart,
-        method: str,
-        *,
-        order_id: str,
-        decline_rate: float = 0.0,
-    ) -> dict[str, Any]:
-        """A valid ``POST /api/checkout`` body: amount is the exact sum of the items."""
-        return {
-            "order_id": order_id,
-            "customer": {"id": customer.id, "email": customer.email, "name": customer.name},
-            "items": [
-                {
-                    "sku": line.product.sku,
-                    "name": line.product.name,
-                    "quantity": line.quantity,
-                    "unit_price": money(line.product.price_cents),
-                }
-                for line in cart.lines
-            ],
-            "amount": money(cart.value_cents),
-            "currency": customer.currency,
-            "method": method,
-            "payment": self.payment(rng, method, decline_rate),
-        }
-
-
-_ORDER_MARK = "\x1forder\x1f"
-_ORDER_MARK_JSON = orjson.dumps(_ORDER_MARK)[1:-1]
-
-
-class CheckoutDraft(NamedTuple):
-    """A checkout body serialised up to its ``order_id``, with what the shopper reports of it."""
-
-    method: str
-    head: bytes
-    tail: bytes
-    amount_cents: int
-    cart_value: str
-    item_count: int
-    currency: str
-    session_attributes: dict[str, str]  # the RUM session's (shared: read-only)
-    cart_json: bytes  # {"items", "cart_value"} of the add_to_cart event
-    click_json: bytes  # {"method", "cart_value"} of the click_payment_button event
-
-    def body(self, order_id: str) -> bytes:
-        """The ``POST /api/checkout`` body of this draft for ``order_id`` (plain ASCII id)."""
-        return self.head + order_id.encode() + self.tail
-
-
-class BodyPool:
-    """Pre-serialised checkout bodies per method: a draw is an index, a body a splice.
-
-    Each method has ``size`` drafts (a customer, a cart, a payment) and card
-    methods another ``declined_size`` paid with a declining test card, drawn
-    at ``decline_rate`` per checkout, so the decline share is exact in
-    expectation whatever the pool size.
-    """
-
-    def __init__(
-        self, regular: dict[str, list[CheckoutDraft]], declined: dict[str, list[CheckoutDraft]]
-    ) -> None:
-        if not regular or not all(regular.values()):
-            raise ValueError("a body pool needs drafts for every method")
-        self.regular = regular
-        self.declined = declined
-
-    @classmethod
-    def build(
-        cls,
-        pools: ShopperPools,
-        rng: random.Random,
-        methods: Iterable[str],
-        *,
-        size: int = 512,
-        declined_size: int = 64,
-    ) -> BodyPool:
-        """Draw and serialise the drafts (about 10 ms per method); once per process."""
-        regular: dict[str, list[CheckoutDraft]] = {}
-        declined: dict[str, list[CheckoutDraft]] = {}
-        for method in methods:
-            regular[method] = [_draft(pools, rng, method, 0.0) for _ in range(size)]
-            if method in pools.cards:
-                declined[method] = [_draft(pools, rng, method, 1.0) for _ in range(declined_size)]
-        return cls(regular, declined)
-
-    def draw(self, rng: random.Random, method: str, decline_rate: float = 0.0) -> CheckoutDraft:
-        pool = self.regular[method]
-        if decline_rate and method in self.declined and rng.random() < decline_rate:
-            pool = self.declined[method]
-        return pool[int(rng.random() * len(pool))]
-
-
-def _draft(pools: ShopperPools, rng: random.Random, method: str, decline: float) -> CheckoutDraft:
-    customer = pools.customer(rng)
-    cart = pools.cart(rng)
-    raw = orjson.dumps(
-        pools.checkout_body(rng, customer, cart, method, order_id=_ORDER_MARK, decline_rate=decline)
-    )
-    head, mark, tail = raw.partition(_ORDER_MARK_JSON)
-    assert mark, "the order id marker must survive serialisation"
-    value = cart.value_cents
-    cart_value = money(value)
-    return CheckoutDraft(
-        method,
-        head,
-        tail,
-        value,
-        cart_value,
-        cart.item_count,
-        customer.currency,
-        {"country": customer.country, "city": customer.city},
-        orjson.dumps({"items": str(cart.item_count), "cart_value": cart_value}),
-        orjson.dumps({"method": method, "cart_value": cart_value}),
-    )

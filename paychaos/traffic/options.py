@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paychaos.contracts.domain import DEFAULT_MIX, METHODS
 from paychaos.contracts.errors import InvalidInput
 
-METHODS: tuple[str, ...] = ("visa", "paypal", "amex", "crypto")
-DEFAULT_METHOD_MIX = "visa=45,paypal=30,crypto=15,amex=10"
+DEFAULT_METHOD_MIX = ",".join(f"{m}={share:g}" for m, share in DEFAULT_MIX.items())
 SHAPES: tuple[str, ...] = ("none", "steady", "ramp", "diurnal", "flash-sale", "step")
 STACK_DIR_ENV = "PAYCHAOS_STACK_DIR"
 TARGET_ENV = "PAYCHAOS_TARGET"
@@ -32,7 +32,7 @@ class TrafficSettings:
     """Everything a shopper, shape, ledger and threshold needs, validated."""
 
     method_mix: Mapping[str, float] = field(
-        default_factory=lambda: {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.1}
+        default_factory=lambda: {m: s / sum(DEFAULT_MIX.values()) for m, s in DEFAULT_MIX.items()}
     )
     abandon_rate: float = 0.25
     js_error_rate: float = 0.01

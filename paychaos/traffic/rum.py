@@ -57,6 +57,10 @@ def _iso(ts: float) -> str:
     return f"{_ISO_SECOND[1]}.{int((ts - second) * 1000):03d}Z"
 
 
+iso_timestamp = _iso
+"""``ts`` (unix seconds) as Faro's RFC 3339 UTC timestamp with milliseconds."""
+
+
 def _iso_json(ts: float) -> bytes:
     """:func:`_iso` as a JSON string (cached per millisecond: many events share one)."""
     ms = int(ts * 1000)
@@ -213,6 +217,10 @@ class Journey:
                 }
             )
         )
+
+    def raw_exception(self, exception_json: bytes) -> None:
+        """A Faro exception already serialised (a JSON object: type, value, timestamp, ...)."""
+        self._exceptions.append(exception_json)
 
     def payload(self) -> bytes:
         """The Faro ``TransportBody`` of this journey, serialised."""

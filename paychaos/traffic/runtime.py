@@ -13,11 +13,15 @@ import logging
 import os
 import random
 import secrets
+import urllib.parse
 from typing import Any
 
+from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.target import Checkout
+from paychaos.traffic.adapter import CheckoutClient
 from paychaos.traffic.business import BusinessStats
-from paychaos.traffic.catalog import BodyPool, ShopperPools
 from paychaos.traffic.ledger import ClientLedger
+from paychaos.traffic.model import RetryPolicy, ShopperModel
 from paychaos.traffic.open_model import ArrivalSchedule
 from paychaos.traffic.options import TrafficSettings, settings_from_options
 from paychaos.traffic.profiles import make_profile
@@ -27,27 +31,36 @@ from paychaos.traffic.tracing import ShopperTracer
 log = logging.getLogger("paychaos.traffic")
 
 _ATTR = "_paychaos_traffic_runtime"
-_POOLS: dict[int | None, ShopperPools] = {}
+RETRY_SUFFIX = " [retry]"
 
 
-def pools_for(seed: int | None) -> ShopperPools:
-    """The process's pools (generated once; faker never runs on the hot path)."""
-    if seed not in _POOLS:
-        _POOLS[seed] = ShopperPools.generate(seed)
-    return _POOLS[seed]
+def checkout_name(checkout: Checkout) -> str:
+    """The Locust stats name of a checkout request: the adapter's path (``{key}`` kept)."""
+    return checkout.adapter.path
 
 
 class TrafficRuntime:
-    """Everything the shoppers of one Locust process share."""
+    """Everything the shoppers of one Locust process share.
 
-    def __init__(self, settings: TrafficSettings, run_id: str, workers: int = 1) -> None:
+    ``checkout`` is the target's checkout API and adapter (its secrets are
+    resolved here, once, from this process's environment).
+    """
+
+    def __init__(
+        self, settings: TrafficSettings, run_id: str, checkout: Checkout, workers: int = 1
+    ) -> None:
         self.settings = settings
         self.run_id = run_id
         self.rng = random.Random(settings.seed)
-        self.pools = pools_for(settings.seed)
-        self.bodies = BodyPool.build(
-            self.pools, random.Random(self.rng.getrandbits(64)), settings.method_mix
+        self.model = ShopperModel(
+            settings.method_mix, seed=settings.seed, decline_rate=settings.decline_card_rate
         )
+        self.client = CheckoutClient(checkout)
+        self.retry = RetryPolicy(max_attempts=settings.max_attempts)
+        origin = urllib.parse.urlsplit(self.client.base_url)
+        self.origin_len = len(f"{origin.scheme}://{origin.netloc}")
+        self.name = checkout_name(checkout)
+        self.retry_name = self.name + RETRY_SUFFIX
         self.ledger = ClientLedger.for_process(settings.ledger_dir, run_id)
         self.tracer = ShopperTracer.create(settings.collector_url)
         self.rum = (
@@ -56,8 +69,6 @@ class TrafficRuntime:
         self.business = BusinessStats()
         self.key_prefix = f"chk-{run_id}-{os.getpid():x}-{secrets.token_hex(3)}"
         self._keys = itertools.count(1)
-        self.methods = list(settings.method_mix)
-        self.method_cum = list(itertools.accumulate(settings.method_mix.values()))
         self.schedule: ArrivalSchedule | None = None
         if settings.open_model:
             self.schedule = ArrivalSchedule(
@@ -120,10 +131,26 @@ def runtime_of(environment: Any) -> TrafficRuntime:
         runtime = TrafficRuntime(
             settings_from_options(options),
             str(getattr(options, "paychaos_run_id", "") or "local"),
+            checkout_of(environment),
             workers,
         )
         setattr(environment, _ATTR, runtime)
     return runtime
+
+
+def checkout_of(environment: Any) -> Checkout:
+    """The checkout API the shoppers drive: the target's (``--target``, sent by the master
+    as JSON in ``--paychaos-checkout``), else paychaos' own API at ``--host``."""
+    options = environment.parsed_options
+    spec = str(getattr(options, "paychaos_checkout", "") or "")
+    if spec:
+        return Checkout.model_validate_json(spec)
+    host = environment.host or next(
+        (u.host for u in environment.user_classes if getattr(u, "host", None)), None
+    )
+    if not host:
+        raise InvalidInput("no checkout API to drive: give --host or --target")
+    return Checkout(url=str(host))
 
 
 _LOCK: Any = None

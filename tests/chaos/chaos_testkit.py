@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from paychaos.loadgen import checkout_body
+from paychaos.traffic.model import shopper_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,10 +42,12 @@ class Load:
 
     def _run(self, index: int) -> None:
         rng = random.Random(index)
+        shoppers = shopper_model(seed=7)  # the shopper model every driver uses
         n = 0
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             method = self.methods[n % len(self.methods)]
-            body = json.dumps(checkout_body(rng, method, n)).encode()
+            cart = shoppers.purchase(rng, method).cart(f"chaos-{index}-{n}")
+            body = json.dumps(cart.builtin_body()).encode()
             req = urllib.request.Request(self.url, data=body, method="POST")
             req.add_header("Content-Type", "application/json")
             req.add_header("Idempotency-Key", f"chaos-{index}-{n}-{rng.getrandbits(32):08x}")

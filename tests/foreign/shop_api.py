@@ -28,7 +28,10 @@ charges twice. ``GET /v2/payments/{ref}`` → ``{"ref", "state", "key",
 "total"}``. ``POST /admin/faults {"unavailable_every": N, "after_charge":
 bool}``: every Nth new order (counted over orders not yet failed) answers 503
 once; with ``after_charge`` the order is recorded (and charged) first, so only
-the answer is lost. ``GET /metrics``: ``shop_payments_total{method,status}``
+the answer is lost. ``POST /admin/lose {"count": N}``: the shop loses its N
+latest paid orders (they are deleted: reading them back answers 404), the
+negative control of ledger reconciliation; answers ``{"lost": [{"key",
+"ref"}, ...]}``. ``GET /metrics``: ``shop_payments_total{method,status}``
 (``success``, ``declined``, ``error``; each order counted once when it is
 processed, each 503 once), the seed's counter. SQLite storage.
 """
@@ -237,6 +240,20 @@ class Shop:
         self._new_orders = 0
         return _json(200, {"unavailable_every": every, "after_charge": after})
 
+    async def lose(self, request: web.Request) -> web.Response:
+        try:
+            count = int(orjson.loads(await request.read()).get("count", 1))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            return _json(400, {"error": 'send {"count": N}'})
+        if not 0 <= count <= 1000:
+            return _json(400, {"error": "count must be between 0 and 1000"})
+        rows = self.db.execute(
+            "SELECT key, ref FROM orders WHERE state = 'PAID' ORDER BY rowid DESC LIMIT ?",
+            (count,),
+        ).fetchall()
+        self.db.executemany("DELETE FROM orders WHERE key = ?", [(key,) for key, _ in rows])
+        return _json(200, {"lost": [{"key": key, "ref": ref} for key, ref in rows]})
+
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
@@ -250,6 +267,7 @@ class Shop:
         app.router.add_put("/v2/orders/{key}/payment", self.pay)
         app.router.add_get("/v2/payments/{ref}", self.payment)
         app.router.add_post("/admin/faults", self.faults)
+        app.router.add_post("/admin/lose", self.lose)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/healthz", self.healthz)
         return app

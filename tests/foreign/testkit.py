@@ -4,6 +4,7 @@ Example::
 
     with run_shop_api(env={"SHOP_API_KEY": "k"}, args=("--api-key-env", "SHOP_API_KEY")) as shop:
         shop.set_faults(unavailable_every=5, after_charge=True)
+        shop.lose_payments(1)  # the negative control of reconciliation: {key: ref} lost
         ...  # PUT {shop.url}/v2/orders/{key}/payment
         shop.payments_total()  # {("visa", "success"): 12.0, ...}
 
@@ -60,6 +61,12 @@ class ShopApi:
             "/admin/faults",
             {"unavailable_every": unavailable_every, "after_charge": after_charge},
         )
+
+    def lose_payments(self, count: int = 1) -> dict[str, str]:
+        """The shop loses its ``count`` latest paid orders; ``{key: ref}`` of those lost."""
+        answer = self._call("POST", "/admin/lose", {"count": count})
+        assert isinstance(answer, dict)
+        return {row["key"]: row["ref"] for row in answer["lost"]}
 
     def payments_total(self) -> dict[tuple[str, str], float]:
         """``shop_payments_total`` from the shop's ``/metrics``, by ``(method, status)``."""

@@ -24,7 +24,6 @@ import pytest
 
 from paychaos.contracts.errors import InvalidTarget
 from paychaos.contracts.target import Checkout, CheckoutAdapter, SecretRef, Target
-from paychaos.loadgen import checkout_body
 from paychaos.stack.api.models import IDEMPOTENCY_KEY, CheckoutRequest
 from paychaos.traffic.adapter import (
     FINAL,
@@ -35,7 +34,7 @@ from paychaos.traffic.adapter import (
     Verdict,
     cents,
 )
-from paychaos.traffic.catalog import ShopperPools
+from paychaos.traffic.model import ShopperModel, shopper_model
 from tests.foreign.testkit import ShopApi, run_shop_api
 
 URL = "http://127.0.0.1:8000"
@@ -105,20 +104,18 @@ def adapter_client(**adapter: Any) -> CheckoutClient:
 
 
 def test_builtin_body_is_accepted_by_the_builtin_api() -> None:
-    """Carts from both body builders go out as bodies the built-in API's model accepts."""
+    """The shopper model's carts (regular and declining cards) go out as bodies the
+    built-in API's model accepts, spliced or serialised alike."""
     client = CheckoutClient(Checkout(url=URL + "/"), environ={})
     rng = random.Random(3)
-    bodies = [checkout_body(rng, m, i) for i, m in enumerate(METHODS * 10)]
-    pools = ShopperPools.generate(seed=5, customers=40, products=40)
-    for i, method in enumerate(METHODS * 5):
-        bodies.append(
-            pools.checkout_body(
-                rng, pools.customer(rng), pools.cart(rng), method, order_id=f"ord_p{i}"
-            )
-        )
-    for i, body in enumerate(bodies):
-        cart = Cart.from_body(f"chk-builtin-{i:04d}", body)
+    shoppers = ShopperModel(seed=5, decline_rate=0.5, pool_size=16, declined_size=8)
+    carts = [
+        shoppers.purchase(rng, m).cart(f"chk-builtin-{i:04d}") for i, m in enumerate(METHODS * 10)
+    ]
+    for cart in carts:
+        body = cart.builtin_body()
         req = client.request(cart)
+        assert orjson.loads(req.body) == body  # the splice is the serialisation
         assert (req.method, req.url) == ("POST", URL + "/api/checkout")
         assert req.headers["Content-Type"] == "application/json"
         assert req.headers["Idempotency-Key"] == cart.key
@@ -221,7 +218,7 @@ def test_cart_amounts() -> None:
     for bad in ("19.999", "abc", "NaN"):
         with pytest.raises(ValueError):
             cents(bad)
-    cart = Cart.from_body("chk-1", checkout_body(random.Random(1), "paypal", 1))
+    cart = shopper_model(seed=1).purchase(random.Random(1), "paypal").cart("chk-1")
     assert cart.amount == f"{cart.amount_cents // 100}.{cart.amount_cents % 100:02d}"
     assert cart.amount_cents == sum(cents(i["unit_price"]) * i["quantity"] for i in cart.items)
 
@@ -379,7 +376,7 @@ def test_a_secret_is_only_ever_a_reference() -> None:
 
 # ---------------------------------------------------------------- end to end
 
-LIMIT_CENTS = 50_000  # the foreign shop refuses totals above this (its --limit-cents)
+LIMIT_CENTS = 5_000  # the foreign shop refuses totals above this (its --limit-cents)
 
 
 async def _send(
@@ -429,8 +426,9 @@ async def _read_back(client: CheckoutClient, ids: list[str]) -> dict[str, str | 
 
 def _carts(start: int, count: int) -> list[Cart]:
     rng = random.Random(11 + start)
+    shoppers = shopper_model(seed=11)
     return [
-        Cart.from_body(f"chk-e2e-{i:04d}", checkout_body(rng, METHODS[i % 4], i))
+        shoppers.purchase(rng, METHODS[i % 4]).cart(f"chk-e2e-{i:04d}")
         for i in range(start, start + count)
     ]
 
