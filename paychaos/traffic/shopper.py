@@ -275,7 +275,7 @@ class Shopper(FastHttpUser):
         elapsed_ms = (time.perf_counter() - started) * 1000
         verdict = payment.answer(status, content)
         if exception is None and verdict not in OK_VERDICTS:
-            exception = CatchResponseError(f"HTTP {status}: {verdict}")
+            exception = CatchResponseError(f"HTTP {status}")
         self._request_event.fire(
             request_type=request.method,
             name=name,

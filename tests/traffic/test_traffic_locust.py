@@ -329,3 +329,52 @@ def test_chaos_tab_injects_into_the_embedded_stack(tmp_path: Path) -> None:
     ]
     # the fault reached the gateway the shoppers pay through
     assert any(r["method"] == "crypto" and r["outcome"] == "declined" for r in ledger)
+
+
+def test_shoppers_drive_a_foreign_target_through_its_adapter(tmp_path: Path) -> None:
+    """``--target`` with a foreign adapter (PUT, the key in the path, a secret header, a body
+    template, pointer outcome rules), two worker processes: the shop charges what the
+    ledger says, Locust names the adapter's request, and the money reconciles by read-back
+    (no gateway ledger: double charges reported as not checked)."""
+    import yaml
+
+    from tests.foreign.testkit import run_shop_api
+    from tests.targets.test_foreign_target import TARGET
+
+    secret = "locust-shop-key-not-printed"
+    env = {"PAYCHAOS_TEST_SHOP_KEY": secret}
+    with run_shop_api(args=("--api-key-env", "PAYCHAOS_TEST_SHOP_KEY"), env=env) as shop:
+        raw = yaml.safe_load(
+            TARGET.format(shop=shop.url, prometheus="http://127.0.0.1:9", pid_file="/none")
+        )
+        del raw["signals"], raw["actuators"]
+        raw["checkout"]["adapter"]["headers"] = {"X-Api-Key": {"env": "PAYCHAOS_TEST_SHOP_KEY"}}
+        target = tmp_path / "foreign.yaml"
+        target.write_text(yaml.safe_dump(raw))
+        args = [*processes_args(2), "--target", str(target), "-u", "8", "-r", "8"]
+        args += ["--run-time", "12s", "--think-time-scale", "0.05", "--no-rum", "--reconcile"]
+        proc, _stack_dir, ledger_dir = start_locust(tmp_path, *args, environ=env)
+        out = finish(proc, 120)
+        assert proc.returncode == 0, out[-4000:]
+        assert secret not in out and "Traceback" not in out
+        rows = [line.split() for line in out.splitlines() if line.startswith("PUT ")]
+        assert rows and rows[-1][1] == "/v2/orders/{key}/payment", out[-3000:]
+        assert "starting the embedded stack" not in out
+        ledger = [
+            json.loads(line)
+            for path in ledger_dir.glob("ledger-*.jsonl")
+            for line in path.read_text().splitlines()
+        ]
+        assert len({p.name for p in ledger_dir.glob("ledger-*.jsonl")}) == 2  # both workers
+        paid = [r for r in ledger if r["outcome"] == "succeeded"]
+        assert len(paid) >= 10 and all(r["payment_id"].startswith("pay_") for r in paid)
+        unknown = [r for r in ledger if r["outcome"] == "unknown"]  # stopped mid-payment
+        charged = sum(v for (_, s), v in shop.payments_total().items() if s == "success")
+        assert len(paid) <= charged <= len(paid) + len(unknown)
+        summary = json.loads(sorted(ledger_dir.glob("summary-*.json"))[-1].read_text())
+        observed = summary["thresholds"]["observed"]  # Locust's row of the adapter's request
+        assert observed["requests"] > 0 and observed["error_ratio"] == 0
+        reconcile = summary["reconcile"]
+        assert reconcile["ok"] and reconcile["checkouts"] == len(ledger), reconcile
+        assert reconcile["double_charges_checked"] is False
+        assert "double charges not checked" in out
