@@ -382,8 +382,9 @@ def _add_arguments(parser: Any, **_: Any) -> None:
         "--reconcile",
         action="store_true",
         default=None,
-        help="reconcile the client ledger with the API and gateway at the end "
-        "(default on with the embedded stack)",
+        help="at the end, read every payment of the client ledger back through the "
+        "target's checkout adapter (and count double charges in the gateway ledger where "
+        "there is one); default on with the embedded stack",
     )
     group.add_argument(
         "--paychaos-checkout",

@@ -223,7 +223,7 @@ def reconcile(
             if pid:
                 payment_ids[key] = pid
         states = _read_states(call, set(payment_ids.values()), timeout_s)
-        unsettled = sum(1 for s in states.values() if not _settled(s, builtin, call))
+        unsettled = sum(1 for s in states.values() if not _settled(s, builtin))
         if unsettled == 0 or time.monotonic() >= deadline:
             break
         time.sleep(1.0)
@@ -235,12 +235,10 @@ def reconcile(
     )
 
 
-def _settled(state: str | None, builtin: bool, call: ReadBackCall) -> bool:
-    """Whether the shop's state is final: the built-in API's own states; for any other
-    shop, any state it reads back (it names no pending state) or none at all."""
-    if builtin:
-        return state is None or state in _SETTLED
-    return True
+def _settled(state: str | None, builtin: bool) -> bool:
+    """Whether the shop's state is final: the built-in API's own states (or no payment);
+    any other shop names no pending state, so whatever it reads back is final."""
+    return not builtin or state is None or state in _SETTLED
 
 
 @dataclass(frozen=True)
@@ -309,9 +307,7 @@ def _judge(
                     detail += f"; gateway succeeded charges {len(succeeded)}"
                 lost.append(Finding("lost", key, entry.method, detail))
         elif (
-            charged
-            and entry.outcome in ("declined", "rejected")
-            and _settled(state, seen.builtin, seen.call)
+            charged and entry.outcome in ("declined", "rejected") and _settled(state, seen.builtin)
         ):
             lost.append(
                 Finding(
@@ -324,7 +320,7 @@ def _judge(
         elif (
             gateway
             and succeeded
-            and (state is None or (_settled(state, seen.builtin, seen.call) and not charged))
+            and (state is None or (_settled(state, seen.builtin) and not charged))
         ):
             lost.append(Finding("lost", key, entry.method, f"gateway charged but {said}"))
         elif entry.outcome == "declined" and succeeded:
