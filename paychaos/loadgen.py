@@ -25,11 +25,11 @@ from typing import Any
 import aiohttp
 import orjson
 
+from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import InvalidInput
 from paychaos.stack.service import is_loopback
 
 POOL_SIZE = 4096
-DEFAULT_MIX: Mapping[str, float] = {"visa": 0.45, "paypal": 0.3, "crypto": 0.15, "amex": 0.10}
 _CARD_LAST4 = {"visa": "4242", "amex": "0005"}
 
 
