@@ -33,6 +33,8 @@ from paychaos.budget.limits import FreeTier
 from paychaos.contracts.errors import InvalidInput
 
 LIMITS = ("series", "logs", "traces")
+#: The explosion projected by default: a per-customer label on the seed's counter.
+DEFAULT_EXPLOSION = "shop_payments_total:1/checkout"
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ def project(
 
 
 __all__ = [
+    "DEFAULT_EXPLOSION",
     "DEFAULT_SIZES",
     "Explosion",
     "Fit",

@@ -252,6 +252,29 @@ def render_text(report: BudgetReport) -> str:
     return "\n".join(lines)
 
 
+def summary_line(report: BudgetReport) -> str:
+    """The budget in one line (the OOM demo's terminal summary)."""
+    m, p = report.measurement, report.projection
+    if p is None:
+        return (
+            f"free-tier fit: not projected (no checkouts counted in the {m.window_s:.0f} s window)"
+        )
+    first = p.fit.first_limit
+    text = (
+        f"free-tier fit ({p.tier.name}): {_n(m.shipped_series)} shipped series; largest store "
+        f"{_size(p.fit.largest)}" + (f", first limit {first}" if first else "")
+    )
+    if p.explosion is not None and p.exploded_fit is not None:
+        first = p.exploded_fit.first_limit
+        text += (
+            f"; with a per-value label on {p.explosion.metric}: "
+            f"{_size(p.exploded_fit.largest)}" + (f", first limit {first}" if first else "")
+        )
+    if p.fit.unmeasured:
+        text += f" ({', '.join(p.fit.unmeasured)} not measured)"
+    return text
+
+
 def _json_num(value: float | None) -> float | str | None:
     if value is None:
         return None
@@ -342,5 +365,6 @@ __all__ = [
     "rates_of",
     "render_text",
     "run_budget",
+    "summary_line",
     "to_json",
 ]

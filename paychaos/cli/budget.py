@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
-DEFAULT_EXPLOSION = "shop_payments_total:1/checkout"
 
 
 def _duration(text: str) -> float:
@@ -77,10 +76,10 @@ def register(subparsers: Any) -> dict[str, Handler]:
         help="store sizes to project (repeatable; default 100, 1000, 10000, 100000)",
     )  # fmt: skip
     p.add_argument(
-        "--explode", default=DEFAULT_EXPLOSION, metavar="METRIC[:K[:S]]",
+        "--explode", default=None, metavar="METRIC[:K[:S]]",
         help="the cardinality explosion to project: METRIC gains a label with K values a day "
-        "(N, or R/checkout), each with S series (default "
-        f"{DEFAULT_EXPLOSION}: a per-customer label); 'none' to skip",
+        "(N, or R/checkout), each with S series (default shop_payments_total:1/checkout: "
+        "a per-customer label); 'none' to skip",
     )  # fmt: skip
     p.add_argument(
         "--ship-interval-s", type=_positive, default=None,
@@ -99,7 +98,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
 def cmd_budget(args: argparse.Namespace) -> int:
     from paychaos.budget.limits import DEFAULT_LIMITS, load_limits
     from paychaos.budget.measure import NOT_SHIPPED, sources_of
-    from paychaos.budget.project import DEFAULT_SIZES, parse_explosion
+    from paychaos.budget.project import DEFAULT_EXPLOSION, DEFAULT_SIZES, parse_explosion
     from paychaos.budget.report import (
         DEFAULT_SHIP_INTERVAL_S,
         render_text,
@@ -110,7 +109,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
     limits_file = args.limits or DEFAULT_LIMITS
     tier = load_limits(limits_file)  # a bad file fails before anything is read
-    explosion = None if args.explode.strip().lower() == "none" else parse_explosion(args.explode)
+    spec = args.explode or DEFAULT_EXPLOSION
+    explosion = None if spec.strip().lower() == "none" else parse_explosion(spec)
     not_shipped: tuple[str, ...] = NOT_SHIPPED
     if args.not_shipped:
         not_shipped = tuple(j for j in args.not_shipped if j.lower() != "none")
