@@ -1,4 +1,4 @@
-"""The free-tier fit (seed §7.3): what the traffic produces, projected to a store.
+"""The free-tier fit (the strategy's §7.3): what the traffic produces, projected to a store.
 
 ``paychaos budget`` measures, on a running target, the active series (and which
 metric and label dominate), samples per second, and log, trace and frontend

@@ -1,4 +1,4 @@
-"""``paychaos budget``: does the traffic fit Grafana Cloud's free tier (seed §7.3)?
+"""``paychaos budget``: does the traffic fit Grafana Cloud's free tier (the strategy's §7.3)?
 
 ::
 
