@@ -4,9 +4,9 @@ From Prometheus: the active series (``count by (__name__, job)`` of every series
 checked against Prometheus' own ``prometheus_tsdb_head_series``), which metric
 and which label dominate (the TSDB status API and the label names of the top
 metrics), the samples appended per second, and the checkouts of the window
-(``increase(shop_payments_total[window])``). From the paychaos collector: the
-items and bytes of logs, spans and frontend (RUM) events stored in the same
-window (``/api/volume``). A target whose traces or logs live in Tempo or Loki
+(the growth of ``shop_payments_total`` between the window's ends). From the
+paychaos collector: the items and bytes of logs, spans and frontend (RUM)
+events stored in the same window (``/api/volume``). A target whose traces or logs live in Tempo or Loki
 has those volumes reported as not measured, with the reason.
 
 The window ends ``settle_s`` before now, so that the last scrape and the last
@@ -135,6 +135,21 @@ def _scalar(prom: PrometheusClient, expr: str, at: float) -> float | None:
     return sum(s.value for s in samples) if samples else None
 
 
+def _counter_delta(prom: PrometheusClient, metric: str, since: float, until: float) -> float:
+    """How much a counter grew between ``since`` and ``until``, summed over its series.
+
+    The difference of the values at both ends, per series (``increase()`` would
+    extrapolate the window's edges: +4 % on a 2-minute window scraped every 5 s); a
+    series that restarted counts from its restart, one absent at ``since`` from 0.
+    """
+    before = {frozenset(s.labels.items()): s.value for s in prom.query(metric, at=since)}
+    total = 0.0
+    for sample in prom.query(metric, at=until):
+        start = before.get(frozenset(sample.labels.items()), 0.0)
+        total += sample.value - start if sample.value >= start else sample.value
+    return total
+
+
 def _metric_shares(
     prom: PrometheusClient, by_metric: Mapping[str, int], start: float, end: float
 ) -> list[MetricShare]:
@@ -180,7 +195,7 @@ def measure(
     window = f"{round(window_s * 1000)}ms"
     notes: list[str] = []
 
-    checkouts = _scalar(prom, f"sum(increase({CHECKOUTS_METRIC}[{window}]))", until) or 0.0
+    checkouts = _counter_delta(prom, CHECKOUTS_METRIC, since, until)
     by_job: dict[str, int] = {}
     by_metric: dict[str, int] = {}
     shipped_by_metric: dict[str, int] = {}

@@ -153,7 +153,7 @@ def render_text(report: BudgetReport) -> str:
     lines = [
         f"paychaos budget: target {m.target}, {m.window_s:g} s window ending "
         f"{end:%Y-%m-%d %H:%M:%S} UTC",
-        f"  checkouts in the window: {_n(m.checkouts)} checkouts (increase of {CHECKOUTS_METRIC})",
+        f"  checkouts in the window: {_n(m.checkouts)} checkouts (growth of {CHECKOUTS_METRIC})",
         "",
     ]
     interval = (
