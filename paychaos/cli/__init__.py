@@ -272,6 +272,7 @@ COMMAND_MODULES = (
     "paychaos.cli.run",
     "paychaos.cli.oom",
     "paychaos.cli.target",
+    "paychaos.cli.budget",
 )
 
 

@@ -26,6 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paychaos.budget import load_limits, parse_explosion, run_budget, sources_of, to_json
+from paychaos.budget.project import DEFAULT_EXPLOSION
+from paychaos.budget.report import render_text, summary_line
 from paychaos.contracts.errors import PaychaosError
 from paychaos.loadgen import DEFAULT_MIX, drive
 from paychaos.oom.layouts import MONITORING, Layout
@@ -263,7 +266,10 @@ def run_layout(
             result.real_ref_bytes + settings.scale * max(0, full - result.real_ref_bytes)
         )
         cg.set_limit(result.limit_bytes)
+        wall0 = time.time()
         _drive(stack, cg, layout, settings, result, say, stop)
+        if layout.option == "C" and not stop.is_set():
+            _budget(stack, time.time() - wall0, result, say)
     except KeyboardInterrupt:
         result.interrupted = True
         raise
@@ -327,6 +333,26 @@ def _drive(
         for when, code in comp.exits:
             result.exits.append((when - wall0, name, code))
     result.exits.sort()
+
+
+def _budget(stack: EmbeddedStack, window_s: float, result: LayoutResult, say: Progress) -> None:
+    """``paychaos budget`` over the run: in layout C, Prometheus and the collector stand
+    for Grafana Cloud, so what they received is what the store would send it."""
+    say(f"[{result.key}] measuring the free-tier budget over the last {window_s:.0f}s ...")
+    try:
+        report = run_budget(
+            sources_of(stack.target()),
+            tier=load_limits(),
+            window_s=window_s,
+            settle_s=0.0,  # the run's quiet tail let the last scrape and batches arrive
+            explosion=parse_explosion(DEFAULT_EXPLOSION),
+        )
+    except PaychaosError as exc:
+        result.budget_summary = f"free-tier fit: not measured ({exc})"
+        return
+    result.budget = to_json(report)
+    result.budget_text = render_text(report)
+    result.budget_summary = summary_line(report)
 
 
 def _read_footprints(state: Path, layout: Layout, result: LayoutResult) -> None:
