@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import ExpectationFailed, PaychaosError
 from paychaos.contracts.target import Checkout
 from paychaos.loadgen import LoadResult, drive
 from paychaos.targets.resolve import TargetSession
-from paychaos.traffic.model import DEFAULT_SHARES
 
 SEED_LEAST_USED = (
     'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
@@ -38,7 +38,7 @@ def run_demo(
     *,
     total: int = 1200,
     concurrency: int = 24,
-    mix: Mapping[str, float] = DEFAULT_SHARES,
+    mix: Mapping[str, float] = DEFAULT_MIX,
     out: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo on ``session``'s target; raises ExpectationFailed on a wrong answer.

@@ -30,11 +30,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import InvalidInput
 from paychaos.contracts.target import Checkout
 from paychaos.stack.service import is_loopback
 from paychaos.traffic.adapter import CheckoutClient
-from paychaos.traffic.model import DEFAULT_SHARES, Payment, RetryPolicy, shopper_model
+from paychaos.traffic.model import Payment, RetryPolicy, shopper_model
 
 __all__ = ["LoadResult", "drive", "main"]
 
@@ -77,7 +78,7 @@ async def drive(
     *,
     total: int,
     concurrency: int = 16,
-    mix: Mapping[str, float] = DEFAULT_SHARES,
+    mix: Mapping[str, float] = DEFAULT_MIX,
     seed: int = 7,
     request_timeout_s: float = 10.0,
     max_duration_s: float = 300.0,

@@ -16,8 +16,36 @@ from paychaos.contracts.metrics import MetricsSource
 from paychaos.contracts.scenario import MetricProbe, NoAlertsProbe, Op, compare
 
 
-def _show(labels: object, value: float) -> str:
-    return f"{dict(labels) if isinstance(labels, dict) else labels}={value:g}"
+def _unit(query: str) -> str:
+    """What a query's values are: ``seconds``, ``ratio`` or a plain ``number``."""
+    if "/" in query and "histogram_quantile" not in query:
+        return "ratio"
+    if "_seconds" in query and not query.rstrip().endswith("_count"):
+        return "seconds"
+    return "number"
+
+
+def show_value(query: str, value: float) -> str:
+    """``0.287857`` → ``288 ms`` (a duration), ``3.9 %`` (a ratio), ``12`` (a count)."""
+    if value != value:
+        return "NaN"
+    unit = _unit(query)
+    if unit == "seconds":
+        return f"{value * 1000:.0f} ms" if abs(value) < 10 else f"{value:.1f} s"
+    if unit == "ratio":
+        return f"{value * 100:.1f} %" if 0 <= value <= 1 else f"{value:.3g}"
+    return f"{value:.4g}"
+
+
+def _labels(labels: object) -> str:
+    pairs = dict(labels) if isinstance(labels, dict) else {}
+    if not pairs:
+        return "(one series, no labels)"
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(pairs.items())) + "}"
+
+
+def _show(query: str, labels: object, value: float) -> str:
+    return f"{show_value(query, value)} for {_labels(labels)}"
 
 
 class MetricCheck:
@@ -47,7 +75,7 @@ class MetricCheck:
             return False, "no series"
         results = [compare(s.value, self.op, self.value) for s in samples]
         ok = all(results) if self.every else any(results)
-        shown = ", ".join(_show(s.labels, s.value) for s in samples[:4])
+        shown = "; ".join(_show(self.query, s.labels, s.value) for s in samples[:4])
         return ok, shown
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation:
@@ -72,8 +100,9 @@ def probe_metric(metrics: MetricsSource, probe: MetricProbe) -> tuple[bool, str]
     if not samples:
         return probe.none_ok, f"{probe.query}: no series"
     bad = [s for s in samples if not compare(s.value, probe.op, probe.value)]
-    shown = ", ".join(_show(s.labels, s.value) for s in (bad or samples)[:4])
-    return not bad, f"{probe.query} {probe.op} {probe.value:g}: {shown}"
+    shown = "; ".join(_show(probe.query, s.labels, s.value) for s in (bad or samples)[:4])
+    wanted = f"{probe.op} {show_value(probe.query, probe.value)}"
+    return not bad, f"{shown} (wanted {wanted}; {probe.query})"
 
 
 def probe_no_alerts(metrics: MetricsSource, probe: NoAlertsProbe) -> tuple[bool, str]:

@@ -249,9 +249,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from paychaos.contracts.domain import DEFAULT_MIX
     from paychaos.demo import run_demo
     from paychaos.targets.resolve import Start, StartOptions, plan_target
-    from paychaos.traffic.model import DEFAULT_SHARES
 
     # no --target: a fresh embedded stack, as a new user's first run
     start: Start = "always" if args.target is None else "never"
@@ -263,7 +263,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             session,
             total=args.checkouts,
             concurrency=args.concurrency,
-            mix=args.mix or DEFAULT_SHARES,
+            mix=args.mix or DEFAULT_MIX,
         )
     return 0
 
@@ -275,6 +275,7 @@ COMMAND_MODULES = (
     "paychaos.cli.run",
     "paychaos.cli.oom",
     "paychaos.cli.target",
+    "paychaos.cli.budget",
 )
 
 

@@ -20,7 +20,7 @@ Method = Literal["visa", "paypal", "amex", "crypto"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 #: The default traffic mix (percent): amex is the least-used method, as in the seed's §6.1.
-DEFAULT_MIX: Mapping[Method, float] = MappingProxyType(
+DEFAULT_MIX: Mapping[str, float] = MappingProxyType(
     {"visa": 45.0, "paypal": 30.0, "crypto": 15.0, "amex": 10.0}
 )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -59,7 +59,9 @@ class Traffic(_Model):
     shape: Literal["constant", "ramp"] = "constant"
     rate_per_s: float | None = Field(default=None, gt=0, le=500)
     users: int | None = Field(default=None, gt=0, le=500)
-    mix: Mapping[Method, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
+    mix: Mapping[Method, float] = Field(
+        default_factory=lambda: cast("dict[Method, float]", dict(DEFAULT_MIX))
+    )
     duration_s: float = Field(gt=0, le=3600)
     ramp_s: float = Field(default=0, ge=0)
     retries: int = Field(default=2, ge=0, le=5)

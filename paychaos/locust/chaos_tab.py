@@ -228,10 +228,9 @@ def install(
         if request.path != "/stats/requests" or response.json is None:
             return response
         body = dict(response.json)
-        body["extended_stats"] = [
-            *body.get("extended_stats", []),
-            {"key": TAB_KEY, "data": panel.rows()},
-        ]
+        # Locust memoizes this response: replace our entry, never append to a cached body
+        others = [e for e in body.get("extended_stats", []) if e.get("key") != TAB_KEY]
+        body["extended_stats"] = [*others, {"key": TAB_KEY, "data": panel.rows()}]
         response.set_data(json.dumps(body))
         return response
 

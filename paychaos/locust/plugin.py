@@ -93,6 +93,7 @@ class TrafficPlugin:
         ):
             self._start_stack(environment, settings)
         environment.events.worker_report.add_listener(self.cluster.on_worker_report)
+        self.cluster.live = lambda: rt.business if (rt := existing_runtime(environment)) else None
         if isinstance(runner, MasterRunner):
             runner.register_message(
                 FLUSHED_MSG, lambda msg, **_: self.flushed.add(str(msg.node_id))
@@ -211,6 +212,7 @@ class TrafficPlugin:
             if isinstance(runner, MasterRunner):
                 self._wait_for_workers(environment)
             elif runtime is not None:
+                self.cluster.live = None  # counted once: merged into the final totals now
                 self.cluster.local.merge(runtime.business.to_json())
                 if runtime.schedule is not None:
                     from paychaos.traffic.open_model import OpenModelStats

@@ -47,6 +47,9 @@ def summary_table(results: Sequence[LayoutResult]) -> str:
     lines.append("")
     for r in results:
         lines.append(f"{r.key}: {r.verdict}")
+    for r in results:
+        if r.budget_summary:
+            lines.append(f"{r.key}: {r.budget_summary}")
     return "\n".join(lines)
 
 
@@ -173,5 +176,12 @@ def render_html(results: Sequence[LayoutResult], *, command: str, notes: Sequenc
             )
         parts.append("</table>")
         parts.append(f"<img alt='memory of {_esc(r.key)}' src='data:image/png;base64,{_plot(r)}'>")
+        if r.budget_text or r.budget_summary:
+            parts.append(
+                "<h3>Free-tier budget (paychaos budget over this run)</h3>"
+                "<p>In this layout Prometheus and the collector stand for Grafana Cloud: what "
+                "they received is what the store would send it.</p>"
+                f"<pre>{_esc(r.budget_text or r.budget_summary)}</pre>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -13,6 +13,7 @@ import itertools
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 MATCH_BEFORE_S = 1.5  # a kill counted at sample t happened in (t_prev, t]; exits are
 MATCH_AFTER_S = 2.0  # noticed by the supervisor up to one poll interval later
@@ -89,6 +90,9 @@ class LayoutResult:
     restarts: dict[str, int] = field(default_factory=dict)
     alerts_seen: dict[str, float] = field(default_factory=dict)  # name -> first t firing
     footprint_status: dict[str, dict[str, float]] = field(default_factory=dict)
+    budget: dict[str, Any] | None = None  # `paychaos budget` on the run (layout C), as JSON
+    budget_text: str = ""
+    budget_summary: str = ""
     interrupted: bool = False
     error: str | None = None
     # filled by analyse()

@@ -26,6 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paychaos.budget import load_limits, parse_explosion, run_budget, sources_of, to_json
+from paychaos.budget.project import DEFAULT_EXPLOSION
+from paychaos.budget.report import render_text, summary_line
+from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import PaychaosError
 from paychaos.loadgen import drive
 from paychaos.oom.layouts import MONITORING, Layout
@@ -36,7 +40,6 @@ from paychaos.stack.instance import process_tree
 from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.stack.process import ProcessSpec
 from paychaos.stack.supervisor import probe
-from paychaos.traffic.model import DEFAULT_SHARES
 
 SAMPLE_INTERVAL_S = 0.5
 ALERT_POLL_S = 2.0
@@ -62,7 +65,7 @@ class TrafficPlan:
     stages: tuple[Stage, ...] = (Stage(5, 8), Stage(20, 8), Stage(45, 12), Stage(70, 16))
     tail_s: float = 8.0
     slice_s: float = 2.0
-    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
 
     @property
     def duration_s(self) -> float:
@@ -264,7 +267,10 @@ def run_layout(
             result.real_ref_bytes + settings.scale * max(0, full - result.real_ref_bytes)
         )
         cg.set_limit(result.limit_bytes)
+        wall0 = time.time()
         _drive(stack, cg, layout, settings, result, say, stop)
+        if layout.option == "C" and not stop.is_set():
+            _budget(stack, time.time() - wall0, result, say)
     except KeyboardInterrupt:
         result.interrupted = True
         raise
@@ -328,6 +334,26 @@ def _drive(
         for when, code in comp.exits:
             result.exits.append((when - wall0, name, code))
     result.exits.sort()
+
+
+def _budget(stack: EmbeddedStack, window_s: float, result: LayoutResult, say: Progress) -> None:
+    """``paychaos budget`` over the run: in layout C, Prometheus and the collector stand
+    for Grafana Cloud, so what they received is what the store would send it."""
+    say(f"[{result.key}] measuring the free-tier budget over the last {window_s:.0f}s ...")
+    try:
+        report = run_budget(
+            sources_of(stack.target()),
+            tier=load_limits(),
+            window_s=window_s,
+            settle_s=0.0,  # the run's quiet tail let the last scrape and batches arrive
+            explosion=parse_explosion(DEFAULT_EXPLOSION),
+        )
+    except PaychaosError as exc:
+        result.budget_summary = f"free-tier fit: not measured ({exc})"
+        return
+    result.budget = to_json(report)
+    result.budget_text = render_text(report)
+    result.budget_summary = summary_line(report)
 
 
 def _read_footprints(state: Path, layout: Layout, result: LayoutResult) -> None:

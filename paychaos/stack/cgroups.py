@@ -11,7 +11,11 @@ does, so the t3.medium demonstration and the memory-pressure faults use it.
 Every group this module creates is named ``paychaos-<name>-<owner pid>`` so
 that leftovers are recognisable and :func:`cleanup_stale` can remove those
 whose owner died. A group also satisfies :class:`paychaos.stack.instance.InstanceProbe`
-(``memory_used_bytes``, ``memory_limit_bytes``, ``oom_kills``, ``cpu_seconds``).
+(``memory_used_bytes``, ``memory_limit_bytes``, ``oom_kills``, ``cpu_seconds``) and,
+with a CPU quota, reports how often the kernel throttled it (:meth:`MemoryCgroup.cpu_throttling`,
+from ``cpu.stat``: v1 ``nr_periods nr_throttled throttled_time``, v2 ``nr_periods
+nr_throttled throttled_usec``). :func:`own_cpu_quota_group` finds the quota a process
+runs under (a container started with ``--cpus``), for the host instance.
 
 Layouts handled (``root`` is a parameter everywhere, so tests use a fake tree):
 
@@ -50,10 +54,13 @@ __all__ = [
     "CgroupError",
     "CgroupInfo",
     "CgroupUnavailable",
+    "CpuQuotaGroup",
+    "CpuThrottling",
     "MemoryCgroup",
     "cleanup_stale",
     "detect",
     "list_groups",
+    "own_cpu_quota_group",
 ]
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
@@ -108,6 +115,92 @@ def _keyed(text: str, key: str) -> int:
         if len(parts) == 2 and parts[0] == key:
             return int(parts[1])
     return 0
+
+
+@dataclass(frozen=True)
+class CpuThrottling:
+    """The CFS bandwidth counters of a group with a CPU quota (``cpu.stat``).
+
+    ``periods``: enforcement periods (100 ms) in which the group was runnable;
+    ``throttled_periods``: those in which it used its whole quota and was held back;
+    ``throttled_seconds``: the total time its processes waited for the next period.
+    """
+
+    periods: int
+    throttled_periods: int
+    throttled_seconds: float
+
+
+def has_cpu_quota(cpu_dir: Path, version: CgroupVersion) -> bool:
+    """True when the group at ``cpu_dir`` has a CFS quota (v1 ``cfs_quota_us`` > 0,
+    v2 ``cpu.max`` not ``max``); False when it has none or the files are missing."""
+    try:
+        if version == 2:
+            return (cpu_dir / "cpu.max").read_text().split()[0] != "max"
+        return int((cpu_dir / "cpu.cfs_quota_us").read_text().strip()) > 0
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def read_cpu_throttling(cpu_dir: Path, version: CgroupVersion) -> CpuThrottling:
+    """The throttling counters of the group at ``cpu_dir``; :class:`CgroupError` if unreadable."""
+    text = _read(cpu_dir / "cpu.stat")
+    if version == 2:
+        waited = _keyed(text, "throttled_usec") / 1e6
+    else:
+        waited = _keyed(text, "throttled_time") / 1e9
+    return CpuThrottling(_keyed(text, "nr_periods"), _keyed(text, "nr_throttled"), waited)
+
+
+@dataclass(frozen=True)
+class CpuQuotaGroup:
+    """A cgroup with a CPU quota that a process runs under (itself or an ancestor)."""
+
+    path: Path
+    version: CgroupVersion
+
+    def cpu_throttling(self) -> CpuThrottling | None:
+        try:
+            return read_cpu_throttling(self.path, self.version)
+        except CgroupError:
+            return None  # the group went away (the container is being stopped)
+
+
+def own_cpu_quota_group(
+    root: Path = DEFAULT_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> CpuQuotaGroup | None:
+    """The nearest group with a CPU quota containing the process ``proc_cgroup`` describes.
+
+    Walks from the process' own ``cpu`` group (v1 ``N:cpu,cpuacct:/path``, v2
+    ``0::/path``) up to the mount's root; None when no group on the way has a quota
+    (no limit: nothing can throttle) or the files are not there.
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, _, rest = line.partition(":")
+        controllers, _, relative = rest.partition(":")
+        names = controllers.split(",") if controllers else []
+        if controllers and "cpu" not in names:
+            continue
+        version: CgroupVersion = 2 if not controllers else 1
+        if version == 1:
+            mounts = [root / controllers, root / "cpu", root / "cpu,cpuacct", root / "cpuacct,cpu"]
+            base = next((m for m in mounts if (m / "cpu.stat").exists()), None)
+        else:
+            base = root if (root / "cgroup.controllers").exists() else None
+        if base is None:
+            continue
+        here = base / relative.strip("/") if relative.strip("/") else base
+        while True:
+            if has_cpu_quota(here, version):
+                return CpuQuotaGroup(here, version)
+            if here == base or base not in here.parents:
+                break
+            here = here.parent
+    return None
 
 
 def detect(root: Path = DEFAULT_ROOT, parent: Path | None = None) -> CgroupInfo:
@@ -363,6 +456,16 @@ class MemoryCgroup:
         if self.info.version == 1:
             return int(_read(self.path / "memory.failcnt").strip())
         return _keyed(_read(self.path / "memory.events"), "oom")
+
+    def cpu_throttling(self) -> CpuThrottling | None:
+        """The group's CPU throttling counters; None without a CPU quota (nothing throttles)."""
+        path = self._cpu_path
+        if path is None or not has_cpu_quota(path, self.info.version):
+            return None
+        try:
+            return read_cpu_throttling(path, self.info.version)
+        except CgroupError:
+            return None  # removed meanwhile
 
     # InstanceProbe (paychaos.stack.instance) -------------------------------------------------
 

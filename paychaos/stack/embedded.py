@@ -28,18 +28,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from paychaos.contracts.layout import SOURCE_ROOT
-from paychaos.contracts.target import (
-    Actuators,
-    AdminApi,
-    Checkout,
-    Processes,
-    SecretRef,
-    Signals,
-    SignalStore,
-    Target,
-    Timing,
-    Toxiproxy,
-)
+from paychaos.contracts.target import Processes, Target
 from paychaos.stack import postgres
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
@@ -56,6 +45,7 @@ from paychaos.stack.state import (
     write_state,
 )
 from paychaos.stack.supervisor import ChildSetup, EventSink, Supervisor
+from paychaos.stack.topology import builtin_target
 
 REPO_ROOT = SOURCE_ROOT
 
@@ -141,40 +131,16 @@ def embedded_target(cfg: StackConfig, urls: Mapping[str, str], cgroup: str | Non
     from paychaos.stack.monitoring.config import AlertmanagerSettings
 
     state = cfg.state_dir.resolve()
-    token = SecretRef(file=admin_token_file(state))
-    collector = SignalStore(kind="collector", url=urls["collector"])
-    return Target(
-        name="embedded",
-        kind="embedded",
-        description="paychaos' embedded stack (local processes)",
-        checkout=Checkout(url=urls["api"]),
-        signals=Signals(
-            prometheus=urls.get("prometheus"),
-            alertmanager=urls.get("alertmanager"),
-            traces=collector,
-            logs=collector,
-            rum=collector,
-            notifications=collector,
-        ),
-        actuators=Actuators(
-            toxiproxy=Toxiproxy(
-                url=urls["proxy"], proxies={"database": "postgres", "gateway": "gateway"}
-            )
-            if "proxy" in urls
-            else None,
-            gateway_admin=AdminApi(url=urls["gateway"], token=token),
-            api_admin=AdminApi(url=urls["api"], token=token),
-            processes=Processes(state_file=state_path(state)),
-            cgroup=Path(cgroup) if cgroup else None,
-            memory_hog=True,
-        ),
-        timing=Timing(
-            scrape_interval_s=cfg.scrape_interval_s,
-            evaluation_interval_s=cfg.scrape_interval_s,
-            group_wait_s=AlertmanagerSettings(webhook_url=urls["collector"]).group_wait_s,
-        ),
+    return builtin_target(
+        "embedded",
+        urls,
+        token_file=admin_token_file(state),
+        scrape_interval_s=cfg.scrape_interval_s,
+        group_wait_s=AlertmanagerSettings(webhook_url=urls["collector"]).group_wait_s,
         tracing=cfg.tracing,
         state_dir=state,
+        processes=Processes(state_file=state_path(state)),
+        cgroup=Path(cgroup) if cgroup else None,
     )
 
 

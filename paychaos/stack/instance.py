@@ -9,7 +9,11 @@ demonstration) implements the same :class:`InstanceProbe` protocol.
 Exported as job ``instance``: ``instance_memory_used_bytes``,
 ``instance_memory_limit_bytes``, ``instance_oom_kills_total``,
 ``instance_cpu_seconds_total``, ``paychaos_component_up{component}``,
-``paychaos_component_restarts_total{component}``.
+``paychaos_component_restarts_total{component}``; and, when the instance has a CPU
+quota (a cgroup: the demonstration's instance, or a container started with
+``--cpus``), the kernel's throttling counters ``instance_cpu_periods_total``,
+``instance_cpu_throttled_periods_total`` and ``instance_cpu_throttled_seconds_total``
+(alert ``InstanceCPUThrottled``). Without a quota they are absent: nothing throttles.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from paychaos.stack.cgroups import CpuThrottling, own_cpu_quota_group
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -37,6 +43,13 @@ class InstanceProbe(Protocol):
     def oom_kills(self) -> int: ...
 
     def cpu_seconds(self) -> float: ...
+
+
+@runtime_checkable
+class ThrottlingProbe(Protocol):
+    """An instance with a CPU quota reports how often the kernel throttled it."""
+
+    def cpu_throttling(self) -> CpuThrottling | None: ...
 
 
 def _children_map(proc: Path = Path("/proc")) -> dict[int, list[int]]:
@@ -102,6 +115,7 @@ class HostInstance:
     def __init__(self, root_pids: Callable[[], Iterable[int]]) -> None:
         self._root_pids = root_pids
         self._oom_base = host_oom_kills()
+        self._quota = own_cpu_quota_group()  # the components are born in this process' group
 
     def _pids(self) -> list[int]:
         return process_tree(pid for pid in self._root_pids() if pid)
@@ -117,6 +131,10 @@ class HostInstance:
 
     def cpu_seconds(self) -> float:
         return sum(cpu_seconds(pid) for pid in self._pids())
+
+    def cpu_throttling(self) -> CpuThrottling | None:
+        """Throttling of the CPU quota this host process runs under (None: no quota)."""
+        return self._quota.cpu_throttling() if self._quota is not None else None
 
 
 class InstanceCollector(Collector):
@@ -149,6 +167,25 @@ class InstanceCollector(Collector):
             "CPU seconds used by the stack's live processes",
             value=self._probe.cpu_seconds(),
         )
+        throttling = (
+            self._probe.cpu_throttling() if isinstance(self._probe, ThrottlingProbe) else None
+        )
+        if throttling is not None:
+            yield CounterMetricFamily(
+                "instance_cpu_periods",
+                "CFS enforcement periods in which the instance's processes were runnable",
+                value=throttling.periods,
+            )
+            yield CounterMetricFamily(
+                "instance_cpu_throttled_periods",
+                "Periods in which the instance used its whole CPU quota and was throttled",
+                value=throttling.throttled_periods,
+            )
+            yield CounterMetricFamily(
+                "instance_cpu_throttled_seconds",
+                "Time the instance's processes waited, throttled, for the next period",
+                value=throttling.throttled_seconds,
+            )
         up = GaugeMetricFamily(
             "paychaos_component_up", "1 when the component's process is alive", labels=["component"]
         )

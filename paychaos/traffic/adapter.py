@@ -113,8 +113,8 @@ class Cart:
 
     @classmethod
     def from_body(cls, key: str, body: Mapping[str, Any]) -> Cart:
-        """A cart from a built-in checkout body (:func:`paychaos.loadgen.checkout_body`,
-        :meth:`paychaos.traffic.catalog.ShopperPools.checkout_body`)."""
+        """A cart from a body of paychaos' own ``POST /api/checkout`` (as
+        :meth:`builtin_body` writes it)."""
         return cls(
             key=key,
             method=str(body["method"]),

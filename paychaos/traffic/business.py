@@ -15,7 +15,7 @@ or repeated. The web UI gets a *Payments* tab (Locust's ``extended_tabs`` /
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from paychaos.traffic.open_model import OpenModelStats
@@ -77,6 +77,9 @@ class ClusterStats:
         self.local = local
         self.local_open: OpenModelStats | None = None
         self._workers: dict[str, dict[str, Any]] = {}
+        self.live: Callable[[], BusinessStats | None] | None = None
+        """The shoppers of this very process, counted while they run (a local run):
+        the tab fills during the run, not only at its end."""
 
     def on_worker_report(self, client_id: str, data: Mapping[str, Any]) -> None:
         report = data.get(REPORT_KEY)
@@ -86,6 +89,9 @@ class ClusterStats:
     def business(self) -> BusinessStats:
         total = BusinessStats()
         total.merge(self.local.to_json())
+        running = self.live() if self.live is not None else None
+        if running is not None:
+            total.merge(running.to_json())
         for report in self._workers.values():
             total.merge(report.get("business", {}))
         return total
@@ -157,7 +163,9 @@ def install_web_ui(web_ui: Any, cluster: ClusterStats) -> None:
         if request.path != "/stats/requests" or not response.is_json:
             return response
         body = response.get_json()
-        body.setdefault("extended_stats", []).append({"key": TAB_KEY, "data": payload()["rows"]})
+        # Locust memoizes this response: replace our entry, never append to a cached body
+        others = [e for e in body.get("extended_stats", []) if e.get("key") != TAB_KEY]
+        body["extended_stats"] = [*others, {"key": TAB_KEY, "data": payload()["rows"]}]
         response.set_data(orjson.dumps(body))
         return response
 

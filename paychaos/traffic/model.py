@@ -46,7 +46,6 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import orjson
@@ -71,9 +70,6 @@ PAYMENT_ERROR = "PaymentError"
 SHOP_URL = "https://shop.example/"
 POOL_SIZE = 512
 DECLINED_POOL_SIZE = 64
-
-#: The domain's default mix (:data:`paychaos.contracts.domain.DEFAULT_MIX`), keyed by ``str``.
-DEFAULT_SHARES: Mapping[str, float] = MappingProxyType({str(m): s for m, s in DEFAULT_MIX.items()})
 
 _POOLS: dict[int | None, ShopperPools] = {}
 
@@ -187,7 +183,7 @@ class ShopperModel:
 
     def __init__(
         self,
-        mix: Mapping[str, float] = DEFAULT_SHARES,
+        mix: Mapping[str, float] = DEFAULT_MIX,
         *,
         seed: int | None = None,
         decline_rate: float = 0.0,
@@ -238,9 +234,7 @@ def _cached_model(mix: tuple[tuple[str, float], ...], seed: int | None) -> Shopp
     return ShopperModel(dict(mix), seed=seed)
 
 
-def shopper_model(
-    mix: Mapping[str, float] = DEFAULT_SHARES, seed: int | None = None
-) -> ShopperModel:
+def shopper_model(mix: Mapping[str, float] = DEFAULT_MIX, seed: int | None = None) -> ShopperModel:
     """A shared :class:`ShopperModel` for ``mix`` and ``seed`` (built once per process: drivers
     that run many short bursts, like the OOM demo's slices, draw from the same pools)."""
     return _cached_model(tuple(mix.items()), seed)
@@ -428,7 +422,6 @@ def _payment_error(method: str, status: int, ts: float) -> bytes:
 
 
 __all__ = [
-    "DEFAULT_SHARES",
     "PAYMENT_CLICK",
     "PAYMENT_ERROR",
     "Payment",

@@ -25,6 +25,8 @@ REQUIRED_ALERTS = {
     "InstanceMemoryPressure",
     "InstanceOOMKill",
     "FrontendErrors",
+    "ActiveSeriesGrowth",
+    "InstanceCPUThrottled",
 }
 
 

@@ -279,3 +279,23 @@ def test_hygiene_finds_a_card_number_in_a_log_a_span_or_rum() -> None:
         leak(dirty)
         obs = check.observe(_ctx(sources=dirty), WINDOW)
         assert not obs.seen and "card number" in obs.detail
+
+
+def test_metric_details_read_with_labels_and_units() -> None:
+    """``holds: {}=0.287857`` was not readable: values carry units, series their labels."""
+    from paychaos.checks.metric import probe_metric, show_value
+    from paychaos.contracts.scenario import MetricProbe
+
+    p95 = "histogram_quantile(0.95, sum by (le) (rate(shop_db_operation_duration_seconds_bucket[10s])))"
+    assert show_value(p95, 0.287857) == "288 ms"
+    ratio = 'sum(rate(x{status="error"}[15s])) / sum(rate(x[15s]))'
+    assert show_value(ratio, 0.0393888) == "3.9 %"
+    assert show_value("sum(shop_payments_total)", 1200.0) == "1200"
+    source = InMemoryMetricsSource()
+    source.set_query(p95, [Sample({}, 0.287857)])
+    ok, detail = probe_metric(source, MetricProbe(type="metric", query=p95, op="<", value=0.1))
+    assert not ok
+    assert detail.startswith("288 ms for (one series, no labels) (wanted < 100 ms;"), detail
+    source.set_query(ratio, [Sample({"method": "visa"}, 0.02)])
+    _, detail = probe_metric(source, MetricProbe(type="metric", query=ratio, op="<", value=0.01))
+    assert '2.0 % for {method="visa"}' in detail and "{}=" not in detail

@@ -378,3 +378,40 @@ def test_shoppers_drive_a_foreign_target_through_its_adapter(tmp_path: Path) -> 
         assert reconcile["ok"] and reconcile["checkouts"] == len(ledger), reconcile
         assert reconcile["double_charges_checked"] is False
         assert "double charges not checked" in out
+
+
+@pytest.mark.parametrize("mode", ["local", "processes"])
+def test_payments_tab_fills_while_the_run_goes(tmp_path: Path, mode: str) -> None:
+    """The Payments tab (and ``/paychaos/payments``) shows rows during the run, not only
+    at its end: in a single process and with ``--processes`` (master + workers)."""
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    extra = processes_args(2) if mode == "processes" else ()
+    proc, stack_dir, _ledger = start_locust(
+        tmp_path,
+        *extra,
+        *("--autostart", "--autoquit", "1", "--web-host", "127.0.0.1", "--web-port", str(port)),
+        *("-u", "6", "-r", "6", "--run-time", "40s", *FAST),
+        environ={"PAYCHAOS_STATE_DIR": str(tmp_path / "no-stack-here")},
+        headless=False,
+    )
+    rows: list[dict[str, object]] = []
+    try:
+        _wait_for_page(web + "/paychaos/payments", proc)
+        deadline = time.monotonic() + 25  # well inside the 40 s run
+        while not rows and time.monotonic() < deadline and proc.poll() is None:
+            _, body = _http(web + "/paychaos/payments")
+            rows = json.loads(body)["rows"]
+            time.sleep(0.5)
+        running = proc.poll() is None
+        _, stats = _http(web + "/stats/requests")
+        tab = [e for e in json.loads(stats).get("extended_stats", []) if e["key"] == "payments"]
+    finally:
+        out = finish(proc, 150)
+    assert rows, f"no Payments rows while the run went ({mode}):\n{out[-3000:]}"
+    assert running, "the rows came only after Locust stopped"
+    assert len(tab) == 1 and tab[0]["data"], (
+        "the web UI's stats carry no (or doubled) Payments rows"
+    )
+    assert sum(int(str(r["payments"])) for r in rows) > 0
+    assert not wait_gone(stack_dir)

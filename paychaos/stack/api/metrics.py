@@ -17,7 +17,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from paychaos.stack.api.models import METHODS
+from paychaos.contracts.domain import METHODS
 
 PAYMENT_STATUSES = ("success", "declined", "error")
 _LATENCY_BUCKETS_S = (

@@ -25,10 +25,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from paychaos.contracts.domain import Method
 from paychaos.stack.telemetry import contains_pan
 
-Method = Literal["visa", "paypal", "amex", "crypto"]
-METHODS: tuple[Method, ...] = ("visa", "paypal", "amex", "crypto")
 CARD_METHODS = frozenset({"visa", "amex"})
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "MXN", "BRL"})
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,255}$")

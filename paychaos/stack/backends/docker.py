@@ -37,18 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from paychaos.contracts.errors import ComponentFailed, MissingDependency, StackError
-from paychaos.contracts.target import (
-    Actuators,
-    AdminApi,
-    Checkout,
-    Docker,
-    SecretRef,
-    Signals,
-    SignalStore,
-    Target,
-    Timing,
-    Toxiproxy,
-)
+from paychaos.contracts.target import Docker, Target
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.backends.images import ImageSet, build_all
 from paychaos.stack.embedded import StackPorts
@@ -69,6 +58,7 @@ from paychaos.stack.state import (
     state_path,
     write_state,
 )
+from paychaos.stack.topology import builtin_target
 
 PROJECT_LABEL = "paychaos.project"
 COMPONENT_LABEL = "paychaos.component"
@@ -472,37 +462,15 @@ class DockerStack:
 
     def target(self) -> Target:
         """This stack as a :class:`~paychaos.contracts.target.Target`."""
-        token = SecretRef(file=self.token_file)
-        collector = SignalStore(kind="collector", url=self.urls["collector"])
-        return Target(
-            name="docker",
-            kind="docker",
-            description=f"paychaos' Docker stack (project {self.cfg.project})",
-            checkout=Checkout(url=self.urls["api"]),
-            signals=Signals(
-                prometheus=self.urls["prometheus"],
-                alertmanager=self.urls["alertmanager"],
-                traces=collector,
-                logs=collector,
-                rum=collector,
-                notifications=collector,
-            ),
-            actuators=Actuators(
-                toxiproxy=Toxiproxy(
-                    url=self.urls["proxy"], proxies={"database": "postgres", "gateway": "gateway"}
-                ),
-                gateway_admin=AdminApi(url=self.urls["gateway"], token=token),
-                api_admin=AdminApi(url=self.urls["api"], token=token),
-                docker=Docker(host=self.cfg.docker_host, containers=self.container_names()),
-                memory_hog=True,
-            ),
-            timing=Timing(
-                scrape_interval_s=self.cfg.scrape_interval_s,
-                evaluation_interval_s=self.cfg.scrape_interval_s,
-                group_wait_s=AlertmanagerSettings(webhook_url=self.urls["collector"]).group_wait_s,
-            ),
+        return builtin_target(
+            "docker",
+            self.urls,
+            token_file=self.token_file,
+            scrape_interval_s=self.cfg.scrape_interval_s,
+            group_wait_s=AlertmanagerSettings(webhook_url=self.urls["collector"]).group_wait_s,
             tracing=self.cfg.tracing,
             state_dir=self.cfg.state_dir.resolve(),
+            docker=Docker(host=self.cfg.docker_host, containers=self.container_names()),
         )
 
     def _write_state(self, status: Status) -> None:

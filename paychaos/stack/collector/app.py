@@ -16,6 +16,8 @@ Query API (JSON; parameters are described in :mod:`paychaos.stack.collector.wire
 - ``GET /api/traces/{trace_id}/critical-path``: critical path and self times
 - ``GET /api/analysis/latency``: span-query parameters plus ``max_traces``; the
   latency breakdown of the traces containing matching spans.
+- ``GET /api/volume?since_unix_s=&until_unix_s=``: items and bytes stored per signal
+  (spans, logs, rum) in the window (``paychaos budget`` reads it).
 
 Refusals: malformed body 400, wrong content type or encoding 415, too large
 (before or after inflating) 413, store unavailable 503. Each is counted in
@@ -311,6 +313,21 @@ def create_app(
         dominant = breakdown.dominant
         return _json({**asdict(breakdown), "dominant": dominant.describe() if dominant else None})
 
+    async def api_volume(request: Request) -> Response:
+        bounds: dict[str, float | None] = {"since_unix_s": None, "until_unix_s": None}
+        for key, value in request.query_params.multi_items():
+            if key not in bounds:
+                return _json({"error": f"unknown parameter {key!r}"}, 400)
+            try:
+                bounds[key] = float(value)
+            except ValueError:
+                return _json({"error": f"{key} must be a unix time in seconds"}, 400)
+        try:
+            volume = await on_reader(store.volume, bounds["since_unix_s"], bounds["until_unix_s"])
+        except StackError as exc:
+            return _json({"error": str(exc)}, 503)
+        return _json({**bounds, "signals": {k: asdict(v) for k, v in volume.items()}})
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -356,6 +373,7 @@ def create_app(
         Route("/api/logs", api_logs),
         Route("/api/rum", api_rum),
         Route("/api/alerts", api_alerts),
+        Route("/api/volume", api_volume),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
     ]

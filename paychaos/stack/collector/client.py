@@ -32,6 +32,7 @@ from paychaos.contracts.signals import (
 )
 
 from . import wire
+from .store import SignalVolume
 
 T = TypeVar("T")
 
@@ -77,6 +78,24 @@ class CollectorClient:
 
     def find_alert_notifications(self, query: AlertQuery) -> list[AlertNotification]:
         return self._results("/api/alerts", wire.query_to_params(query), wire.alert_from_json)
+
+    def volume(
+        self, since_unix_s: float | None = None, until_unix_s: float | None = None
+    ) -> dict[str, SignalVolume]:
+        """Items and bytes stored per signal in ``[since, until)`` (``/api/volume``)."""
+        params = [
+            (key, f"{value:.3f}")
+            for key, value in (("since_unix_s", since_unix_s), ("until_unix_s", until_unix_s))
+            if value is not None
+        ]
+        answer = self._get("/api/volume", params)
+        try:
+            return {
+                name: SignalVolume(int(v["items"]), int(v["bytes"]))
+                for name, v in answer["signals"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StackError(f"unexpected /api/volume answer from {self.base_url}") from exc
 
     def healthy(self) -> bool:
         """True when ``/healthz`` answers 200."""

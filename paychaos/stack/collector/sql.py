@@ -82,6 +82,48 @@ ATTR_TABLES = {
 }
 
 
+#: What one stored item weighs (:meth:`SqliteStore.volume`): its text fields as UTF-8
+#: bytes plus 8 bytes per stored number (the row id and the derived span duration are
+#: not counted). Per table: the time column windows are read on, the text columns, and
+#: how many numbers an item holds.
+VOLUME_COLUMNS: dict[str, tuple[str, tuple[str, ...], int]] = {
+    "spans": (
+        "start_ns",
+        (
+            "trace_id", "span_id", "parent_span_id", "name", "service", "kind", "status",
+            "status_message", "attributes", "resource", "scope", "events",
+        ),
+        2,  # start_ns, end_ns
+    ),
+    "logs": (
+        "time_ns",
+        (
+            "level", "body", "service", "severity_text", "trace_id", "span_id", "attributes",
+            "resource", "scope",
+        ),
+        2,  # time_ns, severity_number
+    ),
+    "rum": (
+        "time_ns",
+        (
+            "kind", "name", "message", "attributes", "vals", "trace_id", "span_id",
+            "session_id", "page_url", "app_name", "frames",
+        ),
+        1,  # time_ns
+    ),
+}  # fmt: skip
+
+
+def volume_sql(table: str) -> str:
+    """``SELECT count, bytes`` of ``table``'s items whose time is in ``[?, ?)``."""
+    time_column, texts, numbers = VOLUME_COLUMNS[table]
+    size = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in texts)
+    return (
+        f"SELECT count(*), coalesce(sum({size} + {8 * numbers}), 0) FROM {table} "
+        f"WHERE {time_column} >= ? AND {time_column} < ?"
+    )
+
+
 def attr_schema(table: str) -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {table} (item INTEGER NOT NULL, key TEXT NOT NULL, "

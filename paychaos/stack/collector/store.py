@@ -60,7 +60,16 @@ from paychaos.contracts.signals import (
     attribute_text,
 )
 
-from .sql import ATTR_TABLES, SCHEMA, SCHEMA_VERSION, Where, attr_schema, migrate
+from .sql import (
+    ATTR_TABLES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    VOLUME_COLUMNS,
+    Where,
+    attr_schema,
+    migrate,
+    volume_sql,
+)
 
 R = TypeVar("R")
 
@@ -80,6 +89,21 @@ class RetentionLimits:
         for name in ("max_spans", "max_logs", "max_rum", "max_alerts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class SignalVolume:
+    """How many items of one signal were stored in a time window, and their bytes.
+
+    Bytes are the item as stored: its text fields (body, attributes and resource
+    attributes as JSON, names, ids) as UTF-8, plus 8 bytes per number.
+    """
+
+    items: int
+    bytes: int
+
+
+_FOREVER_NS = 2**63 - 1
 
 
 def _dumps(value: Any) -> str:
@@ -336,6 +360,20 @@ class SqliteStore:
             table: int(self._query(f"SELECT count(*) FROM {table}", ())[0][0])
             for table in ATTR_TABLES
         }
+
+    def volume(
+        self, since_unix_s: float | None = None, until_unix_s: float | None = None
+    ) -> dict[str, SignalVolume]:
+        """Items and bytes stored per signal (``spans``, ``logs``, ``rum``) whose time
+        (a span's start) is in ``[since, until)``; no bound means from the first or to
+        the last item. The budget divides these by the checkouts of the same window."""
+        since = int(since_unix_s * 1e9) if since_unix_s is not None else -_FOREVER_NS
+        until = int(until_unix_s * 1e9) if until_unix_s is not None else _FOREVER_NS
+        out = {}
+        for table in VOLUME_COLUMNS:
+            items, size = self._query(volume_sql(table), (since, until))[0]
+            out[table] = SignalVolume(int(items), int(size))
+        return out
 
     def close(self) -> None:
         """Finish pending writes, checkpoint the WAL and close every connection."""

@@ -214,6 +214,22 @@ class PrometheusClient(_ApiClient):
             for raw in data.get("activeTargets", [])
         ]
 
+    def tsdb_status(self) -> dict[str, Any]:
+        """The head block's cardinality statistics (``/api/v1/status/tsdb``): ``headStats``,
+        ``seriesCountByMetricName``, ``labelValueCountByLabelName``... (top 10 of each)."""
+        url = self._url("/api/v1/status/tsdb")
+        return _data(self._request("GET", url), url)
+
+    def label_names(self, match: str, start: float, end: float) -> list[str]:
+        """Label names of the series ``match`` selects between ``start`` and ``end``."""
+        params = {"match[]": match, "start": _format_time(start), "end": _format_time(end)}
+        url = self._url("/api/v1/labels", params)
+        payload = self._request("GET", url)
+        names = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(names, list):
+            raise StackError(f"GET {url}: expected a list of label names")
+        return [str(name) for name in names]
+
     def reload(self) -> None:
         """Ask Prometheus to re-read its config and rules (needs ``--web.enable-lifecycle``)."""
         self._request("POST", self._url("/-/reload"))
