@@ -525,6 +525,8 @@ class CheckoutClient:
         self._headers_cls: type[_Headers] = headers_cls
         self._idem = adapter.idempotency_header
         self._path = _compile_path(adapter.path, "key", f"{where}.path")
+        self._fixed_url = self.base_url + self._path[0] if len(self._path) == 1 else ""
+        self._method = adapter.method
         self._render: Callable[[Cart], bytes] = (
             _render_builtin
             if adapter.body is None
@@ -559,11 +561,18 @@ class CheckoutClient:
         return self._render(cart)
 
     def request(self, cart: Cart) -> PreparedRequest:
-        """The checkout request for ``cart`` (hot path: a few microseconds)."""
-        headers = self._headers_cls(self._headers)
+        """The checkout request for ``cart`` (hot path: a few microseconds).
+
+        Its headers are a fresh dict (the caller may add to it); one that holds a
+        secret never prints its value."""
+        # nothing to hide: a plain copy is cheaper than the secret-hiding dict
+        headers: dict[str, str] = (
+            self._headers_cls(self._headers) if self._secret_names else self._headers.copy()
+        )
         if self._idem is not None:
             headers[self._idem] = cart.key
-        return PreparedRequest(self.adapter.method, self.url(cart.key), headers, self._render(cart))
+        url = self._fixed_url or self.base_url + _join(self._path, cart.key)
+        return PreparedRequest(self._method, url, headers, self._render(cart))
 
     # -- answers ------------------------------------------------------------------
 

@@ -5,13 +5,17 @@ ledger check reads every payment back (``GET /v2/payments/{ref}``), passes
 when the shop kept them, says plainly that double charges were not checked,
 and fails naming the key when the shop loses a payment (its ``/admin/lose``
 switch). The bounded ``loadgen`` driver and the scenario driver both speak
-the adapter and write the same ledger lines.
+the adapter and write the same ledger lines; the scenario driver's browser
+reports the shared model's RUM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from paychaos.loadgen import drive
 from paychaos.runner.needs import unmet
 from paychaos.runner.traffic import AsyncTrafficDriver
 from paychaos.scenario.load import parse_scenario
+from paychaos.stack.collector.faro import FaroPayload, rum_items
 from paychaos.stack.collector.memory import InMemorySources
 from paychaos.stack.monitoring.memory import InMemoryMetricsSource
 from paychaos.traffic.ledger import read_ledgers
@@ -165,3 +170,60 @@ def test_loadgen_drives_the_foreign_shop_and_its_ledger_reconciles(
     assert {code for (_, code) in result.by_method_status} == {200}
     report = reconcile([ledger], checkout)
     assert report.ok and report.checkouts == 60, report.summary()
+
+
+class _Capture(http.server.BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_the_scenario_driver_s_browser_reports_the_model_s_rum(
+    shop: ShopApi, tmp_path: Path
+) -> None:
+    """Each checkout of the scenario driver is one Faro body of the shared model: the
+    checkout page's web vitals, ``click_payment_button`` (method, cart value), a
+    ``PaymentError`` per failed attempt, the result."""
+    checkout = foreign_target(shop.url).checkout
+    _Capture.bodies = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    shop.set_faults(unavailable_every=3)  # every 3rd new order: 503 once, then retried
+    try:
+        driver = AsyncTrafficDriver(
+            checkout.url,
+            f"http://127.0.0.1:{server.server_address[1]}",
+            checkout=checkout,
+            ledger_dir=tmp_path,
+            seed=4,
+        )
+        driver.start(Traffic(rate_per_s=20, duration_s=2, rum=True, request_timeout_s=3))
+        assert driver.wait(30) and driver.failure is None, driver.failure
+    finally:
+        shop.set_faults()
+        server.shutdown()
+        server.server_close()
+    entries = {e.key: e for e in read_ledgers(driver.ledger_paths())}
+    items = [
+        i for body in _Capture.bodies for i in rum_items(FaroPayload.model_validate_json(body))
+    ]
+    clicks = [i for i in items if i.kind == "event" and i.name == "click_payment_button"]
+    assert len(_Capture.bodies) == len(clicks) == len(entries) >= 20
+    methods = Counter(e.method for e in entries.values())
+    assert Counter(str(c.attributes["method"]) for c in clicks) == methods
+    assert all(float(str(c.attributes["cart_value"])) > 0 for c in clicks)
+    errors = [i for i in items if i.kind == "exception" and i.name == "PaymentError"]
+    assert len(errors) == sum(e.attempts - 1 for e in entries.values()) > 0
+    assert {str(e.attributes["status"]) for e in errors} == {"503"}
+    assert any(i.kind == "measurement" and i.name == "LCP" for i in items)
+    results = [i for i in items if i.kind == "event" and i.name == "payment_result"]
+    assert Counter(str(r.attributes["outcome"]) for r in results) == Counter(
+        e.outcome for e in entries.values()
+    )
