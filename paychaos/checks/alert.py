@@ -60,8 +60,9 @@ class AlertCheck:
         if self._firing_at is None:
             return Observation(False, f"{self.alert} not firing")
         labels = dict(firing[0].labels) if firing else {}
+        fired = {"fired": self._firing_at}
         if not self.notification:
-            return Observation(True, f"firing {labels}", self._firing_at)
+            return Observation(True, f"firing {labels}", self._firing_at, fired)
         try:
             notes = ctx.notifications.find_alert_notifications(
                 AlertQuery(
@@ -73,12 +74,17 @@ class AlertCheck:
                 )
             )
         except StackError as exc:
-            return Observation(False, f"firing, but the collector cannot be read: {exc}")
+            return Observation(
+                False, f"firing, but the collector cannot be read: {exc}", None, fired
+            )
         if not notes:
-            return Observation(False, "firing in Prometheus, no notification at the collector yet")
+            return Observation(
+                False, "firing in Prometheus, no notification at the collector yet", None, fired
+            )
         received_s = min(n.received_unix_ns for n in notes) / 1e9
         return Observation(
             True,
             f"firing {labels}; notified via {notes[0].receiver or 'webhook'}",
             max(received_s, self._firing_at),
+            {**fired, "notified": max(received_s, self._firing_at)},
         )

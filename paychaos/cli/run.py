@@ -106,11 +106,13 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    began = time.monotonic()
     from paychaos.chaos.catalog import default_catalog
     from paychaos.report.history import append_history
     from paychaos.report.html import write_html
     from paychaos.report.json_report import write_json
     from paychaos.report.junit import write_junit
+    from paychaos.report.matrix import build_matrix, render_text
     from paychaos.report.model import RunRecord, suite_status
     from paychaos.runner.needs import refusal, unmet
     from paychaos.runner.progress import Progress
@@ -176,6 +178,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_html(records, out_dir / "report.html")
         print(f"reports in {out_dir}/ (report.json, junit.xml, report.html)", file=sys.stderr)
     _print_summary(records)
+    if records:
+        print()
+        print(render_text(build_matrix(records)))
+    wall = time.monotonic() - began
+    counts = ", ".join(
+        f"{sum(1 for r in records if r.status == s)} {s}"
+        for s in dict.fromkeys(r.status for r in records)
+    )
+    print(
+        f"\nsuite wall time: {wall:.0f} s ({wall / 60:.1f} min) for {len(records)} of "
+        f"{len(loaded)} scenario(s){': ' + counts if counts else ''}; stack start and stop included"
+    )
     status = suite_status(records) if records else "interrupted"
     if status == "interrupted" or stop.is_set():
         return 130
@@ -194,13 +208,15 @@ def _print_summary(records: list[Any]) -> None:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from paychaos.report.history import history_table, plot_trends, read_history
+    from paychaos.report.history import history_matrix, history_table, plot_trends, read_history
 
     entries = read_history(args.reports_dir)
     if not entries:
         print(f"no history in {args.reports_dir} (run: paychaos run scenarios/)")
         return 1
     print(history_table(entries, args.scenario))
+    print()
+    print(history_matrix(entries, args.scenario))
     path = plot_trends(
         [e for e in entries if not args.scenario or e.scenario == args.scenario],
         args.plot or args.reports_dir / "trend.png",
