@@ -14,6 +14,9 @@ capabilities: one scenario the target cannot run is refused (exit 2, naming
 the missing capability); in a suite of several, it is *skipped* with that
 reason in every report, and the others run.
 
+A run ends by printing each scenario's expectations, the fault-by-signal
+matrix (:mod:`paychaos.report.matrix`) and the wall time of the whole command.
+
 Exit codes: 0 every expectation held, 1 one did not (or the run failed),
 2 invalid input (nothing was started or injected), 130 interrupted.
 """
@@ -64,7 +67,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     validate = subparsers.add_parser("validate", help="check scenario files; touch nothing")
     validate.add_argument("paths", nargs="+", type=Path)
 
-    history = subparsers.add_parser("history", help="past runs: table and time-to-detect trend")
+    history = subparsers.add_parser(
+        "history", help="past runs: table, fault-by-signal matrix across runs, time-to-detect trend"
+    )
     history.add_argument("--reports-dir", type=Path, default=Path("reports"))
     history.add_argument("--scenario", help="only this scenario")
     history.add_argument("--plot", type=Path, help="trend PNG (default <reports>/trend.png)")

@@ -64,6 +64,10 @@ TITLES: Mapping[str, str] = {
     "ledger": "ledger",
     "quiet": "no false alert",
 }
+#: The expectation types the matrix shows (``alert`` in three columns: fired, notified,
+#: quiet), and those it leaves out on purpose (they detect no failure mode).
+TYPES_SHOWN: frozenset[str] = frozenset({"metric", "alert", "trace", "log", "rum", "ledger"})
+TYPES_LEFT_OUT: frozenset[str] = frozenset({"hygiene"})
 CellState = Literal[
     "detected",  # every expectation of the kind detected (the cell: the first one)
     "partial",  # some detected, some missed

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import typing
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from paychaos.cli import main
+from paychaos.contracts.scenario import Expectation
 from paychaos.report.history import append_history, history_matrix, read_history, regressions
 from paychaos.report.html import render_html
 from paychaos.report.json_report import suite_document
 from paychaos.report.junit import junit_tree
-from paychaos.report.matrix import SLOW_OVER_FLOOR_S, Matrix, build_matrix, render_text
+from paychaos.report.matrix import (
+    SLOW_OVER_FLOOR_S,
+    TYPES_LEFT_OUT,
+    TYPES_SHOWN,
+    Matrix,
+    build_matrix,
+    render_text,
+)
 from paychaos.report.model import ExpectationRecord, RunRecord
 
 T0 = 1_800_000_000.0
@@ -215,3 +224,9 @@ def test_history_keeps_the_matrix_and_names_the_cells_that_regressed(
     assert "BLIND SPOT" in table and "1 failure mode(s) regressed" in table
     assert main(["history", "--reports-dir", str(tmp_path)]) == 0
     assert "REGRESSED" in capsys.readouterr().out
+
+
+def test_every_expectation_type_has_a_column_or_is_left_out_on_purpose() -> None:
+    union = typing.get_args(typing.get_args(Expectation)[0])
+    types = {typing.get_args(model.model_fields["type"].annotation)[0] for model in union}
+    assert types == TYPES_SHOWN | TYPES_LEFT_OUT and not TYPES_SHOWN & TYPES_LEFT_OUT
