@@ -42,6 +42,7 @@ class AlertCheck:
             " and is notified" if self.notification else ""
         )
         self._firing_at: float | None = None
+        self._active_at: float | None = None
 
     def _matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.labels.items())
@@ -57,10 +58,14 @@ class AlertCheck:
             return Observation(False, f"cannot read alerts: {exc}")
         if firing and self._firing_at is None:
             self._firing_at = ctx.clock()
+            starts = [a.active_at.timestamp() for a in firing if a.active_at is not None]
+            self._active_at = min(starts) if starts else None
         if self._firing_at is None:
             return Observation(False, f"{self.alert} not firing")
         labels = dict(firing[0].labels) if firing else {}
         fired = {"fired": self._firing_at}
+        if self._active_at is not None:  # Prometheus's activeAt: pending (or firing) since
+            fired["active"] = self._active_at
         if not self.notification:
             return Observation(True, f"firing {labels}", self._firing_at, fired)
         try:

@@ -160,6 +160,7 @@ _CELL_CLASS = {
     "broken": "m-bad",
     "not_checked": "m-none",
     "not_run": "m-none",
+    "before_fault": "m-bad",
 }
 
 
@@ -183,6 +184,7 @@ def _matrix_cell(cell: Cell) -> str:
             "broken": "broken ✗",
             "not_checked": "not checked",
             "not_run": "not run",
+            "before_fault": "already firing before the fault",
         }[cell.state]
         if cell.state == "fired" and cell.detected_s is not None:
             body += f"<br><small>at {cell.detected_s:.1f} s</small>"
@@ -198,6 +200,8 @@ def render_matrix(matrix: Matrix) -> str:
         label = f"{e(row.label)}<br><small>{e(row.scenario)}</small>"
         if row.blind_spot:
             label += ' <span class="blind">BLIND SPOT</span>'
+        if row.alert_before_fault:
+            label += ' <span class="blind">ALERT FIRING BEFORE THE FAULT</span>'
         if row.status == "skipped":
             rows.append(
                 f'<tr><td class="mode">{label}</td><td class="m-skip" colspan="{len(SIGNALS) + 1}">'

@@ -78,6 +78,7 @@ CellState = Literal[
     "broken",  # ledger verdict: lost or double payments
     "not_checked",  # no expectation of this kind in the scenario
     "not_run",  # the run ended before it could be judged
+    "before_fault",  # the alert was already active before the fault: no detection of it
 ]
 #: States that count as a detection (the cell holds a time).
 DETECTED: frozenset[str] = frozenset({"detected", "partial"})
@@ -90,6 +91,7 @@ BADNESS: Mapping[str, int] = {
     "missed": 2,
     "fired": 2,
     "broken": 2,
+    "before_fault": 2,
 }
 #: Run statuses whose expectations were judged (the others are not run or skipped).
 JUDGED = ("passed", "failed")
@@ -104,6 +106,8 @@ class Hit:
     """``passed`` (seen in time), ``failed`` or ``not_run``."""
     detected_s: float | None = None
     floor_s: float | None = None
+    before_fault: bool = False
+    """An alert already active before the fault: seen, but not this fault's detection."""
 
     @property
     def over_s(self) -> float | None:
@@ -161,6 +165,7 @@ class Cell:
             "broken": "broken ✗",
             "not_checked": "—",
             "not_run": "not run",
+            "before_fault": "before fault",
         }[self.state]
 
     def title(self) -> str:
@@ -169,7 +174,8 @@ class Cell:
         for h in self.hits:
             when = f" {h.detected_s:.1f}s" if h.detected_s is not None else ""
             floor = f" (floor {h.floor_s:.1f}s)" if h.floor_s is not None else ""
-            lines.append(f"{h.status}{when}{floor}: {h.name}")
+            pre = " (active before the fault)" if h.before_fault else ""
+            lines.append(f"{h.status}{when}{floor}{pre}: {h.name}")
         return "\n".join(lines) or "not checked"
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +192,7 @@ class Cell:
                     "status": h.status,
                     "detected_s": h.detected_s,
                     "floor_s": h.floor_s,
+                    "before_fault": h.before_fault,
                 }
                 for h in self.hits
             ],
@@ -194,7 +201,13 @@ class Cell:
     @classmethod
     def from_dict(cls, signal: str, raw: Mapping[str, Any], slow_over_floor_s: float) -> Cell:
         hits = tuple(
-            Hit(str(h["name"]), str(h["status"]), h.get("detected_s"), h.get("floor_s"))
+            Hit(
+                str(h["name"]),
+                str(h["status"]),
+                h.get("detected_s"),
+                h.get("floor_s"),
+                bool(h.get("before_fault", False)),
+            )
             for h in raw.get("expectations", [])
         )
         return cls(
@@ -232,8 +245,13 @@ class Row:
 
     @property
     def blind_spot(self) -> bool:
-        """It ran, and no expected alert fired: nobody would be paged."""
-        return self.judged and not self.alerted
+        """It ran, and no expected alert fired: nobody would be paged. (An alert already
+        firing before the fault proves nothing either way: flagged apart, not blind.)"""
+        return self.judged and not self.alerted and not self.alert_before_fault
+
+    @property
+    def alert_before_fault(self) -> bool:
+        return self.judged and self.cells["alert"].state == "before_fault"
 
     @property
     def slow_signals(self) -> list[str]:
@@ -243,6 +261,8 @@ class Row:
         out = []
         if self.blind_spot:
             out.append("BLIND SPOT (no alert fires)")
+        if self.alert_before_fault:
+            out.append("UNPROVEN (the alert was firing before the fault)")
         if self.slow_signals:
             out.append("slow: " + ", ".join(TITLES[s] for s in self.slow_signals))
         return "; ".join(out)
@@ -299,6 +319,9 @@ class Matrix:
             parts.append(f"{missed} not detected")
         if self.blind_spots:
             parts.append("blind spots: " + ", ".join(r.label for r in self.blind_spots))
+        unproven = [r.label for r in judged if r.alert_before_fault]
+        if unproven:
+            parts.append("alert firing before the fault: " + ", ".join(unproven))
         others = [r for r in self.rows if not r.judged]
         if others:
             parts.append(
@@ -342,13 +365,25 @@ def _status(exp: ExpectationRecord) -> str:
 def _detection_cell(signal: str, hits: Sequence[Hit], slow: float) -> Cell:
     if not hits:
         return Cell(signal, "not_checked", slow_over_floor_s=slow)
-    seen = [h for h in hits if h.status == "passed" and h.detected_s is not None]
+    seen = [
+        h for h in hits if h.status == "passed" and h.detected_s is not None and not h.before_fault
+    ]
     if not seen:
-        state: CellState = "not_run" if all(h.status == "not_run" for h in hits) else "missed"
+        state: CellState = (
+            "not_run"
+            if all(h.status == "not_run" for h in hits)
+            else "before_fault"
+            if any(h.before_fault and h.status == "passed" for h in hits)
+            else "missed"
+        )
         return Cell(signal, state, tuple(hits), slow_over_floor_s=slow)
     first = min(seen, key=lambda h: h.detected_s or 0.0)
     state = "partial" if any(h.status == "failed" for h in hits) else "detected"
     return Cell(signal, state, tuple(hits), first.detected_s, first.floor_s, slow)
+
+
+def _before_fault(exp: ExpectationRecord) -> bool:
+    return exp.active_s is not None and exp.active_s < 0
 
 
 def _fired_hit(exp: ExpectationRecord) -> Hit:
@@ -358,7 +393,7 @@ def _fired_hit(exp: ExpectationRecord) -> Hit:
         fired = exp.detected_s
     floor = exp.fired_floor_s if exp.fired_floor_s is not None else exp.floor_s
     if fired is not None:
-        return Hit(exp.name, "passed", fired, floor)
+        return Hit(exp.name, "passed", fired, floor, _before_fault(exp))
     return Hit(exp.name, "not_run" if _status(exp) == "not_run" else "failed", None, floor)
 
 
@@ -390,7 +425,11 @@ def row_of(rec: RunRecord, slow: float = SLOW_OVER_FLOOR_S) -> Row:
         ]
 
     alerts = [e for e in eventually if e.type == "alert"]
-    notified = [Hit(e.name, _status(e), e.detected_s, e.floor_s) for e in alerts if e.notification]
+    notified = [
+        Hit(e.name, _status(e), e.detected_s, e.floor_s, _before_fault(e))
+        for e in alerts
+        if e.notification
+    ]
     ledger = [Hit(e.name, _status(e)) for e in exps if e.type == "ledger"]
     quiet = [  # a must-not-fire alert that fired: when (seen firing, or failed by the runner)
         Hit(e.name, _status(e), (e.fired_s if e.fired_s is not None else e.detected_s))
@@ -424,12 +463,14 @@ CELL_W = 13
 LEGEND = (
     "cell: time to detect / floor, s from the fault (first detection; n✗: n of its checks missed); "
     "SLOW: > {slow:g} s over the floor; MISSED: not detected; —: not checked; "
-    "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled"
+    "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled; "
+    "before fault: the alert was already firing when the fault began"
 )
 LEGEND_OVER = (
     "cell: time to detect minus floor, s (first detection; n✗: n of its checks missed); "
     "SLOW: > {slow:g} s over the floor; MISSED: not detected; —: not checked; "
-    "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled"
+    "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled; "
+    "before fault: the alert was already firing when the fault began"
 )
 
 

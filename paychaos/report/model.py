@@ -59,6 +59,10 @@ class ExpectationRecord:
     expectation failed, e.g. fired but never notified, or fired though it must not)."""
     fired_floor_s: float | None = None
     """Alerts only: the floor of ``fired_s`` (the floor without Alertmanager's group_wait)."""
+    active_s: float | None = None
+    """Alerts only: when Prometheus says the alert became active (pending, then firing),
+    seconds from the fault; negative: it was active before the fault, so its firing is
+    not this fault's detection."""
 
     @property
     def over_floor_s(self) -> float | None:

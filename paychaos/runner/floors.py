@@ -70,7 +70,7 @@ def alert_fired_floor_s(
     exp: AlertExpectation, *, evaluation_interval_s: float, rule_for_s: Mapping[str, float]
 ) -> float:
     """The floor of an alert reaching *firing* (the rule's ``for`` + one evaluation),
-    with or without ``absent``: Alertmanager's group_wait comes after it."""
+    before Alertmanager's group_wait."""
     return rule_for_s.get(exp.alert, 0.0) + evaluation_interval_s
 
 

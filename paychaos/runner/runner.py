@@ -228,6 +228,8 @@ class _Run:
             fired_at = obs.stages.get("fired")
             if fired_at is not None and rec.fired_s is None:
                 rec.fired_s = max(0.0, fired_at - anchor)
+                active_at = obs.stages.get("active")
+                rec.active_s = None if active_at is None else active_at - anchor
             if check.mode == "eventually":
                 if obs.seen:
                     rec.status, rec.observed_unix_s = "passed", obs.at_unix_s or now

@@ -149,6 +149,36 @@ def test_a_fired_but_never_notified_alert_is_detected_as_fired_only() -> None:
     assert row.cells["alert"].state == "missed" and row.blind_spot
 
 
+def test_an_alert_already_firing_before_the_fault_is_no_detection_and_no_blind_spot() -> None:
+    rec = _run(
+        "memory-pressure",
+        [
+            _exp(
+                "OOM alert",
+                "alert",
+                "failed",
+                None,
+                2.0,
+                notification=True,
+                fired_s=0.3,
+                fired_floor_s=1.0,
+                active_s=-11.0,
+            ),
+            _exp("memory grows", "metric", "passed", 2.0, 1.0),
+        ],
+        status="failed",
+    )
+    row = build_matrix([rec]).rows[0]
+    assert (
+        row.cells["alert"].state == "before_fault" and row.cells["alert"].text() == "before fault"
+    )
+    assert not row.alerted and not row.blind_spot and "UNPROVEN" in row.flags()
+    assert "alert firing before the fault: memory-pressure" in build_matrix([rec]).summary()
+    assert "ALERT FIRING BEFORE THE FAULT" in render_html([rec])
+    rec.expectations[0].active_s = 0.2  # active after the fault: its detection
+    assert build_matrix([rec]).rows[0].cells["alert"].state == "detected"
+
+
 def test_summary_line_counts_alerted_rows_and_the_median_over_floor() -> None:
     skipped = _run("memory-pressure", [], status="skipped")
     skipped.reason = "the target lacks memory faults"

@@ -4,24 +4,33 @@ Visa declines (a business outcome, not an error) are seen by a metric only; a
 database outage fires ``DatabaseErrors``. The matrix the run prints, and the
 one in its JSON and HTML reports, must flag the declines row as a blind spot
 and not the outage row, with the outage's alert fired and notified apart.
+The stack is shared with the package's other tests: the test first waits until
+no alert of theirs is pending or firing (the suite's own settle waits only for
+firing ones), and each scenario's steady state holds that before its fault.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from paychaos.cli import main
+from paychaos.stack.monitoring.promapi import PrometheusClient
 from tests.live_stack import LiveStack
 
 pytestmark = pytest.mark.integration
+HOST_WIDE = ("InstanceOOMKill", "InstanceMemoryPressure")  # the host's counters, shared
+QUIET_WITHIN_S = 240.0
 
 DECLINES = """\
 name: tiny-declines
 failure_mode: visa declines (no alert watches them)
 traffic: {rate_per_s: 8, duration_s: 22}
+steady_state:
+  probes: [{type: no_alerts, when: before, ignore: [InstanceOOMKill, InstanceMemoryPressure]}]
 faults:
   - {id: declines, fault: decline-spike, at_s: 4, duration_s: 14,
      params: {method: visa, decline_rate: 0.9}}
@@ -35,6 +44,8 @@ OUTAGE = """\
 name: tiny-db-outage
 failure_mode: database down
 traffic: {rate_per_s: 8, duration_s: 40}
+steady_state:
+  probes: [{type: no_alerts, when: before, ignore: [InstanceOOMKill, InstanceMemoryPressure]}]
 faults:
   - {id: db-down, fault: db-outage, at_s: 4, duration_s: 20, params: {mode: reset}}
 expectations:
@@ -45,6 +56,17 @@ expectations:
 """
 
 
+def _wait_until_quiet(prometheus: PrometheusClient) -> None:
+    """No alert pending or firing (a 1m rule window clears in ~75 s); fails, never skips."""
+    deadline = time.monotonic() + QUIET_WITHIN_S
+    while True:
+        active = [a.name for a in prometheus.alerts() if a.name not in HOST_WIDE]
+        if not active:
+            return
+        assert time.monotonic() < deadline, f"alerts still active: {active}"
+        time.sleep(1.0)
+
+
 def test_a_tiny_suite_flags_the_failure_mode_without_an_alert_as_a_blind_spot(
     run_stack: LiveStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -53,6 +75,7 @@ def test_a_tiny_suite_flags_the_failure_mode_without_an_alert_as_a_blind_spot(
     (suite / "a-declines.yaml").write_text(DECLINES)
     (suite / "b-db-outage.yaml").write_text(OUTAGE)
     reports = tmp_path / "reports"
+    _wait_until_quiet(PrometheusClient(run_stack.urls["prometheus"]))
     state_dir = str(run_stack.stack.cfg.state_dir)
     args = ["--state-dir", state_dir, "run", str(suite), "--reuse", "--no-progress"]
     code = main([*args, "--reports-dir", str(reports)])
