@@ -1,12 +1,15 @@
 # The two commands of the README:
 #   make demo   set up, then run the main job on the embedded stack (no Docker)
-#   make test   set up, then lint, type-check and run every test
+#   make test   set up, then lint, type-check, run every test and the built-in
+#               scenario suite (make suite: fails when a scenario fails; prints
+#               the fault-by-signal matrix and the suite's wall time)
 VENV ?= .venv
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager
+SUITE_REPORTS ?= reports
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint suite bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +41,11 @@ lint: setup
 
 test: lint
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory suite
+
+# Every scenarios/*.yaml on one fresh embedded stack (~11 minutes on 2 cores).
+suite: setup
+	$(VENV)/bin/paychaos run scenarios/ --fresh --no-progress --reports-dir $(SUITE_REPORTS)
 
 bench: setup
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

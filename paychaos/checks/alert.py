@@ -42,6 +42,7 @@ class AlertCheck:
             " and is notified" if self.notification else ""
         )
         self._firing_at: float | None = None
+        self._active_at: float | None = None
 
     def _matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.labels.items())
@@ -57,11 +58,16 @@ class AlertCheck:
             return Observation(False, f"cannot read alerts: {exc}")
         if firing and self._firing_at is None:
             self._firing_at = ctx.clock()
+            starts = [a.active_at.timestamp() for a in firing if a.active_at is not None]
+            self._active_at = min(starts) if starts else None
         if self._firing_at is None:
             return Observation(False, f"{self.alert} not firing")
         labels = dict(firing[0].labels) if firing else {}
+        fired = {"fired": self._firing_at}
+        if self._active_at is not None:  # Prometheus's activeAt: pending (or firing) since
+            fired["active"] = self._active_at
         if not self.notification:
-            return Observation(True, f"firing {labels}", self._firing_at)
+            return Observation(True, f"firing {labels}", self._firing_at, fired)
         try:
             notes = ctx.notifications.find_alert_notifications(
                 AlertQuery(
@@ -73,12 +79,17 @@ class AlertCheck:
                 )
             )
         except StackError as exc:
-            return Observation(False, f"firing, but the collector cannot be read: {exc}")
+            return Observation(
+                False, f"firing, but the collector cannot be read: {exc}", None, fired
+            )
         if not notes:
-            return Observation(False, "firing in Prometheus, no notification at the collector yet")
+            return Observation(
+                False, "firing in Prometheus, no notification at the collector yet", None, fired
+            )
         received_s = min(n.received_unix_ns for n in notes) / 1e9
         return Observation(
             True,
             f"firing {labels}; notified via {notes[0].receiver or 'webhook'}",
             max(received_s, self._firing_at),
+            {**fired, "notified": max(received_s, self._firing_at)},
         )

@@ -14,6 +14,9 @@ capabilities: one scenario the target cannot run is refused (exit 2, naming
 the missing capability); in a suite of several, it is *skipped* with that
 reason in every report, and the others run.
 
+A run ends by printing each scenario's expectations, the fault-by-signal
+matrix (:mod:`paychaos.report.matrix`) and the wall time of the whole command.
+
 Exit codes: 0 every expectation held, 1 one did not (or the run failed),
 2 invalid input (nothing was started or injected), 130 interrupted.
 """
@@ -64,7 +67,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     validate = subparsers.add_parser("validate", help="check scenario files; touch nothing")
     validate.add_argument("paths", nargs="+", type=Path)
 
-    history = subparsers.add_parser("history", help="past runs: table and time-to-detect trend")
+    history = subparsers.add_parser(
+        "history", help="past runs: table, fault-by-signal matrix across runs, time-to-detect trend"
+    )
     history.add_argument("--reports-dir", type=Path, default=Path("reports"))
     history.add_argument("--scenario", help="only this scenario")
     history.add_argument("--plot", type=Path, help="trend PNG (default <reports>/trend.png)")
@@ -106,11 +111,13 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    began = time.monotonic()
     from paychaos.chaos.catalog import default_catalog
     from paychaos.report.history import append_history
     from paychaos.report.html import write_html
     from paychaos.report.json_report import write_json
     from paychaos.report.junit import write_junit
+    from paychaos.report.matrix import build_matrix, render_text
     from paychaos.report.model import RunRecord, suite_status
     from paychaos.runner.needs import refusal, unmet
     from paychaos.runner.progress import Progress
@@ -176,6 +183,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_html(records, out_dir / "report.html")
         print(f"reports in {out_dir}/ (report.json, junit.xml, report.html)", file=sys.stderr)
     _print_summary(records)
+    if records:
+        print()
+        print(render_text(build_matrix(records)))
+    wall = time.monotonic() - began
+    counts = ", ".join(
+        f"{sum(1 for r in records if r.status == s)} {s}"
+        for s in dict.fromkeys(r.status for r in records)
+    )
+    print(
+        f"\nsuite wall time: {wall:.0f} s ({wall / 60:.1f} min) for {len(records)} of "
+        f"{len(loaded)} scenario(s){': ' + counts if counts else ''}; stack start and stop included"
+    )
     status = suite_status(records) if records else "interrupted"
     if status == "interrupted" or stop.is_set():
         return 130
@@ -194,13 +213,15 @@ def _print_summary(records: list[Any]) -> None:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from paychaos.report.history import history_table, plot_trends, read_history
+    from paychaos.report.history import history_matrix, history_table, plot_trends, read_history
 
     entries = read_history(args.reports_dir)
     if not entries:
         print(f"no history in {args.reports_dir} (run: paychaos run scenarios/)")
         return 1
     print(history_table(entries, args.scenario))
+    print()
+    print(history_matrix(entries, args.scenario))
     path = plot_trends(
         [e for e in entries if not args.scenario or e.scenario == args.scenario],
         args.plot or args.reports_dir / "trend.png",

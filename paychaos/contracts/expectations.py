@@ -15,7 +15,7 @@ Checks only read: they never change the system under test.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -42,6 +42,9 @@ class Observation:
     seen: bool
     detail: str
     at_unix_s: float | None = None
+    stages: Mapping[str, float] = field(default_factory=dict)
+    """Stages reached on the way to ``seen`` (name → unix time), reported even when not
+    ``seen`` yet: an alert check reports ``fired`` before its notification arrives."""
 
 
 class ClientLedger(Protocol):

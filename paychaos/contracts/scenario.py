@@ -292,6 +292,9 @@ class Scenario(_Model):
 
     name: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
+    failure_mode: str = Field(default="", max_length=60)
+    """A short human label for the way checkout breaks ("database slow"): the scenario's
+    row in the fault-by-signal matrix (default: the name)."""
     traffic: Traffic
     steady_state: SteadyState = Field(default_factory=SteadyState)
     faults: tuple[FaultStep, ...] = ()

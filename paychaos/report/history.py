@@ -1,8 +1,10 @@
 """Run history: one JSON line per scenario run, appended to ``<reports>/history.jsonl``.
 
 Each line is a summary (scenario, status, time, time-to-detect per
-expectation, recovery), small enough to keep for years of nightly runs;
-``paychaos history`` prints them as a table and plots time-to-detect trends.
+expectation, recovery, and the run's row of the fault-by-signal matrix),
+small enough to keep for years of nightly runs; ``paychaos history`` prints
+them as a table, the matrix across runs with the cells that regressed since
+the run before, and plots time-to-detect trends.
 
 Example::
 
@@ -18,10 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from paychaos.report.matrix import (
+    BADNESS,
+    SIGNALS,
+    SLOW_OVER_FLOOR_S,
+    TITLES,
+    Cell,
+    Hit,
+    row_of,
+)
 from paychaos.report.model import RunRecord
 
 HISTORY_FILE = "history.jsonl"
@@ -38,9 +50,47 @@ class HistoryEntry:
     recovered_s: float | None
     detect_s: dict[str, float | None] = field(default_factory=dict)
     floor_s: dict[str, float | None] = field(default_factory=dict)
+    failure_mode: str = ""
+    blind_spot: bool | None = None
+    """The run's matrix row: no expected alert fired (None: not judged, or an old line)."""
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The run's matrix row: signal → ``{state, detected_s, floor_s[, missed]}``."""
+
+    def cell(self, signal: str, slow_over_floor_s: float = SLOW_OVER_FLOOR_S) -> Cell | None:
+        raw = self.cells.get(signal)
+        if not raw:
+            return None
+        missed = tuple(Hit("", "failed") for _ in range(int(raw.get("missed", 0))))
+        return Cell(
+            signal,
+            raw["state"],
+            missed,
+            raw.get("detected_s"),
+            raw.get("floor_s"),
+            slow_over_floor_s,
+        )
+
+
+def _cells_of(record: RunRecord) -> tuple[bool | None, dict[str, dict[str, Any]]]:
+    row = row_of(record)
+    if not row.judged:
+        return None, {}
+    cells: dict[str, dict[str, Any]] = {}
+    for signal in SIGNALS:
+        cell = row.cells[signal]
+        raw: dict[str, Any] = {"state": cell.state}
+        if cell.detected_s is not None:
+            raw["detected_s"] = round(cell.detected_s, 3)
+        if cell.floor_s is not None:
+            raw["floor_s"] = round(cell.floor_s, 3)
+        if cell.missed_count and cell.state == "partial":
+            raw["missed"] = cell.missed_count
+        cells[signal] = raw
+    return row.blind_spot, cells
 
 
 def entry_of(record: RunRecord) -> HistoryEntry:
+    blind, cells = _cells_of(record)
     return HistoryEntry(
         scenario=record.scenario,
         status=record.status,
@@ -49,6 +99,9 @@ def entry_of(record: RunRecord) -> HistoryEntry:
         recovered_s=record.recovered_s,
         detect_s={e.name: e.detected_s for e in record.expectations if e.mode == "eventually"},
         floor_s={e.name: e.floor_s for e in record.expectations if e.mode == "eventually"},
+        failure_mode=record.failure_mode,
+        blind_spot=blind,
+        cells=cells,
     )
 
 
@@ -78,6 +131,13 @@ def read_history(reports_dir: Path) -> list[HistoryEntry]:
                     recovered_s=raw.get("recovered_s"),
                     detect_s=dict(raw.get("detect_s") or {}),
                     floor_s=dict(raw.get("floor_s") or {}),
+                    failure_mode=str(raw.get("failure_mode") or ""),
+                    blind_spot=raw.get("blind_spot"),
+                    cells={
+                        str(k): dict(v)
+                        for k, v in (raw.get("cells") or {}).items()
+                        if isinstance(v, dict) and "state" in v
+                    },
                 )
             )
         except (ValueError, KeyError, TypeError):
@@ -103,6 +163,69 @@ def history_table(entries: Sequence[HistoryEntry], scenario: str | None = None) 
         lines.append(
             f"{_time(e.started_unix_s):<17} {e.scenario:<24} {e.status:<11} {max_ttd:>9} {rec:>9}"
         )
+    return "\n".join(lines)
+
+
+def regressions(
+    before: HistoryEntry, after: HistoryEntry, slow_over_floor_s: float = SLOW_OVER_FLOOR_S
+) -> list[str]:
+    """The cells of ``after`` worse than in ``before`` (the same failure mode, an earlier run):
+    a worse state (detected → partly or not detected, quiet → fired, held → broken), a
+    detection newly more than ``slow_over_floor_s`` over its floor, a new blind spot."""
+    out = []
+    if after.blind_spot and before.blind_spot is False:
+        out.append("blind spot (no alert fires any more)")
+    for signal in SIGNALS:
+        old, new = before.cell(signal, slow_over_floor_s), after.cell(signal, slow_over_floor_s)
+        if old is None or new is None:
+            continue
+        was, now = old.text(over=True), new.text(over=True)
+        if BADNESS.get(new.state, -1) > BADNESS.get(old.state, 99) or (new.slow and not old.slow):
+            out.append(f"{TITLES[signal]} ({was} → {now})")
+    return out
+
+
+def history_matrix(
+    entries: Sequence[HistoryEntry], scenario: str | None = None, last: int = 5
+) -> str:
+    """The matrix across runs: per failure mode, its last ``last`` runs (time to detect minus
+    floor in each cell), then the cells that regressed since the run before the latest."""
+    by_scenario: dict[str, list[HistoryEntry]] = defaultdict(list)
+    for e in entries:
+        if e.cells and (not scenario or e.scenario == scenario):
+            by_scenario[e.scenario].append(e)
+    if not by_scenario:
+        return "no fault-by-signal matrix in this history yet"
+    width = {s: max(11, len(TITLES[s]) + 1) for s in SIGNALS}
+    lines = [
+        f"fault-by-signal matrix across runs (time to detect minus floor, s; SLOW: > "
+        f"{SLOW_OVER_FLOOR_S:g} s over the floor; the last {last} runs of each failure mode)"
+    ]
+    changed = 0
+    for name, runs in by_scenario.items():
+        runs.sort(key=lambda e: e.started_unix_s)
+        label = runs[-1].failure_mode
+        lines.append("")
+        lines.append(f"{label} ({name})" if label and label != name else name)
+        lines.append(
+            f"  {'started (UTC)':<17} " + " ".join(f"{TITLES[s]:<{width[s]}}" for s in SIGNALS)
+        )
+        for e in runs[-last:]:
+            texts = [(c.text(over=True) if (c := e.cell(s)) else "") for s in SIGNALS]
+            cells = " ".join(f"{t:<{width[s]}}" for s, t in zip(SIGNALS, texts, strict=True))
+            flag = "  BLIND SPOT" if e.blind_spot else ""
+            lines.append(f"  {_time(e.started_unix_s):<17} {cells}{e.status:>7}{flag}".rstrip())
+        if len(runs) >= 2:
+            worse = regressions(runs[-2], runs[-1])
+            if worse:
+                changed += 1
+                lines.append("  REGRESSED since the run before: " + "; ".join(worse))
+    lines.append("")
+    lines.append(
+        f"{changed} failure mode(s) regressed in their latest run"
+        if changed
+        else "no cell regressed in the latest run of any failure mode"
+    )
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from paychaos.report.matrix import SIGNALS, TITLES, Cell, Matrix, build_matrix
 from paychaos.report.model import RunRecord, SeriesRecord
 
 _STYLE = """
@@ -32,6 +33,11 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}.passed{color:#1a7f37;font-weight:600}.failed,.error,.interrupted{color:#c62828;font-weight:600}
 .aborted,.not_run{color:#9a6700;font-weight:600}img{max-width:100%}section{margin-bottom:3em}
 code{background:#f6f8fa;padding:1px 4px}
+table.matrix td{text-align:center;min-width:7em}table.matrix td.mode{text-align:left}
+.m-ok{background:#dafbe1}.m-slow{background:#fff1c2}.m-bad{background:#ffd7d5;font-weight:600}
+.m-none{background:#f6f6f6;color:#888;font-size:12px}.m-skip{color:#888;font-style:italic;text-align:left}
+.blind{background:#c62828;color:#fff;font-size:11px;font-weight:700;padding:1px 5px;border-radius:3px}
+.coverage{font-size:16px;font-weight:600}small{color:#555}
 """
 
 
@@ -144,6 +150,77 @@ recovered in {_fmt(rec.recovered_s)}s (deadline {rec.recovery_within_s:g}s, floo
 </section>"""
 
 
+_CELL_CLASS = {
+    "detected": "m-ok",
+    "quiet": "m-ok",
+    "held": "m-ok",
+    "partial": "m-slow",
+    "missed": "m-bad",
+    "fired": "m-bad",
+    "broken": "m-bad",
+    "not_checked": "m-none",
+    "not_run": "m-none",
+    "before_fault": "m-bad",
+}
+
+
+def _matrix_cell(cell: Cell) -> str:
+    e = html.escape
+    css = "m-slow" if cell.slow else _CELL_CLASS[cell.state]
+    if cell.state in ("detected", "partial") and cell.detected_s is not None:
+        floor = f"floor {cell.floor_s:.1f} s" if cell.floor_s is not None else "no floor"
+        over = f", {cell.over_s:+.1f} s" if cell.over_s is not None else ""
+        body = f"<b>{cell.detected_s:.1f} s</b><br><small>{floor}{over}</small>"
+        if cell.slow:
+            body += "<br><small><b>slow</b></small>"
+        if cell.state == "partial":
+            body += f"<br><small>{cell.missed_count} of {len(cell.hits)} not detected</small>"
+    else:
+        body = {
+            "missed": "not detected",
+            "quiet": "quiet ✓",
+            "fired": "fired ✗",
+            "held": "held ✓",
+            "broken": "broken ✗",
+            "not_checked": "not checked",
+            "not_run": "not run",
+            "before_fault": "already firing before the fault",
+        }[cell.state]
+        if cell.state == "fired" and cell.detected_s is not None:
+            body += f"<br><small>at {cell.detected_s:.1f} s</small>"
+    return f'<td class="{css}" title="{e(cell.title())}">{body}</td>'
+
+
+def render_matrix(matrix: Matrix) -> str:
+    """The fault-by-signal matrix as a coloured table, its coverage line on top."""
+    e = html.escape
+    head = "".join(f"<th>{e(TITLES[s])}</th>" for s in SIGNALS)
+    rows = []
+    for row in matrix.rows:
+        label = f"{e(row.label)}<br><small>{e(row.scenario)}</small>"
+        if row.blind_spot:
+            label += ' <span class="blind">BLIND SPOT</span>'
+        if row.alert_before_fault:
+            label += ' <span class="blind">ALERT FIRING BEFORE THE FAULT</span>'
+        if row.status == "skipped":
+            rows.append(
+                f'<tr><td class="mode">{label}</td><td class="m-skip" colspan="{len(SIGNALS) + 1}">'
+                f"skipped: {e(row.reason)}</td></tr>"
+            )
+            continue
+        cells = "".join(_matrix_cell(row.cells[s]) for s in SIGNALS)
+        status = f'<td class="{row.status}">{row.status}</td>'
+        rows.append(f'<tr><td class="mode">{label}</td>{cells}{status}</tr>')
+    return f"""<section id="matrix"><h2>Fault-by-signal matrix</h2>
+<p class="coverage">{e(matrix.summary())}</p>
+<table class="matrix"><tr><th>failure mode</th>{head}<th>run</th></tr>{"".join(rows)}</table>
+<p><small>Each cell: time to detect (s from the fault's injection), its floor and the difference
+(the first detection when several checks look at the signal; hover for each). Yellow: more than
+{matrix.slow_over_floor_s:g} s over the floor. Red: not detected, or an alert that must stay quiet
+fired, or payments lost or doubled. A blind spot is a failure mode in which no expected alert fires.
+</small></p></section>"""
+
+
 def render_html(records: Sequence[RunRecord]) -> str:
     """The whole page."""
     summary = "".join(
@@ -155,6 +232,7 @@ def render_html(records: Sequence[RunRecord]) -> str:
     body = "".join(_run_section(r) for r in records)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>paychaos report</title>
 <style>{_STYLE}</style></head><body><h1>paychaos report</h1>
+{render_matrix(build_matrix(records))}
 <table><tr><th>scenario</th><th>status</th><th>expectations met</th><th>duration s</th></tr>{summary}</table>
 {body}</body></html>"""
 

@@ -6,12 +6,18 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from paychaos.report.matrix import build_matrix
 from paychaos.report.model import RunRecord, suite_status
 
 
 def suite_document(records: Sequence[RunRecord]) -> dict[str, object]:
-    """``{"status": ..., "runs": [...]}`` for a suite run."""
-    return {"status": suite_status(list(records)), "runs": [r.to_dict() for r in records]}
+    """``{"status": ..., "matrix": {...}, "runs": [...]}`` for a suite run (the matrix:
+    :meth:`paychaos.report.matrix.Matrix.to_dict`)."""
+    return {
+        "status": suite_status(list(records)),
+        "matrix": build_matrix(records).to_dict(),
+        "runs": [r.to_dict() for r in records],
+    }
 
 
 def write_json(records: Sequence[RunRecord], path: Path) -> Path:

@@ -1,5 +1,11 @@
 """JUnit XML for CI: a testsuite per scenario, a testcase per expectation (and recovery).
 
+The fault-by-signal matrix rides along without adding tests: each scenario's
+testsuite carries its row as properties (``matrix.<signal>``,
+``matrix.blind_spot``), and a last testsuite ``paychaos.matrix`` (0 tests)
+carries the coverage summary as a property and the whole matrix as
+``system-out``.
+
 Example::
 
     write_junit(records, Path("reports/junit.xml"))
@@ -11,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from paychaos.report.matrix import SIGNALS, build_matrix, render_text
 from paychaos.report.model import RunRecord
 
 
@@ -22,7 +29,8 @@ def junit_tree(records: Sequence[RunRecord]) -> ET.ElementTree:
     """The JUnit document (``testsuites`` → ``testsuite`` per run → ``testcase``)."""
     root = ET.Element("testsuites", name="paychaos")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for rec in records:
+    matrix = build_matrix(records)
+    for rec, row in zip(records, matrix.rows, strict=True):
         suite = ET.SubElement(root, "testsuite", name=f"scenario.{rec.scenario}")
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         props = ET.SubElement(suite, "properties")
@@ -33,6 +41,12 @@ def junit_tree(records: Sequence[RunRecord]) -> ET.ElementTree:
             ("traffic_driver", rec.traffic_driver),
         ):
             ET.SubElement(props, "property", name=key, value=str(value))
+        for signal in SIGNALS:
+            cell = row.cells[signal]
+            ET.SubElement(props, "property", name=f"matrix.{signal}", value=cell.text())
+        ET.SubElement(
+            props, "property", name="matrix.blind_spot", value=str(row.blind_spot).lower()
+        )
         classname = f"paychaos.{rec.scenario}"
         for exp in rec.expectations:
             counts["tests"] += 1
@@ -67,6 +81,18 @@ def junit_tree(records: Sequence[RunRecord]) -> ET.ElementTree:
             suite.set(key, str(count))
             totals[key] += count
         suite.set("time", f"{rec.duration_s:.3f}")
+    summary = ET.SubElement(
+        root, "testsuite", name="paychaos.matrix", tests="0", failures="0", errors="0", skipped="0"
+    )
+    props = ET.SubElement(summary, "properties")
+    ET.SubElement(props, "property", name="summary", value=matrix.summary())
+    ET.SubElement(
+        props,
+        "property",
+        name="blind_spots",
+        value=",".join(r.scenario for r in matrix.blind_spots),
+    )
+    ET.SubElement(summary, "system-out").text = render_text(matrix)
     for key, total in totals.items():
         root.set(key, str(total))
     ET.indent(root)

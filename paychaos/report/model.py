@@ -51,6 +51,18 @@ class ExpectationRecord:
     detected_s: float | None = None
     floor_s: float | None = None
     observed_unix_s: float | None = None
+    notification: bool = False
+    """An alert expectation that also waits for the notification (``detected_s`` is then
+    when it was notified, ``fired_s`` when Prometheus reported it firing)."""
+    fired_s: float | None = None
+    """Alerts only: seconds from the fault until the alert was seen firing (also when the
+    expectation failed, e.g. fired but never notified, or fired though it must not)."""
+    fired_floor_s: float | None = None
+    """Alerts only: the floor of ``fired_s`` (the floor without Alertmanager's group_wait)."""
+    active_s: float | None = None
+    """Alerts only: when Prometheus says the alert became active (pending, then firing),
+    seconds from the fault; negative: it was active before the fault, so its firing is
+    not this fault's detection."""
 
     @property
     def over_floor_s(self) -> float | None:
@@ -95,6 +107,8 @@ class RunRecord:
     description: str
     source: str
     status: RunStatus = "error"
+    failure_mode: str = ""
+    """The scenario's human label for the way checkout breaks (its row in the matrix)."""
     started_unix_s: float = 0.0
     traffic_started_unix_s: float = 0.0
     ended_unix_s: float = 0.0

@@ -53,7 +53,9 @@ def detection_floor_s(
     if isinstance(exp, AlertExpectation):
         if exp.absent:
             return None
-        floor = rule_for_s.get(exp.alert, 0.0) + evaluation_interval_s
+        floor = alert_fired_floor_s(
+            exp, evaluation_interval_s=evaluation_interval_s, rule_for_s=rule_for_s
+        )
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
         return scrape_interval_s + exp.for_s
@@ -62,6 +64,14 @@ def detection_floor_s(
     if isinstance(exp, RumExpectation):
         return RUM_PUSH_INTERVAL_S
     return None
+
+
+def alert_fired_floor_s(
+    exp: AlertExpectation, *, evaluation_interval_s: float, rule_for_s: Mapping[str, float]
+) -> float:
+    """The floor of an alert reaching *firing* (the rule's ``for`` + one evaluation),
+    before Alertmanager's group_wait."""
+    return rule_for_s.get(exp.alert, 0.0) + evaluation_interval_s
 
 
 _RANGE = re.compile(r"\[(\d+(?:\.\d+)?)(ms|s|m|h)\]")

@@ -42,10 +42,15 @@ from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, Rollba
 from paychaos.contracts.expectations import Check, CheckContext, Window
 from paychaos.contracts.faults import Fault, FaultCatalog, FaultEnv
 from paychaos.contracts.metrics import MetricsSource
-from paychaos.contracts.scenario import MetricProbe, Scenario
+from paychaos.contracts.scenario import AlertExpectation, MetricProbe, Scenario
 from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, RunRecord
 from paychaos.runner.context import default_traffic, make_context, metrics_for, rule_for_s
-from paychaos.runner.floors import blind_delay_s, detection_floor_s, recovery_floor_s
+from paychaos.runner.floors import (
+    alert_fired_floor_s,
+    blind_delay_s,
+    detection_floor_s,
+    recovery_floor_s,
+)
 from paychaos.runner.guards import GuardWatch
 from paychaos.runner.needs import check_supported
 from paychaos.runner.observe import CachedMetrics, collect_series, track_alerts
@@ -85,7 +90,9 @@ class _Run:
         self.loaded, self.session, self.opts = loaded, session, opts
         self.target = target = session.target
         self.catalog = opts.catalog or default_catalog()
-        self.record = RunRecord(self.sc.name, self.sc.description, loaded.source)
+        self.record = RunRecord(
+            self.sc.name, self.sc.description, loaded.source, failure_mode=self.sc.failure_mode
+        )
         self.record.recovery_within_s = self.sc.recovery.within_s
         self.record.stack = {
             "target": target.name,
@@ -173,6 +180,18 @@ class _Run:
                         group_wait_s=timing.group_wait_s,
                         rule_for_s=rule_for,
                     ),
+                    notification=(
+                        isinstance(exp, AlertExpectation) and exp.notification and not exp.absent
+                    ),
+                    fired_floor_s=(
+                        alert_fired_floor_s(
+                            exp,
+                            evaluation_interval_s=timing.evaluation_interval_s,
+                            rule_for_s=rule_for,
+                        )
+                        if isinstance(exp, AlertExpectation) and not exp.absent
+                        else None
+                    ),
                 )
             )
 
@@ -206,6 +225,11 @@ class _Run:
             )
             obs = check.observe(ctx, window)
             rec.detail = obs.detail
+            fired_at = obs.stages.get("fired")
+            if fired_at is not None and rec.fired_s is None:
+                rec.fired_s = max(0.0, fired_at - anchor)
+                active_at = obs.stages.get("active")
+                rec.active_s = None if active_at is None else active_at - anchor
             if check.mode == "eventually":
                 if obs.seen:
                     rec.status, rec.observed_unix_s = "passed", obs.at_unix_s or now
@@ -390,9 +414,13 @@ class _Run:
         ]
         for index, exp in enumerate(rec.expectations):
             anchor = self._anchor_unix_s(index)
-            if exp.floor_s is None or anchor is None or exp.type not in ("metric", "alert"):
+            if anchor is None or exp.type not in ("metric", "alert"):
                 continue
-            exp.floor_s += blind_delay_s(anchor, blind)
+            delay = blind_delay_s(anchor, blind)
+            if exp.floor_s is not None:
+                exp.floor_s += delay
+            if exp.fired_floor_s is not None:
+                exp.fired_floor_s += delay
 
     def verdict(self) -> None:
         rec = self.record

@@ -98,6 +98,13 @@ def skipped_record(loaded: LoadedScenario, reason: str) -> RunRecord:
     """The record of a scenario not run because the target cannot run it."""
     sc = loaded.scenario
     now = time.time()
-    record = RunRecord(sc.name, sc.description, loaded.source, status="skipped", reason=reason)
+    record = RunRecord(
+        sc.name,
+        sc.description,
+        loaded.source,
+        status="skipped",
+        failure_mode=sc.failure_mode,
+        reason=reason,
+    )
     record.started_unix_s = record.ended_unix_s = now
     return record

@@ -1,8 +1,13 @@
-"""The built-in suite as pytest tests: one test per ``scenarios/*.yaml`` (long: opt-in).
+"""The built-in suite as pytest tests: one test per ``scenarios/*.yaml`` (opt-in).
+
+``make test`` (and so CI) runs the suite once, as ``paychaos run scenarios/``
+(``make suite``), which prints the fault-by-signal matrix; this module is the
+same suite for CI systems that collect pytest's JUnit, so it does not run it a
+second time unless asked.
 
 Each scenario runs on one shared fresh stack, with the suite's settle period
 before it; a failed expectation fails the test with the run's reason. Opt in
-with ``PAYCHAOS_SUITE=1`` (the whole suite takes ~12 minutes); CI runs::
+with ``PAYCHAOS_SUITE=1`` (the whole suite takes ~12 minutes); the nightly runs::
 
     PAYCHAOS_SUITE=1 .venv/bin/pytest tests/scenarios/test_builtin_suite.py \\
         --junitxml=reports/pytest-junit.xml
@@ -33,7 +38,9 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(900),
     pytest.mark.skipif(
-        os.environ.get("PAYCHAOS_SUITE") != "1", reason="long: set PAYCHAOS_SUITE=1"
+        os.environ.get("PAYCHAOS_SUITE") != "1",
+        reason="make test runs the suite as `paychaos run scenarios/` (make suite); "
+        "PAYCHAOS_SUITE=1 runs it as pytest tests too",
     ),
 ]
 

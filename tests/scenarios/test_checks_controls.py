@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+
+import pytest
 
 from paychaos.checks import (
     AlertCheck,
@@ -151,6 +154,20 @@ def test_alert_check_needs_firing_and_the_notification() -> None:
     assert not obs.seen and "no notification" in obs.detail  # Alertmanager did not deliver
     sources.add_alerts([_notification("DatabaseLatencyHigh", component="database")])
     assert check.observe(_ctx(metrics, sources), WINDOW).seen
+
+
+def test_alert_check_reports_when_it_fired_and_since_when_it_was_active() -> None:
+    """The matrix's "alert fired" and "notified" cells, and its "firing before the fault"."""
+    metrics, sources = InMemoryMetricsSource(), InMemorySources()
+    check = AlertCheck("DatabaseErrors")
+    assert check.observe(_ctx(metrics, sources), WINDOW).stages == {}  # not firing
+    active = datetime.fromtimestamp(NOW - 90, UTC)
+    metrics.add_alert(ActiveAlert("DatabaseErrors", "firing", {}, active_at=active))
+    obs = check.observe(_ctx(metrics, sources), WINDOW)
+    assert not obs.seen and obs.stages == {"fired": NOW, "active": pytest.approx(NOW - 90)}
+    sources.add_alerts([_notification("DatabaseErrors")])
+    obs = check.observe(_ctx(metrics, sources), WINDOW)
+    assert obs.seen and obs.stages["fired"] == NOW and obs.stages["notified"] >= NOW
 
 
 def test_alert_labels_must_match() -> None:
