@@ -72,11 +72,14 @@ def not_passed(report: dict) -> str:
     """Every expectation, probe and fault of the report that did not pass, with its detail."""
     lines = []
     for record in report["runs"]:
-        for exp in record["expectations"] + record.get("probes", []):
-            if exp.get("status") not in ("passed", None):
+        for exp in record["expectations"]:
+            if exp["status"] != "passed":
                 lines.append(
                     f"{record['scenario']}: {exp['name']}: {exp['status']}: {exp['detail']}"
                 )
+        for probe in record["probes"]:
+            if not probe["ok"]:
+                lines.append(f"{record['scenario']}: probe {probe['name']}: {probe['detail']}")
         lines += [
             f"{record['scenario']}: fault {f['id']}: {f['error']}"
             for f in record["faults"]
