@@ -66,6 +66,7 @@ def free_port_base(count: int = PORTS, attempts: int = 50) -> int:
         if all(port_free(base + i) for i in range(count)):
             return base
     unavailable(f"no {count} consecutive free loopback ports in {attempts} tries")
+    raise AssertionError("unreachable: unavailable() skips or fails")
 
 
 def not_passed(report: dict) -> str:

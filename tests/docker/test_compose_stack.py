@@ -63,6 +63,7 @@ def compose_command() -> list[str]:
         if probe.returncode == 0:
             return ["docker", "compose"]
     unavailable("neither docker-compose nor the docker compose plugin is installed")
+    raise AssertionError("unreachable: unavailable() skips or fails")
 
 
 def run(argv: list[str], env: dict[str, str], timeout_s: float) -> subprocess.CompletedProcess[str]:

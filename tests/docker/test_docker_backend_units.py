@@ -132,7 +132,7 @@ def test_instance_exporter_sees_the_host_the_engine_and_the_journal(tmp_path):
     spec = instance_spec(cfg)
     kwargs = spec.run_kwargs(cfg)
     assert kwargs["pid_mode"] == "host" and kwargs["network_mode"] == "host"
-    assert f"127.0.0.1:{cfg.ports.instance}" in spec.health_url
+    assert f"127.0.0.1:{cfg.ports.instance}" in (spec.health_url or "")
     assert kwargs["volumes"]["/run/x.sock"]["bind"] == "/var/run/docker.sock"
     journal = kwargs["volumes"][str(tmp_path.resolve() / "chaos")]
     assert journal == {"bind": "/state/chaos", "mode": "ro"}
