@@ -28,9 +28,10 @@ from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, Rollba
 from paychaos.contracts.faults import TTL_MARGIN_S, Fault, FaultEnv, PreparedFault
 from paychaos.contracts.target import Target
 
-#: Process faults that have a container version (same name, same parameters).
+#: Process faults that have a container version (same name, same parameters, same
+#: meaning: ``kill`` is a crash the supervisor — here the engine's restart policy — repairs).
 ALIASES: dict[str, type[ChaosFault]] = {
-    "kill": docker_faults.DockerKill,
+    "kill": docker_faults.DockerCrash,
     "pause": docker_faults.DockerPause,
     "restart": docker_faults.DockerRestart,
 }

@@ -6,8 +6,12 @@ environment's): the Docker stack's own target records them, and a team's
 target file names its own containers.
 
 - ``docker-pause``: ``container.pause()`` (cgroup freezer), unpaused at the end;
-- ``docker-kill``: ``container.kill()`` (SIGKILL); the container stays down for
-  the fault's duration, then is started again (an outage of known length);
+- ``docker-crash``: SIGKILL to the container's main process from this host, as
+  a crash: the engine's restart policy (``unless-stopped``) starts it again and
+  counts it in the container's ``RestartCount`` — what ``kill`` does on containers;
+- ``docker-kill``: ``container.kill()`` (SIGKILL, which the engine records as a
+  manual stop, so its restart policy does not apply); the container stays down
+  for the fault's duration, then is started again (an outage of known length);
 - ``docker-restart``: ``container.restart()`` (SIGTERM, then start);
 - ``docker-memory-limit``: ``container.update(mem_limit=...)``, the previous
   limit restored at the end; past it the kernel OOM-kills inside the container;
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -212,6 +217,63 @@ class DockerPause(_ContainerFault):
             return {"unpaused": False, "status": container.status}
 
 
+def _in_container(pid: int, container_id: str, proc_root: Path = Path("/proc")) -> bool:
+    """True when ``pid`` (in this host's pid namespace) belongs to the container ``container_id``."""
+    try:
+        return container_id in (proc_root / str(pid) / "cgroup").read_text()
+    except OSError:
+        return False
+
+
+class DockerCrash(_ContainerFault):
+    """A crash: the container's main process SIGKILLed, the engine's restart policy at work.
+
+    ``docker kill`` would mark the container as stopped by hand (no restart); a
+    SIGKILL to its main process from this host is a crash like an OOM kill,
+    and the engine restarts it (``RestartCount`` + 1). The engine must run on
+    this host: the pid is checked to be in the container's cgroup before the signal.
+    """
+
+    name = "docker-crash"
+    description = (
+        "SIGKILL a container's main process (a crash); its restart policy starts it again."
+    )
+    metric_fault = "container_crash"
+
+    def inject(self, ctx: InjectContext, applied: Applied) -> None:
+        import signal
+
+        with self._container(ctx.target) as container:
+            state = container.attrs.get("State") or {}
+            pid = int(state.get("Pid") or 0)
+            applied.update(
+                container=container.name, pid=pid, restarts=int(container.attrs["RestartCount"])
+            )
+            if not pid or not _in_container(pid, container.id):
+                raise FaultInjectionFailed(
+                    f"container {container.name}: its main process (pid {pid}) is not visible "
+                    "on this host; docker-crash needs the engine on this host"
+                )
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError as exc:
+                raise FaultInjectionFailed(
+                    f"container {container.name}: pid {pid} exited before the signal"
+                ) from exc
+            applied["killed"] = True
+
+    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
+        if not applied.get("killed"):
+            return {}
+        with self._container(target) as container:  # the restart policy's work, reported
+            state = container.attrs.get("State") or {}
+            return {
+                "status": container.status,
+                "restarts": int(container.attrs.get("RestartCount") or 0),
+                "new_pid": state.get("Pid"),
+            }
+
+
 class DockerKill(_ContainerFault):
     name = "docker-kill"
     description = "SIGKILL a container (docker kill); started again at the deadline."
@@ -370,6 +432,7 @@ def _oom_kills(cgroup: Path) -> int | None:
 
 FAULTS: tuple[type[Fault], ...] = (
     DockerPause,
+    DockerCrash,
     DockerKill,
     DockerRestart,
     DockerMemoryLimit,
@@ -455,6 +518,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "FAULTS",
+    "DockerCrash",
     "DockerKill",
     "DockerMemoryHog",
     "DockerMemoryLimit",

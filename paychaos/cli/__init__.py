@@ -48,6 +48,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _project_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a project name (lowercase letters, digits, '_', '.', '-'; "
+            "at most 41 characters)"
+        )
+    return text
+
+
 def _mix(text: str) -> dict[str, float]:
     """``visa=45,paypal=30,crypto=15,amex=10``."""
     from paychaos.contracts.domain import parse_mix
@@ -103,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--no-tracing", action="store_true", help="turn OpenTelemetry off in services")
     up.add_argument("--no-proxy", action="store_true", help="connect the API directly (no faults)")
+    up.add_argument(
+        "--project",
+        type=_project_name,
+        default="paychaos",
+        help="docker backend: the containers' name prefix and label (default paychaos)",
+    )
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops")
     up.add_argument("--timeout-s", type=_positive_float, default=120.0)
 
@@ -153,6 +170,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         from paychaos.stack.backends.cli import docker_up
 
         return docker_up(args)
+    if args.project != "paychaos":
+        raise InvalidInput("--project is for --backend docker (containers' name prefix)")
     cfg = StackConfig(
         state_dir=args.state_dir,
         ports=ports,

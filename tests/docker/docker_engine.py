@@ -10,6 +10,10 @@ Order of preference, each failure recorded for the skip reason:
 
 Images: the base image comes from ``stack/docker/build-base.sh`` (debootstrap
 from the host's Debian mirror), the project's from their Dockerfiles.
+
+Without an engine (or a tool the Docker tests need) a test is skipped with the
+reason — except under CI (``CI`` set, e.g. ``CI=true``), where it *fails* with
+the reason: CI must run the Docker tests, never pass by skipping them.
 """
 
 from __future__ import annotations
@@ -23,10 +27,26 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parents[2]
 CI_SOCKET = "unix:///run/paychaos-docker.sock"
+
+
+def in_ci() -> bool:
+    """True under CI (``CI`` set to anything but empty, ``0``, ``false`` or ``no``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip with ``reason``; under CI, fail with it (a skipped Docker test proves nothing)."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(
+            f"{reason} (CI={os.environ.get('CI')}: the Docker tests must run)", pytrace=False
+        )
+    pytest.skip(reason)
 
 
 def _answers(base_url: str | None) -> Any:
@@ -54,9 +74,7 @@ def _answers(base_url: str | None) -> Any:
 
 @contextlib.contextmanager
 def docker_engine() -> Iterator[tuple[Any, str]]:
-    """Yield ``(client, docker_host)``; ``pytest.skip`` with every reason when none runs."""
-    import pytest
-
+    """Yield ``(client, docker_host)``; :func:`unavailable` with every reason when none runs."""
     reasons: list[str] = []
     env_host = os.environ.get("DOCKER_HOST", "")
     client = _answers(env_host or None)
@@ -81,7 +99,7 @@ def docker_engine() -> Iterator[tuple[Any, str]]:
                 else "not root"
             )
         )
-        pytest.skip("no Docker Engine: " + "; ".join(reasons))
+        unavailable("no Docker Engine: " + "; ".join(reasons))
     root = Path(tempfile.mkdtemp(prefix="paychaos-dockerd-"))
     sock = f"unix://{root}/docker.sock"
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115
@@ -113,7 +131,7 @@ def docker_engine() -> Iterator[tuple[Any, str]]:
             client = _answers(sock)
         if client is None:
             tail = (root / "dockerd.log").read_text(errors="replace")[-800:]
-            pytest.skip(f"no Docker Engine: {'; '.join(reasons)}; dockerd did not start: {tail}")
+            unavailable(f"no Docker Engine: {'; '.join(reasons)}; dockerd did not start: {tail}")
         with contextlib.closing(client):
             yield client, sock
     finally:
@@ -137,7 +155,7 @@ def ensure_base_image(client: Any, docker_host: str, tag: str) -> float:
     if image_exists(client, tag):
         return 0.0
     if shutil.which("debootstrap") is None:
-        pytest.skip(
+        unavailable(
             "base image missing and debootstrap is not installed (apt-get install debootstrap)"
         )
     started = time.monotonic()

@@ -4,7 +4,8 @@ Builds the local base image (debootstrap) and the project's images on it,
 starts the stack as containers, and:
 
 - runs a scenario through the scenario runner with the Docker fault catalog:
-  the gateway container paused, Alertmanager's container killed, the API's
+  the gateway container paused, Alertmanager's container killed for 15 s
+  (``docker-kill``: an outage of known length), the API's
   memory limit lowered — and the checks (real Prometheus in a container)
   seeing the gateway and Alertmanager scrapes fail and the API's gateway
   timeouts; afterwards every container is back as it was;
@@ -46,7 +47,7 @@ description: containers paused, killed and memory-limited through the Docker bac
 traffic: {rate_per_s: 5, duration_s: 40}
 faults:
   - {id: pause-gw, fault: pause, at_s: 5, duration_s: 12, params: {component: gateway}}
-  - {id: kill-am, fault: kill, at_s: 5, duration_s: 15, params: {component: alertmanager}}
+  - {id: kill-am, fault: docker-kill, at_s: 5, duration_s: 15, params: {component: alertmanager}}
   - {id: limit-api, fault: docker-memory-limit, at_s: 5, duration_s: 20,
      params: {component: api, limit_mb: 384}}
 expectations:
@@ -146,7 +147,7 @@ def test_stack_runs_as_containers_and_prometheus_scrapes_them(docker_stack):
     wait_until(
         lambda: (
             {s.labels.get("job") for s in prom.query("up == 1")}
-            >= {"payment-api", "gateway", "collector", "fault-proxy"}
+            >= {"payment-api", "gateway", "collector", "fault-proxy", "instance"}
         ),
         30,
         "every target up",

@@ -11,8 +11,11 @@ import yaml
 
 from paychaos.chaos.catalog import RegistryFaultCatalog, docker_registry
 from paychaos.chaos.docker_faults import (
+    DockerCrash,
+    DockerKill,
     DockerMemoryLimit,
     DockerPause,
+    _in_container,
     container_cgroup_dir,
     container_name,
 )
@@ -24,9 +27,12 @@ from paychaos.stack.backends.docker import (
     DockerStack,
     DockerStackConfig,
     container_specs,
+    engine_access,
+    instance_spec,
     write_configs,
 )
-from paychaos.stack.backends.images import build_context
+from paychaos.stack.backends.docker_instance import Snapshot, build_registry, container_rows
+from paychaos.stack.backends.images import build_context, context_digest
 from paychaos.stack.embedded import StackPorts
 
 
@@ -39,6 +45,7 @@ def test_specs_wire_the_api_through_the_proxy_on_host_network(tmp_path):
     specs = {s.component: s for s in container_specs(cfg, tmp_path / "docker", "tok-secret")}
     assert list(specs) == [
         "collector", "postgres", "gateway", "proxy", "api", "alertmanager", "prometheus",
+        "instance",
     ]  # fmt: skip
     api = specs["api"]
     p = cfg.ports
@@ -63,7 +70,7 @@ def test_configs_scrape_every_component_and_mount_the_rules(tmp_path):
     prom = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     assert prom["rule_files"] == ["/etc/paychaos/rules/*.yml"]
     jobs = {job["job_name"] for job in prom["scrape_configs"]}
-    assert {"payment-api", "gateway", "collector", "fault-proxy", "prometheus"} <= jobs
+    assert {"payment-api", "gateway", "collector", "fault-proxy", "prometheus", "instance"} <= jobs
     am = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
     assert str(cfg.ports.collector) in yaml.safe_dump(am)
     assert (tmp_path / "proxies.json").exists()
@@ -81,6 +88,10 @@ def test_catalog_swaps_process_faults_for_container_faults():
     catalog = RegistryFaultCatalog(docker_registry())
     names = set(catalog.names())
     assert {"kill", "pause", "restart", "docker-memory-limit", "docker-memory-hog"} <= names
+    assert {"docker-crash", "docker-kill"} <= names
+    # kill is a crash the restart policy repairs, as on processes; docker-kill an outage
+    assert isinstance(catalog.validate("kill", {"component": "api"}, 10), DockerCrash)
+    assert isinstance(catalog.validate("docker-kill", {"component": "api"}, 10), DockerKill)
     assert {"db-latency", "gateway-errors"} & names  # network/gateway faults unchanged
     prepared = catalog.validate("pause", {"component": "gateway"}, duration_s=10)
     assert isinstance(prepared, DockerPause) and prepared.target_label() == "container/gateway"
@@ -111,6 +122,108 @@ def test_cgroup_dir_of_v1_and_v2(tmp_path):
         container_cgroup_dir(3, tmp_path)
 
 
+def test_instance_exporter_sees_the_host_the_engine_and_the_journal(tmp_path):
+    cfg = DockerStackConfig(
+        state_dir=tmp_path,
+        ports=StackPorts.from_base(30000),
+        project="t",
+        docker_host="unix:///run/x.sock",
+    )
+    spec = instance_spec(cfg)
+    kwargs = spec.run_kwargs(cfg)
+    assert kwargs["pid_mode"] == "host" and kwargs["network_mode"] == "host"
+    assert f"127.0.0.1:{cfg.ports.instance}" in (spec.health_url or "")
+    assert kwargs["volumes"]["/run/x.sock"]["bind"] == "/var/run/docker.sock"
+    journal = kwargs["volumes"][str(tmp_path.resolve() / "chaos")]
+    assert journal == {"bind": "/state/chaos", "mode": "ro"}
+    assert spec.environment["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert "--project" in spec.command and "t" in spec.command
+    # a TCP engine is named as it is, nothing mounted
+    assert engine_access("tcp://127.0.0.1:2375") == ({"DOCKER_HOST": "tcp://127.0.0.1:2375"}, {})
+
+
+class FakeApi:
+    """The two engine calls the exporter makes, for three containers of two projects."""
+
+    def __init__(self):
+        self.calls = 0
+        self.items = {
+            "a": ({"paychaos.project": "t", "paychaos.component": "api"}, 11, True, 2),
+            "i": ({"paychaos.project": "t", "paychaos.component": "instance"}, 12, True, 0),
+            "g": ({"paychaos.project": "t", "paychaos.component": "gateway"}, 0, False, 0),
+        }
+
+    def containers(self, all, filters):
+        self.calls += 1
+        assert all and filters == {"label": "paychaos.project=t"}
+        return [{"Id": key, "Labels": labels} for key, (labels, *_rest) in self.items.items()]
+
+    def inspect_container(self, key):
+        _labels, pid, running, restarts = self.items[key]
+        return {"State": {"Pid": pid, "Running": running}, "RestartCount": restarts}
+
+
+def test_instance_exporter_rows_and_snapshot():
+    api = FakeApi()
+    client = type("Client", (), {"api": api})()
+    rows = container_rows(client, "t")
+    assert [(r.component, r.pid, r.running, r.restarts) for r in rows] == [
+        ("api", 11, True, 2),
+        ("gateway", 0, False, 0),
+    ]  # the exporter's own container is not a component
+    snapshot = Snapshot(lambda: container_rows(client, "t"), max_age_s=60)
+    snapshot.rows()
+    snapshot.rows()
+    assert api.calls == 2  # one engine round per scrape, not one per series
+
+
+def test_instance_exporter_exports_the_embedded_series(tmp_path):
+    import os
+
+    from prometheus_client import generate_latest
+
+    api = FakeApi()
+    api.items["a"] = (api.items["a"][0], os.getpid(), True, 3)  # a live process to measure
+    client = type("Client", (), {"api": api})()
+    text = generate_latest(build_registry(client, "t", tmp_path)).decode()
+    assert 'paychaos_component_restarts_total{component="api"} 3.0' in text
+    assert 'paychaos_component_up{component="gateway"} 0.0' in text
+    used = next(
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("instance_memory_used_bytes ")
+    )
+    assert used > 1_000_000  # this process's resident memory
+    assert "instance_oom_kills_total" in text and "chaos_fault_active" in text
+
+
+def test_docker_crash_checks_the_pid_is_the_containers(tmp_path):
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "cgroup").write_text("0::/system.slice/docker-abc123.scope\n")
+    assert _in_container(7, "abc123", tmp_path)
+    assert not _in_container(7, "def456", tmp_path)
+    assert not _in_container(8, "abc123", tmp_path)  # not visible here: another host's engine
+
+
+def test_image_digest_follows_what_the_dockerfile_copies(tmp_path):
+    root = tmp_path
+    (root / "paychaos").mkdir()
+    (root / "paychaos" / "a.py").write_text("x = 1\n")
+    (root / "paychaos" / "__pycache__").mkdir()
+    (root / "paychaos" / "__pycache__" / "a.pyc").write_bytes(b"junk")
+    (root / "pyproject.toml").write_text("[project]\n")
+    (root / "README.md").write_text("hi\n")
+    (root / "locustfiles").mkdir()
+    before = context_digest("app.Dockerfile", root=root)
+    (root / "paychaos" / "__pycache__" / "a.pyc").write_bytes(b"other junk")
+    assert context_digest("app.Dockerfile", root=root) == before  # caches do not count
+    (root / "paychaos" / "a.py").write_text("x = 2\n")
+    assert context_digest("app.Dockerfile", root=root) != before  # code does
+    assert context_digest("app.Dockerfile", "other/base:1", root=root) != context_digest(
+        "app.Dockerfile", root=root
+    )
+
+
 def test_build_context_holds_only_what_the_dockerfiles_copy(tmp_path):
     ca = tmp_path / "ca"
     ca.mkdir()
@@ -127,6 +240,9 @@ def test_build_context_holds_only_what_the_dockerfiles_copy(tmp_path):
 def test_cli_up_takes_a_backend():
     parser = build_parser()
     assert parser.parse_args(["up", "--backend", "docker"]).backend == "docker"
+    assert parser.parse_args(["up", "--project", "pc-1"]).project == "pc-1"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["up", "--project", "Bad Name"])
     assert parser.parse_args(["up"]).backend == "embedded"
     with pytest.raises(SystemExit) as exc:
         parser.parse_args(["up", "--backend", "kubernetes"])

@@ -21,15 +21,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 from dashboard_queries import dashboard_queries, dashboards
+from docker_engine import unavailable
 
 STACK = Path(__file__).resolve().parents[2] / "stack"
 COMPOSE = STACK / "docker-compose.yml"
 DOCKER = STACK / "docker"
 GRAFANA = STACK / "grafana"
-PINNED = {"grafana/grafana", "grafana/loki", "grafana/tempo", "grafana/alloy"}
+PINNED = {
+    "grafana/grafana", "grafana/loki", "grafana/tempo", "grafana/alloy", "ghcr.io/shopify/toxiproxy",
+}  # fmt: skip
+
+
+def require_tool(name: str, install: str) -> None:
+    """Skip without ``name`` (fail under CI, which installs it)."""
+    if shutil.which(name) is None:
+        unavailable(f"{name} is not installed ({install})")
 
 
 def compose() -> dict:
@@ -70,6 +78,47 @@ def test_compose_bind_mounts_exist_and_workers_scale():
     assert "--worker" in worker["command"] and "--master" in services["master"]["command"]
 
 
+def test_pulled_images_sit_behind_profiles_with_a_local_stand_in_each():
+    services = compose()["services"]
+    profiles = {name: set(svc.get("profiles", ())) for name, svc in services.items()}
+    pulled = {n for n, svc in services.items() if not svc["image"].startswith("paychaos/")}
+    assert pulled == {"alloy", "loki", "tempo", "grafana", "toxiproxy"}
+    assert all(profiles[n] == {"grafana"} for n in pulled - {"toxiproxy"})
+    assert profiles["toxiproxy"] == {"toxiproxy"} and profiles["proxy"] == {"local-proxy"}
+    assert profiles["scraper"] == {"local-telemetry"}
+    # the default set starts on its own: it depends on no profiled service
+    for name, svc in services.items():
+        if not profiles[name]:
+            assert not [d for d in svc.get("depends_on", ()) if profiles[d]], name
+    # the real Toxiproxy and the stand-in: same port, same proxies
+    real, stand_in = services["toxiproxy"], services["proxy"]
+    assert real["image"] == "ghcr.io/shopify/toxiproxy:2.12.0"
+    assert "-port=8474" in real["command"] and "--port 8474" in stand_in["command"]
+    assert "-config=/config/proxies.json" in real["command"]
+    assert (
+        real["volumes"] == stand_in["volumes"] == ["./docker/proxies.json:/config/proxies.json:ro"]
+    )
+
+
+def test_no_secret_on_a_command_line():
+    services = compose()["services"]
+    for name, svc in services.items():
+        command = svc.get("command", "")
+        text = command if isinstance(command, str) else " ".join(command)
+        assert "TOKEN" not in text and "token" not in text, name
+    gateway_env = services["gateway"]["environment"]
+    assert gateway_env["PAYCHAOS_GATEWAY_ADMIN_TOKEN"] == "${PAYCHAOS_ADMIN_TOKEN:-}"
+    assert services["api"]["environment"]["PAYCHAOS_API_ADMIN_TOKEN"] == "${PAYCHAOS_ADMIN_TOKEN:-}"
+
+
+def test_the_scraper_scrapes_what_alloy_scrapes():
+    alloy = (DOCKER / "alloy" / "config.alloy").read_text()
+    alloy_jobs = set(re.findall(r'job_name\s*=\s*"([\w-]+)"', alloy)) - {"observability"}
+    scraper = yaml.safe_load((DOCKER / "prometheus" / "scraper.yml").read_text())
+    assert {job["job_name"] for job in scraper["scrape_configs"]} == alloy_jobs
+    assert scraper["remote_write"][0]["url"] == "http://127.0.0.1:9090/api/v1/write"
+
+
 def test_dockerfiles_take_the_base_image_as_build_argument():
     for dockerfile in DOCKER.glob("*.Dockerfile"):
         text = dockerfile.read_text()
@@ -77,16 +126,18 @@ def test_dockerfiles_take_the_base_image_as_build_argument():
         assert re.search(r"^FROM \$\{BASE_IMAGE\}", text, re.M), dockerfile.name
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_config_accepts_the_file():
-    result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    require_tool("docker-compose", "apt-get install docker-compose")
+    for profiles in ((), ("grafana", "toxiproxy"), ("local-telemetry", "local-proxy")):
+        flags = [item for p in profiles for item in ("--profile", p)]
+        result = subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE), *flags, "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{profiles}: {result.stderr}"
 
 
 # ------------------------------------------------------------------ Alloy
@@ -133,8 +184,8 @@ def test_tempo_receives_otlp_where_alloy_sends():
     assert cfg["server"]["http_listen_port"] == 3200
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_compose_prometheus_config_passes_promtool(tmp_path):
+    require_tool("promtool", "apt-get install prometheus")
     cfg = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
     cfg["rule_files"] = [str(STACK / "prometheus" / "rules" / "*.yml")]
     path = tmp_path / "prometheus.yml"
@@ -205,8 +256,8 @@ def test_dashboards_are_well_formed_and_cover_the_issue():
         assert any(needle in e for e in exprs), needle
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_every_dashboard_query_parses_with_promtool(tmp_path):
+    require_tool("promtool", "apt-get install prometheus")
     rules = {
         "groups": [
             {

@@ -38,6 +38,7 @@ def docker_up(args: argparse.Namespace) -> int:
     cfg = DockerStackConfig(
         state_dir=args.state_dir,
         ports=ports,
+        project=args.project,
         docker_host=os.environ.get("DOCKER_HOST", ""),
         scrape_interval_s=args.scrape_interval_s,
         gateway_latency_scale=args.gateway_latency_scale,

@@ -9,6 +9,9 @@ own container on the host network, every listener on 127.0.0.1::
     proxy       paychaos/app         python -m paychaos.chaos.proxy   (the Toxiproxy stand-in)
     api         paychaos/app         python -m paychaos.stack.api  → proxy → postgres / gateway
     alertmanager, prometheus  paychaos/prometheus  (Debian's packages; rules mounted)
+    instance    paychaos/app         python -m paychaos.stack.backends.docker_instance
+                                     (job ``instance``: the host's pid namespace, the
+                                     engine's socket, the chaos journal read-only)
 
 Containers are named ``<project>-<component>``, labelled
 ``paychaos.project=<project>``, restart ``unless-stopped`` like the embedded
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from paychaos.chaos.journal import journal_path
 from paychaos.contracts.errors import ComponentFailed, MissingDependency, StackError
 from paychaos.contracts.target import Docker, Target
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
@@ -62,6 +66,8 @@ from paychaos.stack.topology import builtin_target
 
 PROJECT_LABEL = "paychaos.project"
 COMPONENT_LABEL = "paychaos.component"
+#: The instance exporter's component name (a container of the stack, not a fault target).
+DOCKER_INSTANCE = "instance"
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class ContainerSpec:
     health_url: str | None = None
     port: int | None = None
     entrypoint: tuple[str, ...] | None = None
+    pid_mode: str | None = None
 
     def run_kwargs(self, cfg: DockerStackConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -110,6 +117,8 @@ class ContainerSpec:
         }
         if self.entrypoint is not None:
             kwargs["entrypoint"] = list(self.entrypoint)
+        if self.pid_mode is not None:
+            kwargs["pid_mode"] = self.pid_mode
         limit = cfg.memory_limits_mb.get(self.component)
         if limit:
             kwargs["mem_limit"] = f"{limit}m"
@@ -135,7 +144,24 @@ def stack_urls(cfg: DockerStackConfig) -> dict[str, str]:
         "proxy": _url(p.proxy),
         "prometheus": _url(p.prometheus),
         "alertmanager": _url(p.alertmanager),
+        "instance_metrics": _url(p.instance) + "/metrics",
     }
+
+
+def engine_access(docker_host: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """How a container reaches the engine ``docker_host``: (environment, volumes).
+
+    A unix socket is mounted at the default path; a TCP engine is reached over
+    the host network as it is named.
+    """
+    host = docker_host or os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://"):
+        socket_path = host[len("unix://") :]
+        return (
+            {"DOCKER_HOST": "unix:///var/run/docker.sock"},
+            {socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"}},
+        )
+    return {"DOCKER_HOST": host}, {}
 
 
 def container_specs(
@@ -239,6 +265,7 @@ def container_specs(
             health_url=_url(p.prometheus) + "/-/ready",
             port=p.prometheus,
         ),
+        instance_spec(cfg),
     ]
     if not admin_token:
         return specs
@@ -249,6 +276,44 @@ def container_specs(
         else s
         for s in specs
     ]
+
+
+def instance_spec(cfg: DockerStackConfig) -> ContainerSpec:
+    """The instance exporter (job ``instance``, :mod:`paychaos.stack.backends.docker_instance`).
+
+    The host's pid namespace (to measure the containers' and the hogs' processes
+    like the embedded stack does), the engine (the containers' pids and restart
+    counts) and the state directory's ``chaos/`` (the journal) read-only.
+    """
+    env, volumes = engine_access(cfg.docker_host)
+    chaos = journal_dir(cfg.state_dir)
+    return ContainerSpec(
+        component=DOCKER_INSTANCE,
+        image=cfg.images.app,
+        command=(
+            "python",
+            "-m",
+            "paychaos.stack.backends.docker_instance",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(cfg.ports.instance),
+            "--project",
+            cfg.project,
+            "--state-dir",
+            "/state",
+        ),
+        environment={**env, "PYTHONUNBUFFERED": "1"},
+        volumes={**volumes, str(chaos): {"bind": "/state/chaos", "mode": "ro"}},
+        health_url=_url(cfg.ports.instance) + "/metrics",
+        port=cfg.ports.instance,
+        pid_mode="host",
+    )
+
+
+def journal_dir(state_dir: Path) -> Path:
+    """The directory of the chaos journal of a stack in ``state_dir``."""
+    return journal_path(state_dir.resolve()).parent
 
 
 def write_configs(cfg: DockerStackConfig, config_dir: Path) -> None:
@@ -277,6 +342,7 @@ def write_configs(cfg: DockerStackConfig, config_dir: Path) -> None:
         ScrapeTarget("fault-proxy", "127.0.0.1", p.proxy),
         ScrapeTarget("prometheus", "127.0.0.1", p.prometheus),
         ScrapeTarget("alertmanager", "127.0.0.1", p.alertmanager),
+        ScrapeTarget("instance", "127.0.0.1", p.instance),
     )
     prom = render_prometheus_config(
         PrometheusSettings(
@@ -370,6 +436,7 @@ class DockerStack:
             self.build_seconds = build_all(self.client, self.cfg.images, log=self._log)
         self.stop()  # leftovers of a previous run of this project
         write_configs(self.cfg, self.config_dir)
+        journal_dir(self.cfg.state_dir).mkdir(parents=True, exist_ok=True)
         try:
             for spec in self.specs:
                 self._log(f"starting {spec.component}")
@@ -495,6 +562,8 @@ __all__ = [
     "DockerStackConfig",
     "container_name",
     "container_specs",
+    "engine_access",
+    "instance_spec",
     "stack_urls",
     "write_configs",
 ]

@@ -16,6 +16,11 @@ The base image comes from ``stack/docker/build-base.sh`` (debootstrap +
 ``docker import``). The build context sent to the daemon holds only what the
 Dockerfiles copy (never ``.venv`` or ``.paychaos``).
 
+Each image carries the digest of what it was built from (label
+``paychaos.context-digest``: the Dockerfile, the files its ``COPY`` lines name,
+the base image's tag); :func:`build_all` rebuilds an image whose digest no
+longer matches the checkout, so containers never run code older than the tree.
+
 Example::
 
     client = docker.from_env()
@@ -24,6 +29,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import tarfile
 import time
@@ -105,6 +112,50 @@ def build_context(
     return buffer
 
 
+CONTEXT_LABEL = "paychaos.context-digest"
+
+
+def _context_files(dockerfile_text: str, root: Path) -> list[Path]:
+    """The files the ``COPY``/``ADD`` lines of a Dockerfile name, as the build context keeps them."""
+    files: list[Path] = []
+    for line in dockerfile_text.splitlines():
+        words = line.split()
+        if not words or words[0].upper() not in ("COPY", "ADD"):
+            continue
+        for source in (w for w in words[1:-1] if not w.startswith("--")):
+            path = root / source
+            found = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+            for item in found:
+                rel = item.relative_to(root)
+                if set(rel.parts) & _SKIP_PARTS or item.name.endswith((".pyc", ".egg-info")):
+                    continue
+                files.append(item)
+    return files
+
+
+def context_digest(
+    dockerfile: str, base_image: str = DEFAULT_BASE_IMAGE, root: Path = REPO_ROOT
+) -> str:
+    """What an image is built from, hashed: the Dockerfile, the files it copies, its base."""
+    text = (DOCKER_DIR / dockerfile).read_text()
+    digest = hashlib.sha256(text.encode() + b"\0" + base_image.encode() + b"\0")
+    for item in _context_files(text, root):
+        digest.update(str(item.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(item.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def image_current(client: Any, tag: str, digest: str) -> bool:
+    """True when ``tag`` exists and was built from the context whose digest is ``digest``."""
+    import docker.errors
+
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return bool((image.labels or {}).get(CONTEXT_LABEL) == digest)
+
+
 def image_exists(client: Any, tag: str) -> bool:
     import docker.errors
 
@@ -132,11 +183,13 @@ def build_image(
         )
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=25)
+    previous = client.images.get(tag).id if image_exists(client, tag) else None
     try:
         stream: Iterable[dict[str, Any]] = client.api.build(
             fileobj=build_context(dockerfile),
             custom_context=True,
             tag=tag,
+            labels={CONTEXT_LABEL: context_digest(dockerfile, base_image)},
             buildargs={"BASE_IMAGE": base_image},
             network_mode="host",
             rm=True,
@@ -156,6 +209,10 @@ def build_image(
                     log(line)
     except docker.errors.APIError as exc:
         raise StackError(f"building {tag} from {dockerfile}: {exc}") from exc
+    if previous is not None and previous != client.images.get(tag).id:
+        # the image this one replaces, unless a container still uses it
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(previous)
     return time.monotonic() - started
 
 
@@ -166,15 +223,17 @@ def build_all(
     rebuild: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
-    """Build every image that is missing (all of them with ``rebuild``); tag → seconds."""
+    """Build every image that is missing or older than the checkout (all of them with
+    ``rebuild``); tag → seconds."""
     timings: dict[str, float] = {}
     for tag, dockerfile in images.builds():
-        if rebuild or not image_exists(client, tag):
+        if rebuild or not image_current(client, tag, context_digest(dockerfile, images.base)):
             timings[tag] = build_image(client, tag, dockerfile, base_image=images.base, log=log)
     return timings
 
 
 __all__ = [
+    "CONTEXT_LABEL",
     "CONTEXT_PATHS",
     "DEFAULT_BASE_IMAGE",
     "DOCKER_DIR",
@@ -182,5 +241,7 @@ __all__ = [
     "build_all",
     "build_context",
     "build_image",
+    "context_digest",
+    "image_current",
     "image_exists",
 ]
