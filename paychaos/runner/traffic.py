@@ -208,7 +208,10 @@ class AsyncTrafficDriver:
         started = time.monotonic()
         end = started + traffic.duration_s
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            rum_task = asyncio.create_task(self._rum_pusher(session)) if traffic.rum else None
+            rum_stop = asyncio.Event()
+            rum_task = (
+                asyncio.create_task(self._rum_pusher(session, rum_stop)) if traffic.rum else None
+            )
             tasks: set[asyncio.Task[None]] = set()
             index = 0
 
@@ -261,9 +264,9 @@ class AsyncTrafficDriver:
                 for task in tasks:
                     task.cancel()
             if rum_task is not None:
-                rum_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await rum_task
+                # not cancelled: a cancel mid-flush lost the bodies that flush had taken
+                rum_stop.set()
+                await rum_task
                 await self._flush_rum(session)
 
     async def _checkout(
@@ -323,9 +326,11 @@ class AsyncTrafficDriver:
                     else:
                         self.rum_dropped += 1
 
-    async def _rum_pusher(self, session: aiohttp.ClientSession) -> None:
-        while True:
-            await asyncio.sleep(1.0)
+    async def _rum_pusher(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Flush the queued RUM every second until ``stop``; a flush under way completes."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
             await self._flush_rum(session)
 
     async def _flush_rum(self, session: aiohttp.ClientSession) -> None:
@@ -339,12 +344,15 @@ class AsyncTrafficDriver:
 
         async def post(journey: Journey) -> None:
             async with gate:
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                try:
                     async with session.post(
                         url,
                         data=journey.payload(),
                         headers={"Content-Type": "application/json"},
                     ) as resp:
                         await resp.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    with self._lock:
+                        self.rum_dropped += 1  # counted, never silently lost
 
         await asyncio.gather(*(post(j) for j in batch))

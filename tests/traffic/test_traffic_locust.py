@@ -319,7 +319,7 @@ def test_chaos_tab_injects_into_the_embedded_stack(tmp_path: Path) -> None:
         ]
     finally:
         out = finish(proc, 150)
-    assert proc.returncode == 0, out[-4000:]
+    _assert_ok_or_only_retriable(proc.returncode, out)
     assert "Chaos tab" not in out, out[-4000:]  # installed, and its faults reverted at the end
     assert not wait_gone(stack_dir)
     ledger = [
