@@ -225,23 +225,26 @@ def cgroup_tree(tmp_path, version: int):
 def test_stack_oom_kills_count_the_stacks_cgroups_only_and_never_go_down(tmp_path, version):
     proc, mount, base, counters = cgroup_tree(tmp_path, version)
     hog = base / "paychaos-hog-x-1"
-    hogs: list[Path] = []
+    hogs: list[tuple[Path, int]] = []
     oom = StackOomKills(lambda: [11, 12], lambda: hogs, mount=mount, proc=proc)
     assert oom.total() == 0
     (base / "docker/aaa" / counters).write_text("oom_kill 2\n")
     assert oom.total() == 2
     hog.mkdir()
     (hog / counters).write_text("oom_kill 1\n")
-    hogs.append(Path("/sys/fs/cgroup") / hog.relative_to(mount))  # as the journal names it
+    hogs.append((Path("/sys/fs/cgroup") / hog.relative_to(mount), 0))  # as the journal names it
     assert oom.total() == 3
     for item in hog.iterdir():
         item.unlink()
     hog.rmdir()  # the fault ended: its cgroup is gone, its kill still counts
     assert oom.total() == 3
+    # a hog whose cgroup went before any scrape: the count its watchdog recorded
+    hogs.append((Path("/sys/fs/cgroup/memory/paychaos-hog-y-2"), 1))
+    assert oom.total() == 4
     # an OOM kill elsewhere on the host is not this stack's
     (base / "other").mkdir()
     (base / "other" / counters).write_text("oom_kill 5\n")
-    assert oom.total() == 3
+    assert oom.total() == 4
     assert memory_cgroup_of(11, proc) == "/docker/aaa" and memory_cgroup_of(99, proc) is None
     assert oom_kills_in(tmp_path / "nowhere") is None
 

@@ -137,15 +137,16 @@ class StackOomKills:
 
     Container cgroups come from their main processes (``/proc/<pid>/cgroup``, the
     host's pid and cgroup namespaces); the hogs' from the chaos journal
-    (``memory-pressure`` with a cgroup of its own). A cgroup's highest count is
-    kept after it is removed (a hog's cgroup goes at the end of its fault), so
-    the total only grows, as a counter must.
+    (``memory-pressure`` with a cgroup of its own), read live while the cgroup
+    exists and from the journal once it is gone (its watchdog removes it as soon
+    as the hog dies, recording the count first: faster than a scrape). A
+    cgroup's highest count is kept, so the total only grows, as a counter must.
     """
 
     def __init__(
         self,
         pids: Callable[[], list[int]],
-        hog_cgroups: Callable[[], list[Path]],
+        hog_cgroups: Callable[[], list[tuple[Path, int]]],
         *,
         mount: Path = CGROUP_MOUNT,
         proc: Path = Path("/proc"),
@@ -160,26 +161,26 @@ class StackOomKills:
         base = v1 if v1.is_dir() else self._mount
         return base / relative.lstrip("/")
 
-    def _directories(self) -> list[Path]:
+    def _directories(self) -> list[tuple[Path, int]]:
+        """(cgroup directory as mounted here, count already recorded elsewhere)."""
         dirs = []
         for pid in self._pids():
             relative = memory_cgroup_of(pid, self._proc)
             if relative is not None:
-                dirs.append(self._in_mount(relative))
-        for host_path in self._hog_cgroups():
+                dirs.append((self._in_mount(relative), 0))
+        for host_path, recorded in self._hog_cgroups():
             try:
-                dirs.append(self._mount / host_path.relative_to(HOST_CGROUP_ROOT))
+                dirs.append((self._mount / host_path.relative_to(HOST_CGROUP_ROOT), recorded))
             except ValueError:
-                continue  # not under /sys/fs/cgroup: not readable from here
+                dirs.append((host_path, recorded))  # not under /sys/fs/cgroup: the record only
         return dirs
 
     def total(self) -> int:
         with self._lock:
-            for directory in self._directories():
-                count = oom_kills_in(directory)
-                if count is not None:
-                    key = str(directory)
-                    self._seen[key] = max(self._seen.get(key, 0), count)
+            for directory, recorded in self._directories():
+                count = max(oom_kills_in(directory) or 0, recorded)
+                key = str(directory)
+                self._seen[key] = max(self._seen.get(key, 0), count)
             return sum(self._seen.values())
 
 
@@ -194,17 +195,19 @@ class DockerInstance(HostInstance):
         return self._oom.total()
 
 
-def hog_cgroups(state_dir: Path) -> list[Path]:
-    """The own cgroups of the ``memory-pressure`` hogs in the chaos journal (ended ones too)."""
+def hog_cgroups(state_dir: Path) -> list[tuple[Path, int]]:
+    """The own cgroups of the ``memory-pressure`` hogs in the chaos journal (ended ones
+    too), each with the OOM-kill count recorded when it was removed (0 while it lives)."""
     from paychaos.chaos.journal import Journal, journal_path
 
-    return [
-        Path(str(entry.details["cgroup"]))
-        for entry in Journal(journal_path(state_dir)).entries()
-        if entry.fault == "memory-pressure"
-        and entry.details.get("own_cgroup")
-        and entry.details.get("cgroup")
-    ]
+    out = []
+    for entry in Journal(journal_path(state_dir)).entries():
+        if entry.fault == "memory-pressure" and entry.details.get("own_cgroup"):
+            cgroup = entry.details.get("cgroup")
+            recorded = entry.end_details.get("oom_kills")
+            if cgroup:
+                out.append((Path(str(cgroup)), recorded if isinstance(recorded, int) else 0))
+    return out
 
 
 def build_registry(
