@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,7 +32,14 @@ from paychaos.stack.backends.docker import (
     instance_spec,
     write_configs,
 )
-from paychaos.stack.backends.docker_instance import Snapshot, build_registry, container_rows
+from paychaos.stack.backends.docker_instance import (
+    Snapshot,
+    StackOomKills,
+    build_registry,
+    container_rows,
+    memory_cgroup_of,
+    oom_kills_in,
+)
 from paychaos.stack.backends.images import build_context, context_digest
 from paychaos.stack.embedded import StackPorts
 
@@ -138,6 +146,8 @@ def test_instance_exporter_sees_the_host_the_engine_and_the_journal(tmp_path):
     assert journal == {"bind": "/state/chaos", "mode": "ro"}
     assert spec.environment["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     assert "--project" in spec.command and "t" in spec.command
+    assert kwargs["cgroupns"] == "host"  # container cgroups by their host paths
+    assert kwargs["volumes"]["/sys/fs/cgroup"] == {"bind": "/host/cgroup", "mode": "ro"}
     # a TCP engine is named as it is, nothing mounted
     assert engine_access("tcp://127.0.0.1:2375") == ({"DOCKER_HOST": "tcp://127.0.0.1:2375"}, {})
 
@@ -185,7 +195,7 @@ def test_instance_exporter_exports_the_embedded_series(tmp_path):
     api = FakeApi()
     api.items["a"] = (api.items["a"][0], os.getpid(), True, 3)  # a live process to measure
     client = type("Client", (), {"api": api})()
-    text = generate_latest(build_registry(client, "t", tmp_path)).decode()
+    text = generate_latest(build_registry(client, "t", tmp_path, cgroup_mount=tmp_path)).decode()
     assert 'paychaos_component_restarts_total{component="api"} 3.0' in text
     assert 'paychaos_component_up{component="gateway"} 0.0' in text
     used = next(
@@ -195,6 +205,48 @@ def test_instance_exporter_exports_the_embedded_series(tmp_path):
     )
     assert used > 1_000_000  # this process's resident memory
     assert "instance_oom_kills_total" in text and "chaos_fault_active" in text
+
+
+def cgroup_tree(tmp_path, version: int):
+    """A fake /proc (pids 11, 12) and host cgroup tree with OOM-kill counters."""
+    proc, mount = tmp_path / "proc", tmp_path / "cgroup"
+    base = mount / "memory" if version == 1 else mount
+    counters = "memory.oom_control" if version == 1 else "memory.events"
+    for pid, group in ((11, "docker/aaa"), (12, "docker/bbb")):
+        (proc / str(pid)).mkdir(parents=True)
+        line = f"4:memory:/{group}" if version == 1 else f"0::/{group}"
+        (proc / str(pid) / "cgroup").write_text(f"1:cpu:/x\n{line}\n")
+        (base / group).mkdir(parents=True)
+        (base / group / counters).write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    return proc, mount, base, counters
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_stack_oom_kills_count_the_stacks_cgroups_only_and_never_go_down(tmp_path, version):
+    proc, mount, base, counters = cgroup_tree(tmp_path, version)
+    hog = base / "paychaos-hog-x-1"
+    hogs: list[tuple[Path, int]] = []
+    oom = StackOomKills(lambda: [11, 12], lambda: hogs, mount=mount, proc=proc)
+    assert oom.total() == 0
+    (base / "docker/aaa" / counters).write_text("oom_kill 2\n")
+    assert oom.total() == 2
+    hog.mkdir()
+    (hog / counters).write_text("oom_kill 1\n")
+    hogs.append((Path("/sys/fs/cgroup") / hog.relative_to(mount), 0))  # as the journal names it
+    assert oom.total() == 3
+    for item in hog.iterdir():
+        item.unlink()
+    hog.rmdir()  # the fault ended: its cgroup is gone, its kill still counts
+    assert oom.total() == 3
+    # a hog whose cgroup went before any scrape: the count its watchdog recorded
+    hogs.append((Path("/sys/fs/cgroup/memory/paychaos-hog-y-2"), 1))
+    assert oom.total() == 4
+    # an OOM kill elsewhere on the host is not this stack's
+    (base / "other").mkdir()
+    (base / "other" / counters).write_text("oom_kill 5\n")
+    assert oom.total() == 4
+    assert memory_cgroup_of(11, proc) == "/docker/aaa" and memory_cgroup_of(99, proc) is None
+    assert oom_kills_in(tmp_path / "nowhere") is None
 
 
 def test_docker_crash_checks_the_pid_is_the_containers(tmp_path):

@@ -10,8 +10,9 @@ own container on the host network, every listener on 127.0.0.1::
     api         paychaos/app         python -m paychaos.stack.api  → proxy → postgres / gateway
     alertmanager, prometheus  paychaos/prometheus  (Debian's packages; rules mounted)
     instance    paychaos/app         python -m paychaos.stack.backends.docker_instance
-                                     (job ``instance``: the host's pid namespace, the
-                                     engine's socket, the chaos journal read-only)
+                                     (job ``instance``: the host's pid and cgroup
+                                     namespaces, the engine's socket; the host's
+                                     cgroup tree and the chaos journal read-only)
 
 Containers are named ``<project>-<component>``, labelled
 ``paychaos.project=<project>``, restart ``unless-stopped`` like the embedded
@@ -101,6 +102,7 @@ class ContainerSpec:
     port: int | None = None
     entrypoint: tuple[str, ...] | None = None
     pid_mode: str | None = None
+    cgroupns: str | None = None
 
     def run_kwargs(self, cfg: DockerStackConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -119,6 +121,8 @@ class ContainerSpec:
             kwargs["entrypoint"] = list(self.entrypoint)
         if self.pid_mode is not None:
             kwargs["pid_mode"] = self.pid_mode
+        if self.cgroupns is not None:
+            kwargs["cgroupns"] = self.cgroupns
         limit = cfg.memory_limits_mb.get(self.component)
         if limit:
             kwargs["mem_limit"] = f"{limit}m"
@@ -281,9 +285,11 @@ def container_specs(
 def instance_spec(cfg: DockerStackConfig) -> ContainerSpec:
     """The instance exporter (job ``instance``, :mod:`paychaos.stack.backends.docker_instance`).
 
-    The host's pid namespace (to measure the containers' and the hogs' processes
-    like the embedded stack does), the engine (the containers' pids and restart
-    counts) and the state directory's ``chaos/`` (the journal) read-only.
+    The host's pid and cgroup namespaces (to measure the containers' and the hogs'
+    processes like the embedded stack does, and to find their memory cgroups),
+    the engine (the containers' pids and restart counts), and read-only the
+    host's cgroup tree (their OOM-kill counts) and the state directory's
+    ``chaos/`` (the journal).
     """
     env, volumes = engine_access(cfg.docker_host)
     chaos = journal_dir(cfg.state_dir)
@@ -304,10 +310,15 @@ def instance_spec(cfg: DockerStackConfig) -> ContainerSpec:
             "/state",
         ),
         environment={**env, "PYTHONUNBUFFERED": "1"},
-        volumes={**volumes, str(chaos): {"bind": "/state/chaos", "mode": "ro"}},
+        volumes={
+            **volumes,
+            str(chaos): {"bind": "/state/chaos", "mode": "ro"},
+            "/sys/fs/cgroup": {"bind": "/host/cgroup", "mode": "ro"},
+        },
         health_url=_url(cfg.ports.instance) + "/metrics",
         port=cfg.ports.instance,
         pid_mode="host",
+        cgroupns="host",
     )
 
 
