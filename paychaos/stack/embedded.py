@@ -45,7 +45,7 @@ from paychaos.stack.state import (
     write_state,
 )
 from paychaos.stack.supervisor import ChildSetup, EventSink, Supervisor
-from paychaos.stack.topology import builtin_target
+from paychaos.stack.topology import builtin_target, proxy_config
 
 REPO_ROOT = SOURCE_ROOT
 
@@ -193,20 +193,7 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
     specs.append(replace(gateway, env={**gateway.env, ADMIN_TOKEN_ENV: token}))
     db_port, gateway_port = p.postgres, p.gateway
     if cfg.with_proxy:
-        proxies = [
-            {
-                "name": "postgres",
-                "listen": f"127.0.0.1:{p.proxy_postgres}",
-                "upstream": f"127.0.0.1:{p.postgres}",
-                "enabled": True,
-            },
-            {
-                "name": "gateway",
-                "listen": f"127.0.0.1:{p.proxy_gateway}",
-                "upstream": f"127.0.0.1:{p.gateway}",
-                "enabled": True,
-            },
-        ]
+        proxies = proxy_config(p)
         config_path = state / "proxies.json"
         config_path.write_text(json.dumps(proxies, indent=2))
         proxy = _python_service(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from paychaos.contracts.domain import Dependency
 from paychaos.contracts.target import (
@@ -34,12 +34,33 @@ from paychaos.contracts.target import (
     Toxiproxy,
 )
 
+if TYPE_CHECKING:
+    from paychaos.stack.embedded import StackPorts
+
 #: Which proxy of the fault proxy stands in front of which dependency.
 PROXIES: Mapping[Dependency, str] = {"database": "postgres", "gateway": "gateway"}
 DESCRIPTIONS = {
     "embedded": "paychaos' embedded stack (local processes)",
     "docker": "paychaos' Docker stack (containers)",
 }
+
+
+def proxy_config(ports: StackPorts) -> list[dict[str, Any]]:
+    """The fault proxy's ``proxies.json``: one proxy per dependency, as :data:`PROXIES` names."""
+    return [
+        {
+            "name": PROXIES["database"],
+            "listen": f"127.0.0.1:{ports.proxy_postgres}",
+            "upstream": f"127.0.0.1:{ports.postgres}",
+            "enabled": True,
+        },
+        {
+            "name": PROXIES["gateway"],
+            "listen": f"127.0.0.1:{ports.proxy_gateway}",
+            "upstream": f"127.0.0.1:{ports.gateway}",
+            "enabled": True,
+        },
+    ]
 
 
 def builtin_target(
@@ -90,4 +111,4 @@ def builtin_target(
     )
 
 
-__all__ = ["PROXIES", "builtin_target"]
+__all__ = ["PROXIES", "builtin_target", "proxy_config"]

@@ -63,7 +63,7 @@ from paychaos.stack.state import (
     state_path,
     write_state,
 )
-from paychaos.stack.topology import builtin_target
+from paychaos.stack.topology import builtin_target, proxy_config
 
 PROJECT_LABEL = "paychaos.project"
 COMPONENT_LABEL = "paychaos.component"
@@ -331,20 +331,7 @@ def write_configs(cfg: DockerStackConfig, config_dir: Path) -> None:
     """``proxies.json``, ``prometheus.yml`` and ``alertmanager.yml`` the containers mount."""
     p = cfg.ports
     config_dir.mkdir(parents=True, exist_ok=True)
-    proxies = [
-        {
-            "name": "postgres",
-            "listen": f"127.0.0.1:{p.proxy_postgres}",
-            "upstream": f"127.0.0.1:{p.postgres}",
-            "enabled": True,
-        },
-        {
-            "name": "gateway",
-            "listen": f"127.0.0.1:{p.proxy_gateway}",
-            "upstream": f"127.0.0.1:{p.gateway}",
-            "enabled": True,
-        },
-    ]
+    proxies = proxy_config(p)
     (config_dir / "proxies.json").write_text(json.dumps(proxies, indent=2))
     targets = (
         ScrapeTarget("payment-api", "127.0.0.1", p.api),
