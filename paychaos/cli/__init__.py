@@ -232,7 +232,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     state = read_state(args.state_dir)
     if state is None or (args.target and state.backend != args.target):
-        print(f"no {args.target or ''} stack in {args.state_dir} (start one with: paychaos up)")
+        how = "paychaos up" + (" --backend docker" if args.target == "docker" else "")
+        print(f"no {args.target or 'embedded'} stack in {args.state_dir} (start one with: {how})")
         return 1
     if state.backend == "docker" and state.status == "running":
         return docker_status(state)
