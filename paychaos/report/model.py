@@ -143,6 +143,30 @@ class RunRecord:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record :meth:`to_dict` wrote (derived fields are dropped; unknown keys refused).
+
+        Raises ``TypeError`` or ``KeyError`` on a document that is not a run record.
+        """
+        raw = {k: v for k, v in data.items() if k != "duration_s"}
+        raw["faults"] = [FaultRecord(**f) for f in raw.get("faults", [])]
+        raw["expectations"] = [
+            ExpectationRecord(**{k: v for k, v in e.items() if k != "over_floor_s"})
+            for e in raw.get("expectations", [])
+        ]
+        raw["probes"] = [ProbeRecord(**p) for p in raw.get("probes", [])]
+        raw["alert_events"] = [AlertEvent(**a) for a in raw.get("alert_events", [])]
+        raw["client_timeline"] = [tuple(t) for t in raw.get("client_timeline", [])]
+        raw["series"] = {
+            name: [
+                SeriesRecord(labels=s["labels"], points=[(p[0], p[1]) for p in s["points"]])
+                for s in series
+            ]
+            for name, series in raw.get("series", {}).items()
+        }
+        return cls(**raw)
+
 
 def suite_status(records: list[RunRecord]) -> RunStatus:
     """The worst status of a suite: interrupted > error > failed > aborted > passed.
