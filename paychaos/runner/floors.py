@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from paychaos.contracts.scenario import (
     AlertExpectation,
+    CulpritExpectation,
     Expectation,
     LogExpectation,
     MetricExpectation,
@@ -59,7 +60,7 @@ def detection_floor_s(
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
         return scrape_interval_s + exp.for_s
-    if isinstance(exp, TraceExpectation | LogExpectation):
+    if isinstance(exp, TraceExpectation | LogExpectation | CulpritExpectation):
         return OTLP_BATCH_DELAY_S
     if isinstance(exp, RumExpectation):
         return RUM_PUSH_INTERVAL_S
