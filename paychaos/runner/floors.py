@@ -67,6 +67,13 @@ def detection_floor_s(
     return None
 
 
+def culprit_floor_s(exp: CulpritExpectation, rate_per_s: float | None) -> float:
+    """A culprit needs ``min_count`` declined checkouts of the tester first: at its rate,
+    every attempt declined from the first, that is ``min_count / rate_per_s``."""
+    wait = exp.min_count / rate_per_s if rate_per_s else 0.0
+    return OTLP_BATCH_DELAY_S + wait
+
+
 def alert_fired_floor_s(
     exp: AlertExpectation, *, evaluation_interval_s: float, rule_for_s: Mapping[str, float]
 ) -> float:

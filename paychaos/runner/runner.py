@@ -53,6 +53,7 @@ from paychaos.runner.context import default_traffic, make_context, metrics_for, 
 from paychaos.runner.floors import (
     alert_fired_floor_s,
     blind_delay_s,
+    culprit_floor_s,
     detection_floor_s,
     recovery_floor_s,
 )
@@ -170,6 +171,15 @@ class _Run:
         timing = self.target.timing
         for index, exp in enumerate(self.sc.expectations):
             check = self.checks[index]
+            floor_s = detection_floor_s(
+                exp,
+                scrape_interval_s=timing.scrape_interval_s,
+                evaluation_interval_s=timing.evaluation_interval_s,
+                group_wait_s=timing.group_wait_s,
+                rule_for_s=rule_for,
+            )
+            if isinstance(exp, CulpritExpectation):
+                floor_s = culprit_floor_s(exp, self._step_param(exp.after, "rate_per_s"))
             self.record.expectations.append(
                 ExpectationRecord(
                     name=self.sc.expectation_name(index),
@@ -178,13 +188,7 @@ class _Run:
                     mode=check.mode,
                     after=exp.after or (self.sc.step_id(0) if self.sc.faults else None),
                     within_s=exp.within_s,
-                    floor_s=detection_floor_s(
-                        exp,
-                        scrape_interval_s=timing.scrape_interval_s,
-                        evaluation_interval_s=timing.evaluation_interval_s,
-                        group_wait_s=timing.group_wait_s,
-                        rule_for_s=rule_for,
-                    ),
+                    floor_s=floor_s,
                     signal=(
                         {"traces": "trace", "logs": "log"}[exp.signal]
                         if isinstance(exp, CulpritExpectation)
@@ -204,6 +208,14 @@ class _Run:
                     ),
                 )
             )
+
+    def _step_param(self, step: str | None, name: str) -> float | None:
+        """A numeric parameter of fault step ``step`` (default: the first), if it has one."""
+        ids = [self.sc.step_id(i) for i in range(len(self.sc.faults))]
+        if not ids or (step is not None and step not in ids):
+            return None
+        value = self.loaded.params[ids.index(step) if step else 0].param_dict().get(name)
+        return float(value) if isinstance(value, int | float) else None
 
     def revert_all(self) -> list[str]:
         errors = []

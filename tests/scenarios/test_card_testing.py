@@ -8,23 +8,29 @@ one, with the injected customer dominating they hold.
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import threading
 import time
 from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from paychaos.checks import CheckContext, Window
 from paychaos.checks.build import build_check
 from paychaos.contracts.domain import DEFAULT_MIX
-from paychaos.contracts.errors import InvalidScenario
-from paychaos.contracts.scenario import CulpritExpectation
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidScenario
+from paychaos.contracts.scenario import CulpritExpectation, Traffic
 from paychaos.contracts.signals import LogRecord, Span
 from paychaos.report.matrix import row_of
 from paychaos.report.model import ExpectationRecord, RunRecord
 from paychaos.runner.actors import run_catalog
+from paychaos.runner.floors import culprit_floor_s
+from paychaos.runner.traffic import AsyncTrafficDriver
 from paychaos.scenario.load import load_scenario, parse_scenario
 from paychaos.stack.collector.memory import InMemorySources
 from paychaos.stack.gateway.charges import parse_charge
@@ -287,3 +293,62 @@ def test_the_culprit_shows_in_the_matrix_trace_column() -> None:
     rec.expectations[0].signal = "log"
     row = row_of(rec)
     assert row.cells["log"].state == "detected" and row.cells["trace"].state == "not_checked"
+
+
+def test_the_culprit_floor_waits_for_its_declines_at_the_testers_rate() -> None:
+    exp = next(
+        e
+        for e in load_scenario(SCENARIO).scenario.expectations
+        if isinstance(e, CulpritExpectation)
+    )
+    assert culprit_floor_s(exp, 4.0) == pytest.approx(0.5 + exp.min_count / 4.0)
+    assert culprit_floor_s(exp, None) == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------ the driver
+
+
+class _Shop(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.bodies.append(body)
+        answer = json.dumps(
+            {"id": f"pay_{len(self.bodies)}", "status": "succeeded", "method": body["method"]}
+        ).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_driver_runs_a_bounded_card_tester_among_the_shoppers(tmp_path: Path) -> None:
+    _Shop.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Shop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/checkout"
+        driver = AsyncTrafficDriver(url, ledger_dir=tmp_path, seed=7)
+        with pytest.raises(FaultInjectionFailed, match="traffic running"):
+            driver.start_card_testing("t", rate_per_s=10, duration_s=1.5)
+        driver.start(Traffic(rate_per_s=5, duration_s=4, rum=False))
+        time.sleep(0.5)
+        facts = driver.start_card_testing("t", rate_per_s=10, duration_s=1.5, cards=5)
+        time.sleep(2.5)
+        counts = driver.stop_actor("t")
+        driver.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    tester = [b for b in _Shop.bodies if b["customer"]["id"] == facts["customer_id"]]  # type: ignore[index]
+    # at most rate x duration (15), then it stops by itself (fewer only if the loop lagged)
+    assert counts["attempts"] == len(tester) and 10 <= len(tester) <= 15
+    assert len({b["payment"]["card_token"] for b in tester}) == 5  # type: ignore[index]
+    assert len(_Shop.bodies) > len(tester)  # hidden among the shoppers
+    assert all(not re.search(r"\d{13,19}", json.dumps(b)) for b in _Shop.bodies)
