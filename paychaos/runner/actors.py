@@ -121,6 +121,9 @@ class RunCatalog:
 
     def validate(self, name: str, params: Mapping[str, object], duration_s: float) -> PreparedFault:
         if name != CARD_TESTING:
+            if name not in self.base.names():
+                known = ", ".join(self.names())
+                raise InvalidFault(f"unknown fault {name!r}; known faults: {known}")
             return self.base.validate(name, params, duration_s)
         if not 0 < duration_s <= MAX_DURATION_S:
             raise InvalidFault(

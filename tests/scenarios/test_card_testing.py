@@ -154,6 +154,8 @@ def test_bad_card_testing_steps_are_refused_naming_the_place() -> None:
     ).replace("after: tester", "after: slow")
     assert "expectations[0].after" in _error(other) and "card-testing" in _error(other)
     assert "card-testing" in run_catalog().names()
+    message = _error(BASE.replace("fault: card-testing", "fault: card-testin"))
+    assert "faults[0].fault: unknown fault 'card-testin'" in message and "card-testing" in message
 
 
 # ------------------------------------------------------------------ culprit controls
