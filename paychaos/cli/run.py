@@ -120,10 +120,10 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    from paychaos.chaos.catalog import default_catalog
     from paychaos.report.history import append_history
     from paychaos.report.json_report import write_json
     from paychaos.report.model import RunRecord
+    from paychaos.runner.actors import run_catalog
     from paychaos.runner.needs import refusal, unmet
     from paychaos.runner.progress import Progress
     from paychaos.runner.runner import RunOptions
@@ -160,7 +160,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plan = plan_target(
         args.target, state_dir, start=start, options=options, allow_hosts=tuple(args.allow_host)
     )
-    catalog = default_catalog()
+    catalog = run_catalog()
     gaps = {item.source: unmet(item, plan.target, catalog) for item in loaded}
     if all(gaps.values()):
         plan.discard()  # refused before anything starts
@@ -281,6 +281,8 @@ def _print_summary(records: list[Any]) -> None:
             ttd = f"{exp.detected_s:5.1f}s" if exp.detected_s is not None else "   — "
             floor = f"(floor {exp.floor_s:.1f}s)" if exp.floor_s is not None else ""
             print(f"  {exp.status:<8} {ttd} {floor:<14} {exp.name}")
+            if exp.type == "culprit" and exp.detail:  # the answer: who it was
+                print(f"  {'':<8} {'':<6} {'':<14} {exp.detail}")
         if rec.recovered_s is not None:
             print(f"  recovered {rec.recovered_s:.1f}s after the last revert")
 

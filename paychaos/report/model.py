@@ -34,6 +34,8 @@ class FaultRecord:
     injected_unix_s: float | None = None
     reverted_unix_s: float | None = None
     error: str = ""
+    facts: dict[str, str] = field(default_factory=dict)
+    """What the injection chose at run time (a card tester's ``customer_id``...)."""
 
 
 @dataclass
@@ -59,6 +61,9 @@ class ExpectationRecord:
     expectation failed, e.g. fired but never notified, or fired though it must not)."""
     fired_floor_s: float | None = None
     """Alerts only: the floor of ``fired_s`` (the floor without Alertmanager's group_wait)."""
+    signal: str = ""
+    """The signal an expectation that can read several reads (a culprit: ``trace`` or
+    ``log``): its column in the matrix."""
     active_s: float | None = None
     """Alerts only: when Prometheus says the alert became active (pending, then firing),
     seconds from the fault; negative: it was active before the fault, so its firing is

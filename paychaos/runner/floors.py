@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from paychaos.contracts.scenario import (
     AlertExpectation,
+    CulpritExpectation,
     Expectation,
     LogExpectation,
     MetricExpectation,
@@ -59,11 +60,18 @@ def detection_floor_s(
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
         return scrape_interval_s + exp.for_s
-    if isinstance(exp, TraceExpectation | LogExpectation):
+    if isinstance(exp, TraceExpectation | LogExpectation | CulpritExpectation):
         return OTLP_BATCH_DELAY_S
     if isinstance(exp, RumExpectation):
         return RUM_PUSH_INTERVAL_S
     return None
+
+
+def culprit_floor_s(exp: CulpritExpectation, rate_per_s: float | None) -> float:
+    """A culprit needs ``min_count`` declined checkouts of the tester first: at its rate,
+    every attempt declined from the first, that is ``min_count / rate_per_s``."""
+    wait = exp.min_count / rate_per_s if rate_per_s else 0.0
+    return OTLP_BATCH_DELAY_S + wait
 
 
 def alert_fired_floor_s(

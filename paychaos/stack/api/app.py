@@ -45,6 +45,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from paychaos.contracts.domain import CUSTOMER_LOG_ATTRIBUTE, CUSTOMER_SPAN_ATTRIBUTE
 from paychaos.stack.api.db import DatabaseUnavailable, DbSettings, PaymentStore
 from paychaos.stack.api.gateway_client import GatewayClient, GatewaySettings
 from paychaos.stack.api.metrics import ApiMetrics, create_metrics
@@ -118,6 +119,8 @@ class CheckoutService:
         span = trace.get_current_span()
         span.set_attribute("payment.method", req.method)
         span.set_attribute("payment.idempotency_key", key)
+        # who pays: an attribute of the span and the logs, never a metric label (cardinality)
+        span.set_attribute(CUSTOMER_SPAN_ATTRIBUTE, req.customer.id)
         self.metrics.in_flight.inc()
         status = "error"
         try:
@@ -179,9 +182,11 @@ class CheckoutService:
                 "source": req.gateway_source(),
                 "payment_id": row["id"],
                 "description": f"order {req.order_id or row['id']}",
+                "customer": req.customer.id,
             },
         )
         new_status = _OUTCOME_TO_STATUS.get(result.outcome, "unknown")
+        trace.get_current_span().set_attribute("payment.status", new_status)
         try:
             row = await self.store.settle(
                 row["id"], new_status, result.charge_id, result.decline_code
@@ -198,6 +203,7 @@ class CheckoutService:
             "currency": req.currency,
             "card_last4": req.payment.last4,
             "outcome": result.outcome,
+            CUSTOMER_LOG_ATTRIBUTE: req.customer.id,
         }
         if result.outcome == "success":
             self.metrics.payments.labels(method, "success").inc()
