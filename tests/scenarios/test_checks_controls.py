@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 
@@ -296,6 +297,23 @@ def test_hygiene_finds_a_card_number_in_a_log_a_span_or_rum() -> None:
         leak(dirty)
         obs = check.observe(_ctx(sources=dirty), WINDOW)
         assert not obs.seen and "card number" in obs.detail
+
+
+def test_hygiene_scans_a_long_run_window_by_window_and_misses_no_window() -> None:
+    """The scan is split into short windows (one query per signal and window): a card
+    number in any of them, first or last, is found; each record is read once."""
+    check = HygieneCheck(("logs",))
+    for age_s in (59.5, 35.0, 0.5):
+        sources = InMemorySources()
+        clean = [_log(f"payment {i} succeeded", None, level="info") for i in range(3)]
+        leak = _log("charging card 4242 4242 4242 4242", None)
+        leak = dataclasses.replace(leak, time_unix_ns=int((NOW - age_s) * NS))
+        sources.add_logs([*clean, leak])
+        obs = check.observe(_ctx(sources=sources), WINDOW)
+        assert not obs.seen and "1 record(s) with a card number" in obs.detail, age_s
+    sources = InMemorySources()
+    sources.add_logs([_log(f"payment {i}", None, level="info") for i in range(4)])
+    assert check.observe(_ctx(sources=sources), WINDOW).detail.startswith("4 record(s) scanned")
 
 
 def test_metric_details_read_with_labels_and_units() -> None:
