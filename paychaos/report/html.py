@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from paychaos.report.matrix import SIGNALS, TITLES, Cell, Matrix, build_matrix
-from paychaos.report.model import RunRecord, SeriesRecord
+from paychaos.report.model import RunRecord, SeriesRecord, alert_title, distinguishing_labels
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -101,7 +101,7 @@ def _plot_run(rec: RunRecord) -> str:
     top = axes[0]
     for event in rec.alert_events:
         top.annotate(
-            event.name,
+            alert_title(event.name, distinguishing_labels(event, rec.alert_events)),
             (event.first_unix_s - t0, 1.0),
             xycoords=("data", "axes fraction"),
             fontsize=7,
@@ -111,6 +111,18 @@ def _plot_run(rec: RunRecord) -> str:
         )
     axes[-1].set_xlabel("seconds since traffic start (shaded: faults; dashed: alert firing)")
     return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
+
+
+def _late_firings(rec: RunRecord) -> str:
+    late = rec.late_firings()
+    if not late:
+        return ""
+    items = "".join(
+        f"<li><code>{html.escape(x.title)}</code> first fired {x.after_recovery_s:.1f} s "
+        "after recovery</li>"
+        for x in late
+    )
+    return f'<p class="failed">Late firings (after the run declared recovery):</p><ul>{items}</ul>'
 
 
 def _fmt(value: float | None) -> str:
@@ -141,7 +153,7 @@ def _run_section(rec: RunRecord) -> str:
 <p>{started}, {rec.duration_s:.0f}s; traffic {e(str(rec.traffic))} ({e(rec.traffic_driver)});
 recovered in {_fmt(rec.recovered_s)}s (deadline {rec.recovery_within_s:g}s, floor {_fmt(rec.recovery_floor_s)}s).
 {e(rec.reason)}</p>
-{_plot_run(rec)}
+{_late_firings(rec)}{_plot_run(rec)}
 <h3>Expectations</h3><table><tr><th>expectation</th><th>type</th><th>after fault</th><th>deadline s</th>
 <th>time to detect s</th><th>floor s</th><th>status</th><th>detail</th></tr>{rows}</table>
 <h3>Faults</h3><table><tr><th>id</th><th>fault</th><th>target</th><th>params</th><th>at s</th>
