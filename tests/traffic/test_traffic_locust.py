@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from traffic_testkit import (
+    LOCUSTFILE,
+    REPO,
     fake_api,
     finish,
     processes_args,
@@ -273,6 +277,25 @@ def test_open_model_keeps_the_arrival_rate(tmp_path: Path, slow_ms: float) -> No
         )
         # the gateway really was slow, and arrivals did not wait for it
         assert latencies[len(latencies) // 2] >= 0.8 * slow_ms, latencies[:10]
+
+
+def test_help_of_the_locustfile_lists_the_projects_options(tmp_path: Path) -> None:
+    """``locust -f locustfiles/checkout.py --help`` prints Locust's help before it imports
+    the locustfile (whose ``init_command_line_parser`` listener adds the options);
+    ``python locustfiles/checkout.py --help`` runs Locust with the listener in place."""
+    done = subprocess.run(
+        [sys.executable, LOCUSTFILE, "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for flag in ("--method-mix", "--think-time-scale", "--decline-card-rate", "--reconcile"):
+        assert flag in done.stdout, flag
+    assert "--headless" in done.stdout  # and Locust's own, in the same help
+    assert "Traceback" not in done.stderr
 
 
 def _http(url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
