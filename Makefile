@@ -8,6 +8,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager chromium
 SUITE_REPORTS ?= reports
+SUITE_LANES ?= 2
 
 .PHONY: setup system-deps demo test lint suite bench clean
 
@@ -44,9 +45,9 @@ test: lint
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory suite
 
-# Every scenarios/*.yaml on one fresh embedded stack (~11 minutes on 2 cores).
+# Every scenarios/*.yaml, split over SUITE_LANES fresh embedded stacks side by side.
 suite: setup
-	$(VENV)/bin/paychaos run scenarios/ --fresh --no-progress --reports-dir $(SUITE_REPORTS)
+	$(VENV)/bin/paychaos run scenarios/ --fresh --lanes $(SUITE_LANES) --no-progress --reports-dir $(SUITE_REPORTS)
 
 bench: setup
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

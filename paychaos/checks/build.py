@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paychaos.checks.alert import AlertCheck
+from paychaos.checks.culprit import CulpritCheck
 from paychaos.checks.hygiene import HygieneCheck
 from paychaos.checks.ledger import LedgerCheck
 from paychaos.checks.log import LogCheck
@@ -14,6 +15,7 @@ from paychaos.checks.trace import TraceCheck
 from paychaos.contracts.expectations import Check
 from paychaos.contracts.scenario import (
     AlertExpectation,
+    CulpritExpectation,
     Expectation,
     HygieneExpectation,
     LedgerExpectation,
@@ -33,6 +35,7 @@ CHECKS: dict[str, Any] = {
     "rum": RumCheck,
     "ledger": LedgerCheck,
     "hygiene": HygieneCheck,
+    "culprit": CulpritCheck,
 }
 #: expectation type → capabilities it always needs (``paychaos target check`` shows it).
 EXPECTATION_NEEDS: dict[str, list[str]] = {k: list(c.needs) for k, c in CHECKS.items()}
@@ -73,4 +76,12 @@ def build_check(exp: Expectation) -> Check:
         )
     if isinstance(exp, HygieneExpectation):
         return HygieneCheck(exp.signals)
+    if isinstance(exp, CulpritExpectation):
+        return CulpritCheck(
+            step=exp.after,
+            signal=exp.signal,
+            attribute=exp.attribute,
+            min_share=exp.min_share,
+            min_count=exp.min_count,
+        )
     raise TypeError(f"no check for expectation type {type(exp).__name__}")

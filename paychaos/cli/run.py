@@ -37,6 +37,7 @@ from typing import Any
 from paychaos.contracts.errors import InvalidInput, Unsupported
 
 Handler = Callable[[argparse.Namespace], int]
+MAX_LANES = 4
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
@@ -60,6 +61,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
         default=[],
         metavar="HOST",
         help="also allow load and faults to HOST (beside the target's allow_hosts)",
+    )
+    run.add_argument(
+        "--lanes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --fresh: split the scenarios over N fresh stacks side by side (default 1)",
     )
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-history", action="store_true", help="do not append to the history")
@@ -112,13 +120,10 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    from paychaos.chaos.catalog import default_catalog
     from paychaos.report.history import append_history
-    from paychaos.report.html import write_html
     from paychaos.report.json_report import write_json
-    from paychaos.report.junit import write_junit
-    from paychaos.report.matrix import build_matrix, render_text
-    from paychaos.report.model import RunRecord, suite_status
+    from paychaos.report.model import RunRecord
+    from paychaos.runner.actors import run_catalog
     from paychaos.runner.needs import refusal, unmet
     from paychaos.runner.progress import Progress
     from paychaos.runner.runner import RunOptions
@@ -130,7 +135,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InvalidInput("--reuse and --fresh exclude each other")
     if args.scrape_interval_s <= 0:
         raise InvalidInput("--scrape-interval-s must be positive")
+    if not 1 <= args.lanes <= MAX_LANES:
+        raise InvalidInput(f"--lanes must be between 1 and {MAX_LANES}, got {args.lanes}")
+    if args.lanes > 1 and not (args.fresh and is_builtin(args.target)):
+        raise InvalidInput(
+            "--lanes needs a stack per lane: use it with --fresh on a built-in stack "
+            "(embedded or docker), not with --reuse or a target file"
+        )
     loaded = load_all(args.paths)  # validate everything before anything starts
+    if args.lanes > 1 and len(loaded) > 1:
+        return _run_in_lanes(args, loaded, began)
     state_dir: Path = args.state_dir
     stop = threading.Event()
     progress = None if args.no_progress else Progress(sys.stderr)
@@ -146,7 +160,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plan = plan_target(
         args.target, state_dir, start=start, options=options, allow_hosts=tuple(args.allow_host)
     )
-    catalog = default_catalog()
+    catalog = run_catalog()
     gaps = {item.source: unmet(item, plan.target, catalog) for item in loaded}
     if all(gaps.values()):
         plan.discard()  # refused before anything starts
@@ -177,6 +191,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else:
                 runnable.append(item)
         run_suite(runnable, session, opts, on_record=on_record, first_settle_s=0.0)
+    return _finish(args, records, len(loaded), out_dir, began, stop.is_set())
+
+
+def _finish(
+    args: argparse.Namespace,
+    records: list[Any],
+    planned: int,
+    out_dir: Path,
+    began: float,
+    stopped: bool,
+    lanes: int = 1,
+) -> int:
+    """Reports, summary, matrix and wall time of a run; its exit code."""
+    from paychaos.report.html import write_html
+    from paychaos.report.json_report import write_json
+    from paychaos.report.junit import write_junit
+    from paychaos.report.matrix import build_matrix, render_text
+    from paychaos.report.model import suite_status
+
     if records:
         write_json(records, out_dir / "report.json")
         write_junit(records, args.junit or out_dir / "junit.xml")
@@ -191,14 +224,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{sum(1 for r in records if r.status == s)} {s}"
         for s in dict.fromkeys(r.status for r in records)
     )
+    how = f"in {lanes} lanes side by side, " if lanes > 1 else ""
     print(
         f"\nsuite wall time: {wall:.0f} s ({wall / 60:.1f} min) for {len(records)} of "
-        f"{len(loaded)} scenario(s){': ' + counts if counts else ''}; stack start and stop included"
+        f"{planned} scenario(s){': ' + counts if counts else ''}; {how}"
+        "stack start and stop included"
     )
     status = suite_status(records) if records else "interrupted"
-    if status == "interrupted" or stop.is_set():
+    if status == "interrupted" or stopped:
         return 130
-    return 0 if status == "passed" and len(records) == len(loaded) else 1
+    return 0 if status == "passed" and len(records) == planned else 1
+
+
+def _run_in_lanes(args: argparse.Namespace, loaded: list[Any], began: float) -> int:
+    """The suite split over ``--lanes`` child runs, each on a fresh stack of its own."""
+    from paychaos.report.history import append_history
+    from paychaos.runner.lanes import LanePlan, run_lanes, split
+
+    stop = threading.Event()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir: Path = args.reports_dir / stamp
+    plans = split(loaded, args.lanes)
+
+    def command(plan: LanePlan, reports_dir: Path) -> list[str]:
+        argv = [sys.executable, "-m", "paychaos.cli"]
+        if getattr(args, "target", None):
+            argv += ["--target", args.target]
+        argv += ["run", *(item.source for item in plan.scenarios), "--fresh", "--no-progress"]
+        argv += ["--no-history", "--reports-dir", str(reports_dir)]
+        argv += ["--scrape-interval-s", str(args.scrape_interval_s)]
+        for host in args.allow_host:
+            argv += ["--allow-host", host]
+        return argv
+
+    print(
+        f"{len(loaded)} scenarios in {len(plans)} lanes, each on a fresh stack of its own "
+        f"(lane logs in {out_dir}/)",
+        file=sys.stderr,
+    )
+    with _stop_on_signals(stop):
+        records = run_lanes(
+            plans, command, out_dir, stop=stop, say=lambda text: print(text, file=sys.stderr)
+        )
+    position = {item.source: n for n, item in enumerate(loaded)}
+    records.sort(key=lambda r: position.get(r.source, len(position)))
+    if not args.no_history:
+        for record in records:
+            append_history(args.reports_dir, record)
+    return _finish(args, records, len(loaded), out_dir, began, stop.is_set(), len(plans))
 
 
 def _print_summary(records: list[Any]) -> None:
@@ -208,6 +281,8 @@ def _print_summary(records: list[Any]) -> None:
             ttd = f"{exp.detected_s:5.1f}s" if exp.detected_s is not None else "   — "
             floor = f"(floor {exp.floor_s:.1f}s)" if exp.floor_s is not None else ""
             print(f"  {exp.status:<8} {ttd} {floor:<14} {exp.name}")
+            if exp.type == "culprit" and exp.detail:  # the answer: who it was
+                print(f"  {'':<8} {'':<6} {'':<14} {exp.detail}")
         if rec.recovered_s is not None:
             floor = f" (floor {rec.recovery_floor_s:.1f}s)" if rec.recovery_floor_s else ""
             print(f"  recovered {rec.recovered_s:.1f}s after the last revert{floor}")

@@ -34,6 +34,13 @@ Dependency = Literal["database", "gateway"]
 #: What the checkout API depends on; a Toxiproxy proxy may stand in front of each.
 DEPENDENCIES: tuple[Dependency, ...] = get_args(Dependency)
 
+CARD_TESTING_FAULT = "card-testing"
+"""The fault that is a card tester among the shoppers (one customer, card after card)."""
+CUSTOMER_SPAN_ATTRIBUTE = "customer.id"
+"""Who pays, on the checkout span (an attribute, never a metric label: cardinality)."""
+CUSTOMER_LOG_ATTRIBUTE = "customer_id"
+"""Who pays, on the checkout's log records."""
+
 
 def parse_mix(text: str) -> dict[Method, float]:
     """``"visa=45,paypal=30,crypto=15,amex=10"`` → shares; raises ``ValueError`` with a sentence.
@@ -64,7 +71,10 @@ def parse_mix(text: str) -> dict[Method, float]:
 
 
 __all__ = [
+    "CARD_TESTING_FAULT",
     "COMPONENTS",
+    "CUSTOMER_LOG_ATTRIBUTE",
+    "CUSTOMER_SPAN_ATTRIBUTE",
     "DEFAULT_MIX",
     "DEPENDENCIES",
     "METHODS",

@@ -72,6 +72,9 @@ class CheckContext:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     baseline: dict[str, float] = field(default_factory=dict)
+    injected: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per fault step id, what its injection chose at run time (a card tester's
+    ``customer_id``): the truth a ``culprit`` expectation compares the telemetry with."""
 
 
 class Check(Protocol):

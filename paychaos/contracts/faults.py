@@ -60,6 +60,8 @@ class FaultEnv:
     allow_hosts: tuple[str, ...] = ()
     controllers: list[Any] = field(default_factory=list)
     """The implementation's per-run state (the chaos controllers), closed by ``close``."""
+    traffic: Any = None
+    """The run's traffic driver, for faults that are traffic (a card tester); set by the runner."""
 
 
 class FaultCatalog(Protocol):

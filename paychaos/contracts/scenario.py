@@ -25,7 +25,7 @@ from typing import Annotated, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from paychaos.contracts.domain import DEFAULT_MIX, Method
+from paychaos.contracts.domain import CARD_TESTING_FAULT, DEFAULT_MIX, Method
 
 ParamValue = bool | int | float | str
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -233,6 +233,21 @@ class HygieneExpectation(_Expectation):
     signals: tuple[Literal["logs", "spans", "rum"], ...] = ("logs", "spans", "rum")
 
 
+class CulpritExpectation(_Expectation):
+    """The telemetry names who is behind the declined checkouts: the customer carrying at
+    least ``min_share`` of them (and at least ``min_count``) since the fault, read from an
+    attribute of the checkout spans (``signal: traces``, attribute ``customer.id``) or of
+    the ``payment declined`` logs (``signal: logs``, attribute ``customer_id``), must be the
+    customer the fault step ``after`` injected (a ``card-testing`` step's ``customer_id``)."""
+
+    type: Literal["culprit"]
+    signal: Literal["traces", "logs"] = "traces"
+    attribute: str | None = Field(default=None, min_length=1, max_length=100)
+    """Default: ``customer.id`` on spans, ``customer_id`` on logs."""
+    min_share: float = Field(default=0.5, gt=0, le=1)
+    min_count: int = Field(default=10, ge=1, le=1000)
+
+
 Expectation = Annotated[
     MetricExpectation
     | AlertExpectation
@@ -240,7 +255,8 @@ Expectation = Annotated[
     | LogExpectation
     | RumExpectation
     | LedgerExpectation
-    | HygieneExpectation,
+    | HygieneExpectation
+    | CulpritExpectation,
     Field(discriminator="type"),
 ]
 
@@ -359,4 +375,17 @@ def cross_check(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             errors.append(
                 (("expectations", index, "after"), f"no fault step {exp.after!r} ({choices})")
             )
+        if isinstance(exp, CulpritExpectation):
+            named = exp.after or (scenario.step_id(0) if scenario.faults else None)
+            steps = {scenario.step_id(i): f.fault for i, f in enumerate(scenario.faults)}
+            if named is None or steps.get(named, CARD_TESTING_FAULT) != CARD_TESTING_FAULT:
+                errors.append(
+                    (
+                        ("expectations", index, "after"),
+                        "a culprit expectation names the card-testing step whose customer "
+                        f"it looks for; {named!r} is not one"
+                        if named
+                        else "a culprit expectation needs a card-testing fault step",
+                    )
+                )
     return errors

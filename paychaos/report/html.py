@@ -168,7 +168,13 @@ def _run_section(rec: RunRecord) -> str:
     )
     faults = "".join(
         f"<tr><td>{e(f.id)}</td><td>{e(f.fault)}</td><td>{e(f.target)}</td>"
-        f"<td><code>{e(str(f.params))}</code></td><td>{f.at_s:g}</td><td>{f.duration_s:g}</td></tr>"
+        f"<td><code>{e(str(f.params))}</code>"
+        + (
+            f"<br>injected: <code>{e(', '.join(f'{k}={v}' for k, v in f.facts.items()))}</code>"
+            if f.facts
+            else ""
+        )
+        + f"</td><td>{f.at_s:g}</td><td>{f.duration_s:g}</td></tr>"
         for f in rec.faults
     )
     probes = "".join(

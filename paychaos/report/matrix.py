@@ -66,7 +66,11 @@ TITLES: Mapping[str, str] = {
 }
 #: The expectation types the matrix shows (``alert`` in three columns: fired, notified,
 #: quiet), and those it leaves out on purpose (they detect no failure mode).
-TYPES_SHOWN: frozenset[str] = frozenset({"metric", "alert", "trace", "log", "rum", "ledger"})
+TYPES_SHOWN: frozenset[str] = frozenset(
+    {"metric", "alert", "trace", "log", "rum", "ledger", "culprit"}
+)
+#: Types shown in another type's column (a culprit: its ``signal``'s, ``trace`` or ``log``).
+COLUMN_OF: Mapping[str, str] = {"culprit": "trace"}
 TYPES_LEFT_OUT: frozenset[str] = frozenset({"hygiene"})
 CellState = Literal[
     "detected",  # every expectation of the kind detected (the cell: the first one)
@@ -421,7 +425,9 @@ def row_of(rec: RunRecord, slow: float = SLOW_OVER_FLOOR_S) -> Row:
 
     def timed(kind: str) -> list[Hit]:
         return [
-            Hit(e.name, _status(e), e.detected_s, e.floor_s) for e in eventually if e.type == kind
+            Hit(e.name, _status(e), e.detected_s, e.floor_s)
+            for e in eventually
+            if (e.signal or COLUMN_OF.get(e.type, e.type)) == kind
         ]
 
     alerts = [e for e in eventually if e.type == "alert"]

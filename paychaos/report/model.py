@@ -34,6 +34,8 @@ class FaultRecord:
     injected_unix_s: float | None = None
     reverted_unix_s: float | None = None
     error: str = ""
+    facts: dict[str, str] = field(default_factory=dict)
+    """What the injection chose at run time (a card tester's ``customer_id``...)."""
 
 
 @dataclass
@@ -59,6 +61,9 @@ class ExpectationRecord:
     expectation failed, e.g. fired but never notified, or fired though it must not)."""
     fired_floor_s: float | None = None
     """Alerts only: the floor of ``fired_s`` (the floor without Alertmanager's group_wait)."""
+    signal: str = ""
+    """The signal an expectation that can read several reads (a culprit: ``trace`` or
+    ``log``): its column in the matrix."""
     active_s: float | None = None
     """Alerts only: when Prometheus says the alert became active (pending, then firing),
     seconds from the fault; negative: it was active before the fault, so its firing is
@@ -224,6 +229,30 @@ class RunRecord:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record :meth:`to_dict` wrote (derived fields are dropped; unknown keys refused).
+
+        Raises ``TypeError`` or ``KeyError`` on a document that is not a run record.
+        """
+        raw = {k: v for k, v in data.items() if k != "duration_s"}
+        raw["faults"] = [FaultRecord(**f) for f in raw.get("faults", [])]
+        raw["expectations"] = [
+            ExpectationRecord(**{k: v for k, v in e.items() if k != "over_floor_s"})
+            for e in raw.get("expectations", [])
+        ]
+        raw["probes"] = [ProbeRecord(**p) for p in raw.get("probes", [])]
+        raw["alert_events"] = [AlertEvent(**a) for a in raw.get("alert_events", [])]
+        raw["client_timeline"] = [tuple(t) for t in raw.get("client_timeline", [])]
+        raw["series"] = {
+            name: [
+                SeriesRecord(labels=s["labels"], points=[(p[0], p[1]) for p in s["points"]])
+                for s in series
+            ]
+            for name, series in raw.get("series", {}).items()
+        }
+        return cls(**raw)
 
 
 def suite_status(records: list[RunRecord]) -> RunStatus:

@@ -15,7 +15,8 @@ push: each 0..interval) can be zero, so they are not in a floor; fixed waits are
   value may come from samples all older than the fault (a threshold that
   already held would be "detected" in milliseconds).
 - trace, log, RUM: 0 (the span, record or browser event carries its time; the
-  batch or push timer may fire right after it).
+  batch or push timer may fire right after it); a culprit: the time its tester
+  needs for ``min_count`` attempts (:func:`culprit_floor_s`).
 - ledger, hygiene, must-not-fire: no floor.
 - while a fault blinds Prometheus itself (``process/prometheus``): a metric needs
   a scrape after it is back (its floor adds the blind time); an alert's ``for``
@@ -40,6 +41,7 @@ from collections.abc import Iterable, Mapping
 
 from paychaos.contracts.scenario import (
     AlertExpectation,
+    CulpritExpectation,
     Expectation,
     LogExpectation,
     MetricExpectation,
@@ -63,9 +65,18 @@ def detection_floor_s(
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
         return scrape_interval_s + exp.for_s
-    if isinstance(exp, TraceExpectation | LogExpectation | RumExpectation):
+    if isinstance(exp, TraceExpectation | LogExpectation | RumExpectation | CulpritExpectation):
         return 0.0
     return None
+
+
+def culprit_floor_s(exp: CulpritExpectation, rate_per_s: float | None) -> float:
+    """A culprit needs ``min_count`` declined checkouts of the tester first. The tester's
+    first attempt goes at the injection, one more every ``1 / rate_per_s``: even were
+    every attempt declined from the first, the ``min_count``-th comes
+    ``(min_count - 1) / rate_per_s`` later (the processor declines only past its
+    velocity limit, later still)."""
+    return max(0, exp.min_count - 1) / rate_per_s if rate_per_s else 0.0
 
 
 def alert_fired_floor_s(exp: AlertExpectation, *, rule_for_s: Mapping[str, float]) -> float:

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paychaos.chaos.catalog import default_catalog
 from paychaos.checks.build import build_check
 from paychaos.checks.ledger import gateway_duplicates
 from paychaos.checks.metric import probe_metric, probe_no_alerts
@@ -42,12 +41,19 @@ from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, Rollba
 from paychaos.contracts.expectations import Check, CheckContext, Window
 from paychaos.contracts.faults import Fault, FaultCatalog, FaultEnv
 from paychaos.contracts.metrics import MetricsSource
-from paychaos.contracts.scenario import AlertExpectation, MetricProbe, Scenario
+from paychaos.contracts.scenario import (
+    AlertExpectation,
+    CulpritExpectation,
+    MetricProbe,
+    Scenario,
+)
 from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, RunRecord
+from paychaos.runner.actors import run_catalog
 from paychaos.runner.context import default_traffic, make_context, metrics_for, rule_for_s
 from paychaos.runner.floors import (
     alert_fired_floor_s,
     blind_delay_s,
+    culprit_floor_s,
     detection_floor_s,
     recovery_floor_s,
 )
@@ -89,7 +95,7 @@ class _Run:
         self.sc = loaded.scenario
         self.loaded, self.session, self.opts = loaded, session, opts
         self.target = target = session.target
-        self.catalog = opts.catalog or default_catalog()
+        self.catalog = opts.catalog or run_catalog()
         self.record = RunRecord(
             self.sc.name, self.sc.description, loaded.source, failure_mode=self.sc.failure_mode
         )
@@ -179,6 +185,14 @@ class _Run:
         timing = self.target.timing
         for index, exp in enumerate(self.sc.expectations):
             check = self.checks[index]
+            floor_s = detection_floor_s(
+                exp,
+                scrape_interval_s=timing.scrape_interval_s,
+                group_wait_s=timing.group_wait_s,
+                rule_for_s=rule_for,
+            )
+            if isinstance(exp, CulpritExpectation):
+                floor_s = culprit_floor_s(exp, self._step_param(exp.after, "rate_per_s"))
             self.record.expectations.append(
                 ExpectationRecord(
                     name=self.sc.expectation_name(index),
@@ -187,11 +201,11 @@ class _Run:
                     mode=check.mode,
                     after=exp.after or (self.sc.step_id(0) if self.sc.faults else None),
                     within_s=exp.within_s,
-                    floor_s=detection_floor_s(
-                        exp,
-                        scrape_interval_s=timing.scrape_interval_s,
-                        group_wait_s=timing.group_wait_s,
-                        rule_for_s=rule_for,
+                    floor_s=floor_s,
+                    signal=(
+                        {"traces": "trace", "logs": "log"}[exp.signal]
+                        if isinstance(exp, CulpritExpectation)
+                        else ""
                     ),
                     notification=(
                         isinstance(exp, AlertExpectation) and exp.notification and not exp.absent
@@ -203,6 +217,14 @@ class _Run:
                     ),
                 )
             )
+
+    def _step_param(self, step: str | None, name: str) -> float | None:
+        """A numeric parameter of fault step ``step`` (default: the first), if it has one."""
+        ids = [self.sc.step_id(i) for i in range(len(self.sc.faults))]
+        if not ids or (step is not None and step not in ids):
+            return None
+        value = self.loaded.params[ids.index(step) if step else 0].param_dict().get(name)
+        return float(value) if isinstance(value, int | float) else None
 
     def revert_all(self) -> list[str]:
         errors = []
@@ -279,6 +301,13 @@ class _Run:
         if errors:
             rec.reason += "; rollback problems: " + "; ".join(errors)
 
+    def _facts(self, ctx: CheckContext, index: int) -> None:
+        """Record what the fault's injection chose (e.g. a card tester's customer)."""
+        facts = getattr(self.faults[index], "facts", None)
+        if facts:
+            self.record.faults[index].facts = {k: str(v) for k, v in facts.items()}
+            ctx.injected[self.sc.step_id(index)] = dict(self.record.faults[index].facts)
+
     def pending_eventually(self) -> bool:
         return any(
             r.status == "pending" and r.mode == "eventually" for r in self.record.expectations
@@ -317,6 +346,7 @@ class _Run:
                     self.faults[index].inject()  # FaultInjectionFailed propagates: error
                     self.injected[index] = True
                     rec.faults[index].injected_unix_s = clock()
+                    self._facts(ctx, index)
                     self._say(
                         f"injected {rec.faults[index].id} ({step.fault} on {self.faults[index].target})"
                     )
@@ -328,6 +358,7 @@ class _Run:
                     self.faults[index].revert()
                     self.reverted[index] = True
                     rec.faults[index].reverted_unix_s = last_revert_at = clock()
+                    self._facts(ctx, index)
                     self._say(f"reverted {rec.faults[index].id}")
             if now - last_poll >= POLL_S:
                 last_poll = now
@@ -413,6 +444,13 @@ class _Run:
             rec.detail = obs.detail
             rec.observed_unix_s = obs.at_unix_s
             self._say(("met: " if obs.seen else "FAILED: ") + f"{rec.name}: {obs.detail}")
+        for index, check in enumerate(self.checks):
+            tally = getattr(check, "tally", None)
+            anchor = self._anchor_unix_s(index)
+            if tally is not None and anchor is not None:  # e.g. the culprit's final count
+                rec = self.record.expectations[index]
+                window = Window(since_unix_s=anchor, until_unix_s=self.opts.clock())
+                rec.detail += f"; by the end of the run: {tally(ctx, window)}"
 
     def adjust_floors(self) -> None:
         """Floors that depend on what happened: a fault that blinded Prometheus."""
@@ -484,6 +522,7 @@ def _run(run: _Run, opts: RunOptions, session: TargetSession, ledger_dir: Path) 
     ctx = make_context(
         session, driver, metrics=opts.metrics, collector=opts.collector, clock=opts.clock
     )
+    run.env.traffic = driver  # for faults that are traffic (a card tester)
     try:
         try:
             run.execute(driver, ctx)

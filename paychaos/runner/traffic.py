@@ -11,6 +11,12 @@ simulated browser, pushes Faro RUM (payment clicks, web vitals, an exception
 for every failed attempt) to the collector. Bounded: in-flight requests are
 capped and the run stops at ``duration_s``.
 
+Besides the shoppers, the driver can run a *card tester* for a while
+(:meth:`AsyncTrafficDriver.start_card_testing`, the ``card-testing`` fault of a
+scenario): one customer of the same pools checking out small amounts with card
+after card (:class:`paychaos.traffic.card_testing.CardTester`), at its own
+rate, bounded in count and time, through the same client, ledger and stats.
+
 Example::
 
     driver = AsyncTrafficDriver(api_url, collector_url)
@@ -37,12 +43,13 @@ from typing import IO, Protocol
 import aiohttp
 import orjson
 
-from paychaos.contracts.errors import InvalidInput
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidInput
 from paychaos.contracts.scenario import Traffic
 from paychaos.contracts.target import Checkout
 from paychaos.stack.service import is_loopback
 from paychaos.traffic import model
-from paychaos.traffic.adapter import CheckoutClient
+from paychaos.traffic.adapter import Cart, CheckoutClient
+from paychaos.traffic.card_testing import CardTester
 from paychaos.traffic.ledger import LedgerEntry
 from paychaos.traffic.model import Payment, RetryPolicy, ShopperModel
 from paychaos.traffic.rum import Journey
@@ -139,6 +146,11 @@ class AsyncTrafficDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._traffic: Traffic | None = None
+        self._actors: dict[str, tuple[threading.Event, dict[str, int]]] = {}
+        self._actor_tasks: set[asyncio.Task[None]] = set()
 
     # -- interface ------------------------------------------------------------
 
@@ -187,6 +199,49 @@ class AsyncTrafficDriver:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def start_card_testing(
+        self,
+        actor: str,
+        *,
+        rate_per_s: float,
+        duration_s: float,
+        method: str = "visa",
+        cards: int = 40,
+        rng: random.Random | None = None,
+    ) -> dict[str, str]:
+        """Start a card tester named ``actor`` (at most ``rate_per_s * duration_s`` checkouts,
+        for at most ``duration_s``); returns what the run injected (``customer_id``...)."""
+        loop, session, traffic = self._loop, self._session, self._traffic
+        if loop is None or session is None or traffic is None or not self.running():
+            raise FaultInjectionFailed(f"{actor}: card testing needs the shoppers' traffic running")
+        if actor in self._actors:
+            raise FaultInjectionFailed(f"{actor}: this card tester is already running")
+        tester = CardTester(
+            model.pools_for(self.seed), rng or random.Random(), method=method, cards=cards
+        )
+        stop = threading.Event()
+        counts = {"attempts": 0}
+        self._actors[actor] = (stop, counts)
+        asyncio.run_coroutine_threadsafe(
+            self._card_testing(session, traffic, tester, actor, rate_per_s, duration_s, stop),
+            loop,
+        )
+        return {
+            "customer_id": tester.customer_id,
+            "method": method,
+            "cards": str(len(tester.cards)),
+            "amount": f"{tester.amount_cents / 100:.2f} {tester.currency}",
+        }
+
+    def stop_actor(self, actor: str) -> dict[str, int]:
+        """Stop actor ``actor`` (idempotent; its checkouts in flight complete); its counts."""
+        entry = self._actors.get(actor)
+        if entry is None:
+            return {}
+        stop, counts = entry
+        stop.set()
+        return dict(counts)
+
     # -- internals --------------------------------------------------------------
 
     def _thread_main(self, traffic: Traffic) -> None:
@@ -198,6 +253,50 @@ class AsyncTrafficDriver:
             with self._lock:
                 self._ledger.close()
 
+    async def _card_testing(
+        self,
+        session: aiohttp.ClientSession,
+        traffic: Traffic,
+        tester: CardTester,
+        actor: str,
+        rate_per_s: float,
+        duration_s: float,
+        stop: threading.Event,
+    ) -> None:
+        """The tester's loop: one checkout every ``1/rate_per_s``, bounded in count and time."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._actor_tasks.add(task)
+        rng = random.Random()
+        retry = RetryPolicy(max_attempts=traffic.retries + 1)
+        counts = self._actors[actor][1]
+        limit = max(1, round(rate_per_s * duration_s))
+        started = time.monotonic()
+        end = started + duration_s
+        tasks: set[asyncio.Task[None]] = set()
+        tag = uuid.uuid4().hex[:8]
+        for attempt in range(limit):
+            at = started + attempt / rate_per_s
+            while not (stop.is_set() or self._stop.is_set()) and time.monotonic() < at:
+                await asyncio.sleep(min(at - time.monotonic(), 0.2))
+            if stop.is_set() or self._stop.is_set() or time.monotonic() >= end:
+                break
+            if len(tasks) >= MAX_IN_FLIGHT:
+                with self._lock:
+                    self._dropped += 1
+                continue
+            key = f"chk-{tag}-ct{attempt}"
+            job = asyncio.create_task(
+                self._checkout(
+                    session, traffic, None, retry, rng, key, cart=tester.cart(attempt, key)
+                )
+            )
+            tasks.add(job)
+            job.add_done_callback(tasks.discard)
+            counts["attempts"] += 1
+        if tasks:
+            await asyncio.wait(tasks, timeout=traffic.request_timeout_s * 2)
+
     async def _run(self, traffic: Traffic) -> None:
         rng = random.Random(self.seed)
         shoppers = ShopperModel({str(k): v for k, v in traffic.mix.items()}, seed=self.seed)
@@ -208,6 +307,7 @@ class AsyncTrafficDriver:
         started = time.monotonic()
         end = started + traffic.duration_s
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            self._loop, self._session, self._traffic = asyncio.get_running_loop(), session, traffic
             rum_stop = asyncio.Event()
             rum_task = (
                 asyncio.create_task(self._rum_pusher(session, rum_stop)) if traffic.rum else None
@@ -259,9 +359,13 @@ class AsyncTrafficDriver:
                 tasks.update(asyncio.create_task(user(n)) for n in range(users))
                 while tasks and not self._stop.is_set() and time.monotonic() < end:
                     await asyncio.sleep(0.2)
-            if tasks:
-                await asyncio.wait(tasks, timeout=traffic.request_timeout_s * 2)
-                for task in tasks:
+            self._loop = None  # no card tester starts from here on
+            for stop, _ in self._actors.values():
+                stop.set()
+            pending = {*tasks, *self._actor_tasks}
+            if pending:
+                await asyncio.wait(pending, timeout=traffic.request_timeout_s * 2)
+                for task in pending:
                     task.cancel()
             if rum_task is not None:
                 # not cancelled: a cancel mid-flush lost the bodies that flush had taken
@@ -273,21 +377,28 @@ class AsyncTrafficDriver:
         self,
         session: aiohttp.ClientSession,
         traffic: Traffic,
-        shoppers: ShopperModel,
+        shoppers: ShopperModel | None,
         retry: RetryPolicy,
         rng: random.Random,
         key: str,
+        *,
+        cart: Cart | None = None,
     ) -> None:
         """One shopper's checkout through the target's adapter, retried with the same key
-        while the answer says *retry* or is unknown (a transport error, an unmapped status)."""
-        purchase = shoppers.purchase(rng)
-        payment = Payment(self.client, purchase.cart(key), retry)
-        request = payment.request
+        while the answer says *retry* or is unknown (a transport error, an unmapped status).
+        With ``cart`` (a card tester's): that cart, and no browser RUM (a script, no page)."""
         journey: Journey | None = None
-        if traffic.rum:
-            journey = model.visit(rng, purchase, f"paychaos-{self.seed}-{key}")
-            journey.page_view(rng, "checkout")
-            model.click_payment(journey, purchase)
+        method = cart.method if cart is not None else ""
+        if cart is None:
+            assert shoppers is not None
+            purchase = shoppers.purchase(rng)
+            cart, method = purchase.cart(key), purchase.method
+            if traffic.rum:
+                journey = model.visit(rng, purchase, f"paychaos-{self.seed}-{key}")
+                journey.page_view(rng, "checkout")
+                model.click_payment(journey, purchase)
+        payment = Payment(self.client, cart, retry)
+        request = payment.request
         with self._lock:
             self._sent += 1
             self._in_flight += 1
@@ -304,7 +415,7 @@ class AsyncTrafficDriver:
                     status, raw = 0, b""
                 payment.answer(status, raw)
                 if journey is not None and model.failed_attempt(status):
-                    model.attempt_failed(journey, purchase.method, status)
+                    model.attempt_failed(journey, method, status)
                 if payment.done or self._stop.is_set():
                     break
                 await asyncio.sleep(payment.backoff_s(rng))
@@ -313,7 +424,7 @@ class AsyncTrafficDriver:
             latency_ms = (time.monotonic() - started) * 1000
             entry = payment.ledger_entry(time.time(), latency_ms)
             if journey is not None:
-                model.payment_result(journey, rng, purchase.method, entry.outcome)
+                model.payment_result(journey, rng, method, entry.outcome)
             with self._lock:
                 self._in_flight -= 1
                 self._completed += 1

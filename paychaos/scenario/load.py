@@ -56,9 +56,9 @@ def param_of_error(message: str) -> str | None:
 
 
 def _default_catalog() -> FaultCatalog:
-    from paychaos.chaos.catalog import default_catalog
+    from paychaos.runner.actors import run_catalog
 
-    return default_catalog()
+    return run_catalog()
 
 
 def parse_scenario(

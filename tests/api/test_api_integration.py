@@ -200,6 +200,40 @@ def test_one_trace_holds_api_db_and_gateway_spans_and_logs_carry_it(stack: Embed
     assert any(r.service == "payment-api" and r.trace_id == trace_id for r in logs)
 
 
+def test_card_testing_is_declined_by_the_processor_and_names_its_customer(
+    stack: EmbeddedStack,
+) -> None:
+    """One customer, a new card each time: the gateway's screen declines past 10 cards;
+    the checkout span and the decline log carry the customer id; /metrics does not."""
+    customer = f"cus_{random.getrandbits(40):010x}"
+    statuses, codes = [], []
+    for n in range(13):
+        body = checkout_body("visa", card_token=f"tok_visa_{n:012x}", last4="0002")
+        body["customer"]["id"] = customer
+        status, _, answer = _checkout(stack, body, new_key())
+        statuses.append(status)
+        codes.append(answer.get("decline_code") if isinstance(answer, dict) else None)
+    assert statuses[10:] == [402] * 3 and codes[10:] == ["card_velocity_exceeded"] * 3
+    assert statuses[:10].count(201) >= 7  # the first ten go to the issuer (3 % declines)
+    collector = CollectorClient(stack.urls["collector"])
+    spans = eventually(
+        lambda: collector.find_spans(
+            SpanQuery(attributes={"customer.id": customer, "payment.status": "declined"})
+        ),
+        lambda found: len(found) >= 3,
+    )
+    assert all(s.name == "POST /api/checkout" for s in spans)
+    logs = eventually(
+        lambda: collector.find_logs(
+            LogQuery(body_contains="payment declined", attributes={"customer_id": customer})
+        ),
+        lambda found: len(found) >= 3,
+    )
+    assert all(r.trace_id for r in logs)
+    status, _, metrics = http("GET", stack.urls["api"] + "/metrics")
+    assert status == 200 and customer not in str(metrics)  # never a metric label
+
+
 def test_no_card_number_in_logs_or_spans(stack: EmbeddedStack) -> None:
     body = checkout_body("visa", card_token=f"tok_{PAN}")
     status, _, _ = _checkout(stack, body, new_key())

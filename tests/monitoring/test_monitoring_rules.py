@@ -22,6 +22,7 @@ REQUIRED_ALERTS = {
     "DatabaseErrors",
     "ServiceDown",
     "PaymentMethodNoSuccess",
+    "PaymentDeclineRatioHigh",
     "InstanceMemoryPressure",
     "InstanceOOMKill",
     "FrontendErrors",

@@ -32,27 +32,31 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import aiohttp
 import orjson
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from paychaos.contracts.domain import CUSTOMER_LOG_ATTRIBUTE, CUSTOMER_SPAN_ATTRIBUTE
 from paychaos.stack.api.db import DatabaseUnavailable, DbSettings, PaymentStore
 from paychaos.stack.api.gateway_client import GatewayClient, GatewaySettings
 from paychaos.stack.api.metrics import ApiMetrics, create_metrics
 from paychaos.stack.api.middleware import TelemetryMiddleware
 from paychaos.stack.api.models import IDEMPOTENCY_KEY, MAX_BODY_BYTES, CheckoutRequest, Payment
-from paychaos.stack.api.problems import problem, validation_problem
+from paychaos.stack.api.problems import problem, problem_response, validation_problem
 
 log = logging.getLogger("payment-api")
 
 _OUTCOME_TO_STATUS = {"success": "succeeded", "declined": "declined"}
+_STATUSES = {s.value for s in HTTPStatus}
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ class CheckoutService:
         span = trace.get_current_span()
         span.set_attribute("payment.method", req.method)
         span.set_attribute("payment.idempotency_key", key)
+        # who pays: an attribute of the span and the logs, never a metric label (cardinality)
+        span.set_attribute(CUSTOMER_SPAN_ATTRIBUTE, req.customer.id)
         self.metrics.in_flight.inc()
         status = "error"
         try:
@@ -176,9 +182,11 @@ class CheckoutService:
                 "source": req.gateway_source(),
                 "payment_id": row["id"],
                 "description": f"order {req.order_id or row['id']}",
+                "customer": req.customer.id,
             },
         )
         new_status = _OUTCOME_TO_STATUS.get(result.outcome, "unknown")
+        trace.get_current_span().set_attribute("payment.status", new_status)
         try:
             row = await self.store.settle(
                 row["id"], new_status, result.charge_id, result.decline_code
@@ -195,6 +203,7 @@ class CheckoutService:
             "currency": req.currency,
             "card_last4": req.payment.last4,
             "outcome": result.outcome,
+            CUSTOMER_LOG_ATTRIBUTE: req.customer.id,
         }
         if result.outcome == "success":
             self.metrics.payments.labels(method, "success").inc()
@@ -347,18 +356,56 @@ def create_app(
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
         return validation_problem(exc.errors(), exc.body)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own refusals (an unreadable body, an unknown path or method) as
+        # problems too, in plain words rather than the framework's.
+        if exc.status_code == 400:
+            return problem(
+                400,
+                "unreadable-body",
+                "Request body could not be read",
+                "the body is not JSON text (UTF-8); send the checkout as a JSON object",
+            )
+        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else "Error"
+        return problem(
+            exc.status_code,
+            phrase.lower().replace(" ", "-"),
+            phrase,
+            f"{phrase.lower()}; see /docs for the API's operations",
+            headers=dict(exc.headers or {}),
+        )
+
     @app.post(
         "/api/checkout",
         status_code=201,
         response_model=Payment,
         responses={
-            400: {"description": "Idempotency-Key missing or malformed"},
+            400: problem_response("Idempotency-Key missing or malformed"),
             402: {"description": "Declined", "model": Payment},
-            409: {"description": "Same key in progress"},
-            422: {"description": "Invalid body (RFC 9457 problem)"},
-            502: {"description": "Gateway error; payment unknown, retry with same key"},
-            503: {"description": "Database unavailable"},
-            504: {"description": "Gateway timeout; payment unknown, retry with same key"},
+            409: problem_response("Same key in progress"),
+            413: problem_response("Body larger than 64 KiB"),
+            422: problem_response(
+                "Invalid body: a field breaks its schema (the problem's errors name it), "
+                "or a rule across fields (pointer `#`): `amount` must equal the sum of "
+                "`unit_price` times `quantity`; visa and amex need `payment.card_token` and "
+                "`payment.last4`, paypal `payment.payer_email`, crypto `payment.wallet`; "
+                "or the key was used with another body"
+            ),
+            502: problem_response("Gateway error; payment unknown, retry with same key"),
+            503: problem_response("Database unavailable"),
+            504: problem_response("Gateway timeout; payment unknown, retry with same key"),
+        },
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "a unique key per checkout; a retry sends the same key",
+                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
+                }
+            ]
         },
     )
     async def checkout(
@@ -382,8 +429,17 @@ def create_app(
             )
         return await service.checkout(body, idempotency_key)
 
-    @app.get("/api/payments/{payment_id}", response_model=Payment)
-    async def get_payment(payment_id: str) -> Response:
+    @app.get(
+        "/api/payments/{payment_id}",
+        response_model=Payment,
+        responses={
+            404: problem_response("No payment with that id"),
+            503: problem_response("Database unavailable"),
+        },
+    )
+    async def get_payment(
+        payment_id: Annotated[str, Path(json_schema_extra={"format": "uuid"})],
+    ) -> Response:
         """One payment by id."""
         try:
             uuid.UUID(payment_id)
@@ -402,7 +458,10 @@ def create_app(
         """Liveness: the process serves HTTP."""
         return _json(200, {"status": "ok"})
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz",
+        responses={503: {"description": "The database does not answer"}},
+    )
     async def readyz() -> Response:
         """Readiness: the database answers."""
         try:

@@ -21,9 +21,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from paychaos.contracts.domain import Method
 from paychaos.stack.telemetry import contains_pan
@@ -35,13 +42,36 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _money_schema(maximum: str) -> dict[str, Any]:
+    """What the OpenAPI document says of an amount: what the validators below accept."""
+    digits = len(maximum) - 1
+    pattern = rf"^(?=.*[1-9])([0-9]{{1,{digits}}}(\.[0-9]{{1,2}})?|{maximum}(\.0{{1,2}})?)$"
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": pattern},
+            {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": float(maximum),
+                "multipleOf": 0.01,
+            },
+        ],
+        "description": f"a decimal with at most 2 places, above 0 and at most {maximum}",
+    }
+
+
+_EMAIL_SCHEMA = WithJsonSchema(
+    {"type": "string", "maxLength": 320, "pattern": _EMAIL.pattern, "format": "email"}
+)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class Customer(_Strict):
     id: str = Field(min_length=1, max_length=64)
-    email: str = Field(max_length=320)
+    email: Annotated[str, _EMAIL_SCHEMA] = Field(max_length=320)
     name: str | None = Field(default=None, max_length=200)
 
     @field_validator("email")
@@ -56,7 +86,9 @@ class Item(_Strict):
     sku: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, max_length=200)
     quantity: int = Field(ge=1, le=100)
-    unit_price: Decimal = Field(gt=0, le=Decimal("100000"), decimal_places=2)
+    unit_price: Annotated[Decimal, WithJsonSchema(_money_schema("100000"))] = Field(
+        gt=0, le=Decimal("100000"), decimal_places=2
+    )
 
 
 class PaymentDetails(_Strict):
@@ -66,7 +98,7 @@ class PaymentDetails(_Strict):
     last4: str | None = Field(default=None, pattern=r"^\d{4}$")
     exp_month: int | None = Field(default=None, ge=1, le=12)
     exp_year: int | None = Field(default=None, ge=2000, le=2100)
-    payer_email: str | None = Field(default=None, max_length=320)
+    payer_email: Annotated[str, _EMAIL_SCHEMA] | None = Field(default=None, max_length=320)
     wallet: str | None = Field(default=None, min_length=16, max_length=128)
     network: str | None = Field(default=None, max_length=32)
 
@@ -82,8 +114,12 @@ class CheckoutRequest(_Strict):
     order_id: str | None = Field(default=None, max_length=64)
     customer: Customer
     items: list[Item] = Field(min_length=1, max_length=50)
-    amount: Decimal = Field(gt=0, le=Decimal("1000000"), decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    amount: Annotated[Decimal, WithJsonSchema(_money_schema("1000000"))] = Field(
+        gt=0, le=Decimal("1000000"), decimal_places=2
+    )
+    currency: Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES)})] = (
+        Field(pattern=r"^[A-Z]{3}$")
+    )
     method: Method
     payment: PaymentDetails
 

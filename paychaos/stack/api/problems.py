@@ -20,6 +20,38 @@ from paychaos.contracts.messages import json_position, validation_message
 PROBLEM_BASE = "https://paychaos.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
+#: The OpenAPI schema of a problem body (RFC 9457), as every error answer has it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "field", "detail"],
+                "properties": {
+                    "pointer": {"type": "string"},
+                    "field": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for a problem answer."""
+    return {
+        "description": description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
+    }
+
 
 def problem(
     status: int,

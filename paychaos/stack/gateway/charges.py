@@ -11,6 +11,9 @@ Magic test values, like Stripe's test cards:
 - ``card_token`` ``tok_insufficient_funds`` -> declined ``insufficient_funds``
 - ``card_token`` ``tok_expired_card`` -> declined ``expired_card``
 - PayPal ``payer_email`` ending ``@decline.test`` -> declined ``instrument_declined``
+
+``customer`` (optional) is the merchant's id of the paying customer, as in Stripe's
+charge: the card-testing screen (:mod:`.screen`) counts distinct cards per customer.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class ChargeRequest:
     last4: str | None
     network: str | None
     fingerprint: str
+    customer: str | None = None
 
     @property
     def magic_decline(self) -> str | None:
@@ -111,6 +115,7 @@ def parse_charge(body: bytes) -> ChargeRequest:
         "source",
         "payment_id",
         "description",
+        "customer",
     }
     if unknown:
         name = sorted(unknown)[0]
@@ -137,6 +142,7 @@ def parse_charge(body: bytes) -> ChargeRequest:
     payment_id = _string(data, "payment_id", "payment_id")
     assert payment_id is not None
     description = _string(data, "description", "description", required=False, max_len=1000)
+    customer = _string(data, "customer", "customer", required=False, max_len=64)
 
     source = data.get("source")
     if source is None:
@@ -146,11 +152,13 @@ def parse_charge(body: bytes) -> ChargeRequest:
     secret, last4, network = _parse_source(method, source)
 
     digest = hashlib.blake2b(
-        orjson.dumps([amount, currency, method, payment_id, description, secret, last4, network]),
+        orjson.dumps(
+            [amount, currency, method, payment_id, description, secret, last4, network, customer]
+        ),
         digest_size=16,
     ).hexdigest()
     return ChargeRequest(
-        amount, currency, method, payment_id, description, secret, last4, network, digest
+        amount, currency, method, payment_id, description, secret, last4, network, digest, customer
     )
 
 

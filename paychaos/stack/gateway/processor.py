@@ -11,8 +11,10 @@ Order of a charge request (already validated):
 4. processor latency (profile, scaled) plus injected latency and jitter;
 5. injected error (``error_rate``): 500/502/503, nothing stored, so a retry
    with the same key is processed afresh;
-6. decline (magic test values first, then the profile or injected rate) or
-   success: the charge is recorded in the ledger and answered 201/402.
+6. decline (magic test values first, then the card-testing screen of
+   :mod:`.screen` for card charges that name a customer, then the profile or
+   injected rate) or success: the charge is recorded in the ledger and
+   answered 201/402.
 
 Example::
 
@@ -35,7 +37,8 @@ import orjson
 from .behaviours import MAX_HANG_S, ActiveBehaviour, BehaviourStore, Effect
 from .charges import ChargeRequest
 from .ledger import Charge, Ledger
-from .profiles import Sampler
+from .profiles import CARD_METHODS, Sampler
+from .screen import CardTestingScreen
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,10 @@ class ChargeProcessor:
         *,
         max_hang_s: float = MAX_HANG_S,
         wall: Callable[[], float] = time.time,
+        screen: CardTestingScreen | None = None,
     ) -> None:
         self.ledger = ledger
+        self.screen = screen or CardTestingScreen()
         self.behaviours = behaviours
         self.sampler = sampler
         self.max_hang_s = max_hang_s
@@ -144,8 +149,10 @@ class ChargeProcessor:
                 error_body("api_error", f"the {request.method} processor failed (injected)"),
                 "error",
             )
-        decline_code = request.magic_decline or sampler.decline_code(
-            request.method, effect.decline_rate
+        decline_code = (
+            request.magic_decline
+            or self._screened(request)
+            or sampler.decline_code(request.method, effect.decline_rate)
         )
         charge = Charge(
             id="ch_" + secrets.token_hex(12),
@@ -167,6 +174,11 @@ class ChargeProcessor:
             charge,
             decline_code,
         )
+
+    def _screened(self, request: ChargeRequest) -> str | None:
+        if request.method not in CARD_METHODS:
+            return None
+        return self.screen.decline_code(request.customer, request.secret, now=time.monotonic())
 
     async def _hang(self, behaviour: ActiveBehaviour | None) -> None:
         """Wait until the hanging behaviour ends, bounded by its TTL and ``max_hang_s``."""
