@@ -6,7 +6,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := prometheus prometheus-alertmanager
+APT_PACKAGES := prometheus prometheus-alertmanager chromium
 SUITE_REPORTS ?= reports
 SUITE_LANES ?= 2
 
@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 
 system-deps:
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && \
-	   { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null; then \
+	   { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null && \
+	   command -v chromium >/dev/null; then \
 	   echo "system packages present: $(APT_PACKAGES)"; \
 	else \
 	   echo "installing system packages: $(APT_PACKAGES)"; \

@@ -52,7 +52,7 @@ class MetricCheck:
     """``query op value`` for any returned series (every series with ``every``).
 
     With ``for_s`` the condition must hold on consecutive polls for that long;
-    the signal time is when it started holding.
+    the signal time is when it has held that long (as an alert rule's ``for``).
     """
 
     needs: ClassVar[tuple[str, ...]] = ("metrics",)
@@ -87,7 +87,7 @@ class MetricCheck:
         if self._holding_since is None:
             self._holding_since = now
         if now - self._holding_since + 1e-9 >= self.for_s:
-            return Observation(True, f"holds: {shown}", self._holding_since)
+            return Observation(True, f"holds: {shown}", now)
         return Observation(False, f"holding for {now - self._holding_since:.0f}s: {shown}")
 
 

@@ -284,7 +284,12 @@ def _print_summary(records: list[Any]) -> None:
             if exp.type == "culprit" and exp.detail:  # the answer: who it was
                 print(f"  {'':<8} {'':<6} {'':<14} {exp.detail}")
         if rec.recovered_s is not None:
-            print(f"  recovered {rec.recovered_s:.1f}s after the last revert")
+            floor = f" (floor {rec.recovery_floor_s:.1f}s)" if rec.recovery_floor_s else ""
+            print(f"  recovered {rec.recovered_s:.1f}s after the last revert{floor}")
+        for late in rec.late_firings():
+            print(
+                f"  late firing: {late.title} first fired {late.after_recovery_s:.1f}s after recovery"
+            )
 
 
 def _cmd_history(args: argparse.Namespace) -> int:

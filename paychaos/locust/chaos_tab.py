@@ -4,11 +4,17 @@ The locustfile calls :func:`install` on Locust's ``init`` event; it does
 something only where the web UI runs (the master, or a local run), never on a
 worker. It adds:
 
-- a **Chaos** tab to Locust's own UI (an extended tab, refreshed with the
-  stats) listing the faults in force with their remaining TTL;
-- ``/chaos``: a page with every fault, its parameters (defaults and ranges),
-  an inject form per fault, and revert buttons (plain form posts);
-- ``/chaos/api/active`` (JSON).
+- a **Chaos** tab to Locust's own UI: Locust's table of the faults in force
+  with their remaining TTL (refreshed with the stats) and, above it, the
+  controls (``chaos_tab.js``, drawn in the colours and type of Locust's own
+  theme): a fault, its parameters (defaults and ranges), its TTL, *Inject*;
+  a fault in force, *Revert*, *Revert all*; a message line that says what
+  happened or, on bad input, what is wrong;
+- a JSON API the tab uses (scripts may too): ``GET /chaos/api/faults``,
+  ``GET /chaos/api/active``, ``POST /chaos/api/inject`` (``fault``, ``for``,
+  parameters; a form or JSON) and ``POST /chaos/api/revert`` (``id``, or
+  ``all``): ``{"message": ...}``, or 400 ``{"error": ...}``; ``/chaos`` leads
+  to the tab.
 
 Faults act on the run's target, ``environment.paychaos_target`` (the one
 ``--target`` names, or the embedded stack the locustfile started), or else on
@@ -25,14 +31,12 @@ Example::
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from paychaos.chaos.controller import ChaosController
 from paychaos.chaos.params import parse_duration_s
@@ -119,57 +123,31 @@ class ChaosPanel:
             self._controller.close()
 
 
-def render_page(panel: ChaosPanel, message: str = "") -> str:
-    """The ``/chaos`` page (plain HTML, form posts)."""
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>paychaos chaos</title>",
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
-        ".msg{background:#eef;padding:6px}</style></head><body>",
-        "<h1>Chaos</h1><p><a href='/'>back to Locust</a> · <a href='/chaos'>refresh</a></p>",
+def catalog(panel: ChaosPanel) -> list[dict[str, Any]]:
+    """Every fault the tab's form offers: name, description, longest TTL, parameters."""
+    return [
+        {
+            "name": fault.name,
+            "description": fault.description,
+            "max_duration_s": fault.max_duration_s,
+            "params": [
+                {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "default": str(spec.default),
+                    "choices": list(spec.choices),
+                    "range": spec.describe_range(),
+                    "help": spec.help,
+                }
+                for spec in fault.param_specs()
+            ],
+        }
+        for fault in panel.controller.registry
     ]
-    if message:
-        parts.append(f"<p class='msg'>{esc(message)}</p>")
-    parts.append("<h2>In force</h2><table><tr>")
-    parts += [f"<th>{esc(title)}</th>" for _, title in _COLUMNS] + ["<th></th></tr>"]
-    for row in panel.rows():
-        parts.append("<tr>" + "".join(f"<td>{esc(row[key])}</td>" for key, _ in _COLUMNS))
-        parts.append(
-            "<td><form method='post' action='/chaos/revert'>"
-            f"<input type='hidden' name='id' value='{esc(row['id'])}'>"
-            "<button>revert</button></form></td></tr>"
-        )
-    parts.append(
-        "</table><form method='post' action='/chaos/revert'>"
-        "<input type='hidden' name='id' value='all'><button>revert all</button></form>"
-    )
-    parts.append("<h2>Faults</h2><table><tr><th>Fault</th><th>Parameters</th><th></th></tr>")
-    for fault in panel.controller.registry:
-        fields = [
-            f"<label>for <input name='for' value='60s' size='6'></label> "
-            f"(max {fault.max_duration_s:.0f}s)<br>"
-        ]
-        for spec in fault.param_specs():
-            title = f"{spec.kind}, {spec.describe_range()}: {spec.help}"
-            if spec.choices:
-                options = "".join(
-                    f"<option{' selected' if c == spec.default else ''}>{esc(c)}</option>"
-                    for c in spec.choices
-                )
-                control = f"<select name='{spec.name}'>{options}</select>"
-            else:
-                control = f"<input name='{spec.name}' value='{esc(str(spec.default))}' size='8'>"
-            fields.append(f"<label title='{esc(title)}'>{esc(spec.flag)} {control}</label> ")
-            fields.append(f"<small>{esc(spec.describe_range())}</small><br>")
-        parts.append(
-            f"<tr><td><b>{esc(fault.name)}</b><br><small>{esc(fault.description)}</small></td>"
-            "<td><form method='post' action='/chaos/inject'>"
-            f"<input type='hidden' name='fault' value='{esc(fault.name)}'>{''.join(fields)}"
-            "<button>inject</button></form></td></tr>"
-        )
-    parts.append("</table></body></html>")
-    return "".join(parts)
+
+
+SCRIPT = Path(__file__).with_name("chaos_tab.js")
+SCRIPT_URL = "/paychaos/chaos-tab.js"
 
 
 def install(
@@ -186,45 +164,67 @@ def install(
     auth = web_ui.auth_required_if_enabled
     blueprint = Blueprint("paychaos_chaos", __name__)
 
-    def page() -> Any:
-        return Response(render_page(panel, request.args.get("msg", "")), mimetype="text/html")
+    def answer(action: Callable[[], str]) -> Any:
+        try:
+            return Response(json.dumps({"message": action()}), mimetype="application/json")
+        except PaychaosError as exc:  # bad input or a fault that cannot act: say which
+            body = json.dumps({"error": str(exc)})
+            return Response(body, status=400, mimetype="application/json")
+
+    def form() -> dict[str, str]:
+        data = request.get_json(silent=True) if request.is_json else None
+        source = data if isinstance(data, dict) else request.form
+        return {str(k): str(v) for k, v in source.items()}
 
     def inject() -> Any:
-        try:
-            message = panel.inject({k: str(v) for k, v in request.form.items()})
-        except PaychaosError as exc:
-            return Response(render_page(panel, f"{type(exc).__name__}: {exc}"), status=400)
-        return redirect("/chaos?msg=" + quote(message), code=303)
+        return answer(lambda: panel.inject(form()))
 
     def revert() -> Any:
-        try:
-            message = panel.revert(request.form.get("id", ""))
-        except PaychaosError as exc:
-            return Response(render_page(panel, f"{type(exc).__name__}: {exc}"), status=400)
-        return redirect("/chaos?msg=" + quote(message), code=303)
+        return answer(lambda: panel.revert(form().get("id", "")))
 
     def active() -> Any:
         return Response(json.dumps(panel.rows()), mimetype="application/json")
 
-    blueprint.add_url_rule("/chaos", "page", auth(page), methods=["GET"])
-    blueprint.add_url_rule("/chaos/inject", "inject", auth(inject), methods=["POST"])
-    blueprint.add_url_rule("/chaos/revert", "revert", auth(revert), methods=["POST"])
+    def faults() -> Any:
+        try:
+            return Response(json.dumps(catalog(panel)), mimetype="application/json")
+        except PaychaosError as exc:
+            return Response(
+                json.dumps({"error": str(exc)}), status=503, mimetype="application/json"
+            )
+
+    def script() -> Any:
+        return Response(SCRIPT.read_text(), mimetype="application/javascript")
+
+    def tab() -> Any:  # the old address: the tab now holds the controls
+        return redirect(f"/?tab={TAB_KEY}", code=302)
+
+    blueprint.add_url_rule("/chaos", "tab", auth(tab), methods=["GET"])
+    blueprint.add_url_rule("/chaos/api/faults", "faults", auth(faults), methods=["GET"])
+    blueprint.add_url_rule("/chaos/api/inject", "inject", auth(inject), methods=["POST"])
+    blueprint.add_url_rule("/chaos/api/revert", "revert", auth(revert), methods=["POST"])
     blueprint.add_url_rule("/chaos/api/active", "active", auth(active), methods=["GET"])
+    blueprint.add_url_rule(SCRIPT_URL, "script", script, methods=["GET"])
     web_ui.app.register_blueprint(blueprint)
 
-    # The tab in Locust's own UI: a table refreshed with /stats/requests.
+    # The tab in Locust's own UI: its table of the faults in force, refreshed with
+    # /stats/requests, and above it the inject/revert controls chaos_tab.js draws in
+    # Locust's look (Locust's index page gets the script).
     args = web_ui.template_args
-    args["extended_tabs"] = [
-        *args.get("extended_tabs", []),
-        {"title": "Chaos (inject at /chaos)", "key": TAB_KEY},
-    ]
+    args["extended_tabs"] = [*args.get("extended_tabs", []), {"title": "Chaos", "key": TAB_KEY}]
     args["extended_tables"] = [
         *args.get("extended_tables", []),
         {"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in _COLUMNS]},
     ]
 
     @web_ui.app.after_request
-    def _extend_stats(response: Any) -> Any:
+    def _extend(response: Any) -> Any:
+        if request.path == "/" and response.mimetype == "text/html" and response.status_code == 200:
+            page = response.get_data(as_text=True)
+            tag = f'<script src="{SCRIPT_URL}" defer></script>'
+            if tag not in page:
+                response.set_data(page.replace("</body>", tag + "</body>", 1))
+            return response
         if request.path != "/stats/requests" or response.json is None:
             return response
         body = dict(response.json)

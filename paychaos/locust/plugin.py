@@ -363,12 +363,23 @@ def _install_chaos_ui(environment: Any) -> Any:
         return None
 
 
+_INSTALLED = "_paychaos_traffic_plugin"
+
+
 def install(events: Any) -> TrafficPlugin:
-    """Register the traffic listeners on Locust's ``events``; returns the plugin."""
+    """Register the traffic listeners on Locust's ``events``; returns the plugin.
+
+    Once per ``events``: a locustfile run as a script (``python locustfiles/checkout.py``)
+    is imported twice, as ``__main__`` and again by Locust, and one option registered
+    twice would stop Locust ("conflicting option string")."""
+    existing = getattr(events, _INSTALLED, None)
+    if isinstance(existing, TrafficPlugin):
+        return existing
     plugin = TrafficPlugin()
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(plugin.on_init)
     events.quitting.add_listener(plugin.on_quitting)
+    setattr(events, _INSTALLED, plugin)
     return plugin
 
 

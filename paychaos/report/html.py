@@ -20,12 +20,13 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from paychaos.report.matrix import SIGNALS, TITLES, Cell, Matrix, build_matrix
-from paychaos.report.model import RunRecord, SeriesRecord
+from paychaos.report.model import RunRecord, SeriesRecord, alert_title, distinguishing_labels
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -81,8 +82,14 @@ def _plot_run(rec: RunRecord) -> str:
         ]
     if not panels:
         return "<p>No metrics were available to plot.</p>"
-    fig = Figure(figsize=(10, 2.6 * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    events = rec.alert_events
+    heights = [2.6] * len(panels)
+    if events:  # a lane on top: one labelled bar per alert firing
+        heights.insert(0, 0.5 + 0.28 * len(events))
+    fig = Figure(figsize=(10, sum(heights)), layout="constrained")
+    grid = {"height_ratios": heights}
+    every = fig.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw=grid)[:, 0]
+    lane, axes = (every[0], every[1:]) if events else (None, every)
     for ax, (title, series) in zip(axes, panels, strict=True):
         for s in series:
             if s.points:
@@ -92,25 +99,59 @@ def _plot_run(rec: RunRecord) -> str:
             if fault.injected_unix_s is not None:
                 end = fault.reverted_unix_s or rec.ended_unix_s
                 ax.axvspan(fault.injected_unix_s - t0, end - t0, color="tab:red", alpha=0.12)
-        for event in rec.alert_events:
+        for event in events:
             ax.axvline(event.first_unix_s - t0, color="tab:purple", linestyle="--", linewidth=0.9)
         ax.set_title(title, fontsize=10, loc="left")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="upper right")
-    top = axes[0]
-    for event in rec.alert_events:
-        top.annotate(
-            event.name,
-            (event.first_unix_s - t0, 1.0),
-            xycoords=("data", "axes fraction"),
+    if lane is not None:
+        _alert_lane(lane, rec, t0)
+    axes[-1].set_xlabel(
+        "seconds since traffic start (shaded: faults; dashed: an alert first firing, "
+        "named in the top lane)"
+    )
+    return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
+
+
+def _alert_lane(lane: Any, rec: RunRecord, t0: float) -> None:
+    """One row per alert firing: a bar from its first to its last sighting, named with
+    the labels that tell it from the other firings of the same alert."""
+    events = rec.alert_events
+    x_min, x_max = lane.get_xlim()
+    for row, event in enumerate(events):
+        y = len(events) - 1 - row
+        start = event.first_unix_s - t0
+        end = max(event.last_unix_s - t0, start + 0.5)
+        lane.plot([start, end], [y, y], color="tab:purple", linewidth=5, solid_capstyle="butt")
+        title = alert_title(event.name, distinguishing_labels(event, events))
+        right = end < x_min + 0.6 * (x_max - x_min)  # room after the bar: name it there
+        lane.annotate(
+            title,
+            (end if right else start, y),
+            xytext=(4 if right else -4, 0),
+            textcoords="offset points",
+            ha="left" if right else "right",
+            va="center",
             fontsize=7,
-            rotation=90,
-            va="top",
             color="tab:purple",
         )
-    axes[-1].set_xlabel("seconds since traffic start (shaded: faults; dashed: alert firing)")
-    return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
+    lane.set_ylim(-0.7, len(events) - 0.3)
+    lane.set_yticks([])
+    lane.set_title("alerts firing", fontsize=10, loc="left")
+    lane.grid(alpha=0.3, axis="x")
+
+
+def _late_firings(rec: RunRecord) -> str:
+    late = rec.late_firings()
+    if not late:
+        return ""
+    items = "".join(
+        f"<li><code>{html.escape(x.title)}</code> first fired {x.after_recovery_s:.1f} s "
+        "after recovery</li>"
+        for x in late
+    )
+    return f'<p class="failed">Late firings (after the run declared recovery):</p><ul>{items}</ul>'
 
 
 def _fmt(value: float | None) -> str:
@@ -147,7 +188,7 @@ def _run_section(rec: RunRecord) -> str:
 <p>{started}, {rec.duration_s:.0f}s; traffic {e(str(rec.traffic))} ({e(rec.traffic_driver)});
 recovered in {_fmt(rec.recovered_s)}s (deadline {rec.recovery_within_s:g}s, floor {_fmt(rec.recovery_floor_s)}s).
 {e(rec.reason)}</p>
-{_plot_run(rec)}
+{_late_firings(rec)}{_plot_run(rec)}
 <h3>Expectations</h3><table><tr><th>expectation</th><th>type</th><th>after fault</th><th>deadline s</th>
 <th>time to detect s</th><th>floor s</th><th>status</th><th>detail</th></tr>{rows}</table>
 <h3>Faults</h3><table><tr><th>id</th><th>fault</th><th>target</th><th>params</th><th>at s</th>

@@ -96,6 +96,40 @@ class AlertEvent:
     last_unix_s: float
 
 
+#: Labels every alert of a rule carries alike (the rule's own): no help telling two apart.
+RULE_LABELS = frozenset({"severity", "component", "team"})
+
+
+def distinguishing_labels(event: AlertEvent, events: list[AlertEvent]) -> dict[str, str]:
+    """The labels that tell ``event`` from the other firings of the same alert
+    (``operation="select_payment"``); for a lone firing, all but the rule's own."""
+    same = [e for e in events if e.name == event.name]
+    if len(same) > 1:
+        keys = {k for e in same for k in e.labels if len({x.labels.get(k) for x in same}) > 1}
+    else:
+        keys = set(event.labels) - RULE_LABELS
+    return {k: v for k, v in sorted(event.labels.items()) if k in keys}
+
+
+def alert_title(name: str, labels: dict[str, str]) -> str:
+    """``DatabaseLatencyHigh{operation="select_payment"}``."""
+    shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{shown}}}" if shown else name
+
+
+@dataclass
+class LateFiring:
+    """An alert that first fired after the run declared recovery."""
+
+    name: str
+    labels: dict[str, str]
+    after_recovery_s: float
+
+    @property
+    def title(self) -> str:
+        return alert_title(self.name, self.labels)
+
+
 @dataclass
 class SeriesRecord:
     """One plotted series: ``points`` are ``[unix_s, value]``."""
@@ -138,9 +172,57 @@ class RunRecord:
     def duration_s(self) -> float:
         return max(0.0, self.ended_unix_s - self.started_unix_s)
 
+    @property
+    def recovered_unix_s(self) -> float | None:
+        """When the run declared the steady state back (None: not recovered)."""
+        reverts = [f.reverted_unix_s for f in self.faults if f.reverted_unix_s is not None]
+        if self.recovered_s is None or not reverts:
+            return None
+        return max(reverts) + self.recovered_s
+
+    def late_firings(self) -> list[LateFiring]:
+        """Alerts that first fired after the run declared recovery: shown as late
+        firings (the recovery time stays the probes' answer)."""
+        recovered = self.recovered_unix_s
+        if recovered is None:
+            return []
+        return [
+            LateFiring(
+                e.name, distinguishing_labels(e, self.alert_events), e.first_unix_s - recovered
+            )
+            for e in self.alert_events
+            if e.first_unix_s > recovered
+        ]
+
+    def times_below_floor(self) -> list[str]:
+        """Every reported time below its floor (a floor is a lower bound: this is empty
+        unless a floor or a measurement is wrong)."""
+        out = []
+        for exp in self.expectations:
+            if exp.active_s is not None and exp.active_s < 0:
+                continue  # active before its fault: no detection of it (the matrix says so)
+            pairs = (
+                ("detected", exp.detected_s, exp.floor_s),
+                ("fired", exp.fired_s, exp.fired_floor_s),
+            )
+            for what, seen, floor in pairs:
+                if (
+                    exp.mode == "eventually"
+                    and seen is not None
+                    and floor is not None
+                    and seen < floor
+                ):
+                    out.append(f"{exp.name}: {what} {seen:.2f}s < floor {floor:.2f}s")
+        rec, floor = self.recovered_s, self.recovery_floor_s
+        if rec is not None and floor is not None and rec < floor:
+            out.append(f"recovery {rec:.2f}s < floor {floor:.2f}s")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["duration_s"] = self.duration_s
+        data["late_firings"] = [dataclasses.asdict(x) for x in self.late_firings()]
+        data["times_below_floor"] = self.times_below_floor()
         for exp, raw in zip(self.expectations, data["expectations"], strict=True):
             raw["over_floor_s"] = exp.over_floor_s
         return data

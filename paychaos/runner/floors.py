@@ -1,31 +1,42 @@
 """The fastest detection the monitoring machinery allows (the *floor*), per expectation.
 
-For an alert expectation::
+A floor is a lower bound: no reported time may be below it (a run checks,
+:meth:`~paychaos.report.model.RunRecord.times_below_floor`). Waits of a random
+phase (the next scrape, the next rule evaluation, the next OTLP batch or RUM
+push: each 0..interval) can be zero, so they are not in a floor; fixed waits are.
 
-    floor = for                      # the rule's `for:` (pending → firing)
-          + evaluation_interval      # the scrape that first sees the fault's effect and the
-                                     # evaluation that first sees that sample: each waits
-                                     # 0..interval, one interval on average for both
-          + group_wait               # Alertmanager's first notification (if required)
+- alert fired: the rule's ``for:`` (pending → firing). Prometheus's ``activeAt``
+  says whether the alert became active after the fault; one active before it is
+  no detection (the matrix's "before fault").
+- alert notified: + Alertmanager's ``group_wait`` (a new group waits that long).
+- metric: one scrape + ``for_s``. A PromQL answer carries no sample time, so the
+  runner takes a metric condition as evidence only once a whole scrape interval
+  has passed since the fault (every target scraped since): before that its
+  value may come from samples all older than the fault (a threshold that
+  already held would be "detected" in milliseconds).
+- trace, log, RUM: 0 (the span, record or browser event carries its time; the
+  batch or push timer may fire right after it); a culprit: the time its tester
+  needs for ``min_count`` attempts (:func:`culprit_floor_s`).
+- ledger, hygiene, must-not-fire: no floor.
+- while a fault blinds Prometheus itself (``process/prometheus``): a metric needs
+  a scrape after it is back (its floor adds the blind time); an alert's ``for``
+  runs on the wall clock during the pause, so its floor is the later of ``for``
+  and the end of the blind time (:func:`blind_delay_s`).
+
+Recovery: one scrape after the last revert (:func:`recovery_floor_s`); the
+runner judges the after-probes only from then, on samples of the reverted
+system. A probe over a range window (``[15s]``) may hold again before the
+fault's samples have left its window (a ratio falls below its threshold once
+enough clean samples are in), so the window is no part of the floor.
 
 A threshold over a rate window adds a warm-up the floor leaves out on purpose
 (it depends on the fault's strength): enough bad samples must enter the
 window, e.g. a p95 over a 1m window needs 5 % of the minute (3 s) to be slow.
 The bench reports measured time-to-detect next to this floor.
-
-For a metric expectation the floor is one scrape plus its ``for_s``; for
-traces and logs the services' OTLP batch delay (0.5 s); for RUM the simulated
-browser's push interval (1 s). Ledger, hygiene and must-not-fire expectations
-have no floor. While a fault blinds Prometheus itself (``process/prometheus``),
-metric and alert floors start when it is back (:func:`blind_delay_s`).
-
-Recovery: one scrape after the last revert, plus the longest range window
-in the steady-state probes checked after (:func:`recovery_floor_s`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from paychaos.contracts.scenario import (
@@ -38,15 +49,11 @@ from paychaos.contracts.scenario import (
     TraceExpectation,
 )
 
-OTLP_BATCH_DELAY_S = 0.5
-RUM_PUSH_INTERVAL_S = 1.0
-
 
 def detection_floor_s(
     exp: Expectation,
     *,
     scrape_interval_s: float,
-    evaluation_interval_s: float,
     group_wait_s: float,
     rule_for_s: Mapping[str, float],
 ) -> float | None:
@@ -54,50 +61,33 @@ def detection_floor_s(
     if isinstance(exp, AlertExpectation):
         if exp.absent:
             return None
-        floor = alert_fired_floor_s(
-            exp, evaluation_interval_s=evaluation_interval_s, rule_for_s=rule_for_s
-        )
+        floor = alert_fired_floor_s(exp, rule_for_s=rule_for_s)
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
         return scrape_interval_s + exp.for_s
-    if isinstance(exp, TraceExpectation | LogExpectation | CulpritExpectation):
-        return OTLP_BATCH_DELAY_S
-    if isinstance(exp, RumExpectation):
-        return RUM_PUSH_INTERVAL_S
+    if isinstance(exp, TraceExpectation | LogExpectation | RumExpectation | CulpritExpectation):
+        return 0.0
     return None
 
 
 def culprit_floor_s(exp: CulpritExpectation, rate_per_s: float | None) -> float:
-    """A culprit needs ``min_count`` declined checkouts of the tester first: at its rate,
-    every attempt declined from the first, that is ``min_count / rate_per_s``."""
-    wait = exp.min_count / rate_per_s if rate_per_s else 0.0
-    return OTLP_BATCH_DELAY_S + wait
+    """A culprit needs ``min_count`` declined checkouts of the tester first. The tester's
+    first attempt goes at the injection, one more every ``1 / rate_per_s``: even were
+    every attempt declined from the first, the ``min_count``-th comes
+    ``(min_count - 1) / rate_per_s`` later (the processor declines only past its
+    velocity limit, later still)."""
+    return max(0, exp.min_count - 1) / rate_per_s if rate_per_s else 0.0
 
 
-def alert_fired_floor_s(
-    exp: AlertExpectation, *, evaluation_interval_s: float, rule_for_s: Mapping[str, float]
-) -> float:
-    """The floor of an alert reaching *firing* (the rule's ``for`` + one evaluation),
-    before Alertmanager's group_wait."""
-    return rule_for_s.get(exp.alert, 0.0) + evaluation_interval_s
+def alert_fired_floor_s(exp: AlertExpectation, *, rule_for_s: Mapping[str, float]) -> float:
+    """The floor of an alert reaching *firing* (the rule's ``for``), before
+    Alertmanager's group_wait."""
+    return rule_for_s.get(exp.alert, 0.0)
 
 
-_RANGE = re.compile(r"\[(\d+(?:\.\d+)?)(ms|s|m|h)\]")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def longest_range_s(queries: Iterable[str]) -> float:
-    """The longest range selector (``[15s]``, ``[1m]``) in the PromQL ``queries``."""
-    return max(
-        (float(m.group(1)) * _UNIT_S[m.group(2)] for q in queries for m in _RANGE.finditer(q)),
-        default=0.0,
-    )
-
-
-def recovery_floor_s(scrape_interval_s: float, probe_queries: Iterable[str] = ()) -> float:
-    """After the last revert: one scrape, plus the longest window of the after-probes
-    (a ratio over ``[15s]`` only drops back once the fault's samples left the window)."""
-    return scrape_interval_s + longest_range_s(probe_queries)
+def recovery_floor_s(scrape_interval_s: float) -> float:
+    """After the last revert: one scrape (the first sample of the reverted system)."""
+    return scrape_interval_s
 
 
 def blind_delay_s(anchor_unix_s: float, windows: Iterable[tuple[float, float]]) -> float:

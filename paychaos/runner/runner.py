@@ -135,6 +135,20 @@ class _Run:
         step = ids.index(exp.after) if exp.after else 0
         return self.record.faults[step].injected_unix_s
 
+    def _blind_windows(self) -> list[tuple[float, float]]:
+        """When a fault blinded Prometheus itself (an active one: until forever)."""
+        return [
+            (f.injected_unix_s, f.reverted_unix_s or float("inf"))
+            for f in self.record.faults
+            if f.target == "process/prometheus" and f.injected_unix_s is not None
+        ]
+
+    def _evidence_from(self, anchor_unix_s: float) -> float:
+        """When Prometheus surely holds a sample scraped after ``anchor``: one whole scrape
+        interval after it (or after the end of a blinding fault active at it)."""
+        blind = blind_delay_s(anchor_unix_s, self._blind_windows())
+        return anchor_unix_s + blind + self.target.timing.scrape_interval_s
+
     def _probes(self, ctx: CheckContext, phase: str) -> tuple[bool, list[ProbeRecord]]:
         out: list[ProbeRecord] = []
         for probe in self.sc.steady_state.probes:
@@ -174,7 +188,6 @@ class _Run:
             floor_s = detection_floor_s(
                 exp,
                 scrape_interval_s=timing.scrape_interval_s,
-                evaluation_interval_s=timing.evaluation_interval_s,
                 group_wait_s=timing.group_wait_s,
                 rule_for_s=rule_for,
             )
@@ -198,11 +211,7 @@ class _Run:
                         isinstance(exp, AlertExpectation) and exp.notification and not exp.absent
                     ),
                     fired_floor_s=(
-                        alert_fired_floor_s(
-                            exp,
-                            evaluation_interval_s=timing.evaluation_interval_s,
-                            rule_for_s=rule_for,
-                        )
+                        alert_fired_floor_s(exp, rule_for_s=rule_for)
                         if isinstance(exp, AlertExpectation) and not exp.absent
                         else None
                     ),
@@ -240,6 +249,8 @@ class _Run:
             if anchor is None:
                 continue  # its fault is not injected yet
             deadline = anchor + rec.within_s
+            if rec.type == "metric" and now < self._evidence_from(anchor):
+                continue  # Prometheus may hold only samples older than the fault yet
             window = Window(
                 since_unix_s=anchor
                 if check.mode == "eventually"
@@ -362,7 +373,12 @@ class _Run:
                 stats = driver.stats()
                 rec.client_timeline.append((now, stats.rate_per_s, stats.error_ratio))
                 all_reverted = all(self.reverted) and all(self.injected)
-                if not recovered and all_reverted and last_revert_at is not None:
+                if (
+                    not recovered
+                    and all_reverted
+                    and last_revert_at is not None
+                    and now >= self._evidence_from(last_revert_at)
+                ):
                     ok, probes = self._probes(ctx, "after")
                     if ok:
                         recovered = True
@@ -437,14 +453,9 @@ class _Run:
                 rec.detail += f"; by the end of the run: {tally(ctx, window)}"
 
     def adjust_floors(self) -> None:
-        """Floors that depend on what happened: blind monitoring, the probes' windows."""
-        rec, sc = self.record, self.sc
-        queries = [
-            p.query
-            for p in sc.steady_state.probes
-            if isinstance(p, MetricProbe) and p.when in ("both", "after")
-        ]
-        rec.recovery_floor_s = recovery_floor_s(self.target.timing.scrape_interval_s, queries)
+        """Floors that depend on what happened: a fault that blinded Prometheus."""
+        rec = self.record
+        rec.recovery_floor_s = recovery_floor_s(self.target.timing.scrape_interval_s)
         blind = [
             (f.injected_unix_s, f.reverted_unix_s or rec.ended_unix_s)
             for f in rec.faults
@@ -455,10 +466,13 @@ class _Run:
             if anchor is None or exp.type not in ("metric", "alert"):
                 continue
             delay = blind_delay_s(anchor, blind)
-            if exp.floor_s is not None:
-                exp.floor_s += delay
-            if exp.fired_floor_s is not None:
-                exp.fired_floor_s += delay
+            if exp.type == "metric" and exp.floor_s is not None:
+                exp.floor_s += delay  # a scrape after Prometheus is back
+            elif exp.fired_floor_s is not None and exp.floor_s is not None:
+                # the rule's `for` runs on the wall clock through the pause
+                fired = max(exp.fired_floor_s, delay)
+                exp.floor_s += fired - exp.fired_floor_s
+                exp.fired_floor_s = fired
 
     def verdict(self) -> None:
         rec = self.record

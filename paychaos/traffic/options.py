@@ -1,7 +1,8 @@
 """The traffic options: Locust command-line flags, validated into one frozen object.
 
-Every knob is a Locust option (visible in ``locust --help`` and in the web
-UI); :func:`settings_from_options` turns Locust's namespace into
+Every knob is a Locust option (in the web UI, and in the ``--help`` of
+``python locustfiles/checkout.py``: Locust's own ``locust -f ... --help`` is printed
+before the locustfile that adds them is imported); :func:`settings_from_options` turns Locust's namespace into
 :class:`TrafficSettings` or raises :class:`~paychaos.contracts.errors.InvalidInput`
 with one sentence naming the flag::
 

@@ -11,7 +11,7 @@ import sys
 
 from locust.env import Environment
 
-from paychaos.locust.chaos_tab import TAB_KEY, install
+from paychaos.locust.chaos_tab import SCRIPT_URL, TAB_KEY, install
 
 
 def main() -> int:
@@ -25,18 +25,19 @@ def main() -> int:
         panel = install(env)
         out["installed"] = panel is not None
         client = web_ui.app.test_client()
-        page = client.get("/chaos")
-        out["page_status"] = page.status_code
-        out["page_lists_faults"] = all(
-            name in page.get_data(as_text=True) for name in ("db-latency", "memory-pressure")
-        )
+        index = client.get("/").get_data(as_text=True)
+        out["script_on_index"] = SCRIPT_URL in index
+        out["script_status"] = client.get(SCRIPT_URL).status_code
+        out["old_page_leads_to_tab"] = client.get("/chaos").headers.get("Location")
+        faults = json.loads(client.get("/chaos/api/faults").get_data(as_text=True))
+        out["faults_listed"] = {"db-latency", "memory-pressure"} <= {f["name"] for f in faults}
         bad = client.post(
-            "/chaos/inject", data={"fault": "db-latency", "for": "10", "latency_ms": "1"}
+            "/chaos/api/inject", json={"fault": "db-latency", "for": "10", "latency_ms": "1"}
         )
         out["bad_status"] = bad.status_code
-        out["bad_says"] = "not a duration" in bad.get_data(as_text=True)
+        out["bad_error"] = json.loads(bad.get_data(as_text=True)).get("error", "")
         ok = client.post(
-            "/chaos/inject",
+            "/chaos/api/inject",
             data={"fault": "decline-spike", "for": "20s", "method": "crypto", "decline_rate": "1"},
         )
         out["inject_status"] = ok.status_code
@@ -46,7 +47,7 @@ def main() -> int:
             s["data"] for s in stats.get("extended_stats", []) if s["key"] == TAB_KEY
         ]
         out["tabs"] = web_ui.template_args.get("extended_tabs")
-        out["revert_status"] = client.post("/chaos/revert", data={"id": "all"}).status_code
+        out["revert_status"] = client.post("/chaos/api/revert", json={"id": "all"}).status_code
         out["active_after"] = json.loads(client.get("/chaos/api/active").get_data(as_text=True))
     finally:
         web_ui.stop()

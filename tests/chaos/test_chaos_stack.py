@@ -308,11 +308,14 @@ def test_locust_chaos_tab_lists_injects_and_reverts(stack: EmbeddedStack) -> Non
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["installed"] and out["page_status"] == 200 and out["page_lists_faults"]
-    assert out["bad_status"] == 400 and out["bad_says"]
-    assert out["inject_status"] == 303
+    assert out["installed"] and out["faults_listed"]
+    assert out["script_on_index"] and out["script_status"] == 200
+    assert out["old_page_leads_to_tab"] == "/?tab=paychaos-chaos"
+    assert out["bad_status"] == 400 and "not a duration" in out["bad_error"]
+    assert not out["bad_error"].startswith("InvalidFault")
+    assert out["inject_status"] == 200
     assert [row["fault"] for row in out["active"]] == ["decline-spike"]
     assert out["tab_rows"] and out["tab_rows"][0][0]["target"] == "gateway/crypto"
     assert out["tabs"][-1]["key"] == "paychaos-chaos"
-    assert out["revert_status"] == 303 and out["active_after"] == []
+    assert out["revert_status"] == 200 and out["active_after"] == []
     assert admin_for(FaultTarget(stack.target())).list() == []

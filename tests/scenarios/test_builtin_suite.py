@@ -71,3 +71,4 @@ def test_builtin_scenario(path: Path, suite_stack: LiveStack) -> None:
     settle(PrometheusClient(suite_stack.urls["prometheus"]), loaded.scenario.settle_s, probes)
     record = run_scenario(loaded, suite_stack.session)
     assert record.status == "passed", _explain(record)
+    assert record.times_below_floor() == []

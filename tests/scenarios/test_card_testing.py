@@ -303,8 +303,9 @@ def test_the_culprit_floor_waits_for_its_declines_at_the_testers_rate() -> None:
         for e in load_scenario(SCENARIO).scenario.expectations
         if isinstance(e, CulpritExpectation)
     )
-    assert culprit_floor_s(exp, 4.0) == pytest.approx(0.5 + exp.min_count / 4.0)
-    assert culprit_floor_s(exp, None) == pytest.approx(0.5)
+    # the first attempt at the injection, the min_count-th (min_count - 1) / rate later
+    assert culprit_floor_s(exp, 4.0) == pytest.approx((exp.min_count - 1) / 4.0)
+    assert culprit_floor_s(exp, None) == 0.0
 
 
 # ------------------------------------------------------------------ the driver

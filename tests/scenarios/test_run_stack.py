@@ -91,6 +91,7 @@ def test_a_scenario_runs_passes_reverts_and_reports(run_stack: StackHandle, tmp_
     detected = {e.name: e.detected_s for e in record.expectations}
     assert detected["visa errors counted"] is not None
     assert record.recovered_s is not None and record.traffic["sent"] > 0
+    assert record.times_below_floor() == []  # visa errors: 10.1 s < its 11 s window floor
     assert record.series and record.client_timeline
 
     report = json.loads(write_json([record], tmp_path / "report.json").read_text())

@@ -163,6 +163,8 @@ def test_a_scenario_runs_through_the_adapter_and_one_it_cannot_run_is_refused(
     (report,) = list(reports.glob("*/report.json"))
     run = json.loads(report.read_text())["runs"][0]
     assert run["status"] == "passed" and run["stack"]["target"] == "foreign-shop"
+    # "checkouts are charged" held before the fault: not detected 0.005 s after it
+    assert run["times_below_floor"] == []
     after = shop.payments_total()
     charged = sum(v for (m, s), v in after.items() if s == "success") - sum(
         v for (m, s), v in before.items() if s == "success"
@@ -173,3 +175,30 @@ def test_a_scenario_runs_through_the_adapter_and_one_it_cannot_run_is_refused(
     assert "faults[0] db-latency: target foreign-shop lacks proxy.database" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (work / "state" / "stack.json").exists()  # nothing was started for it
+
+
+UNMET = """\
+name: foreign-unmet
+description: an expectation the shop cannot meet (no fault makes its scrape fail).
+traffic: {rate_per_s: 4, duration_s: 4, rum: false, request_timeout_s: 2}
+expectations:
+  - {name: the shop's scrape fails without a fault, type: metric, query: 'up{job="shop"}',
+     op: "==", value: 0, within_s: 3}
+"""
+
+
+def test_run_exits_1_when_an_expectation_fails(foreign: tuple[ShopApi, Path]) -> None:
+    _shop, target = foreign
+    work = target.parent
+    scenario = work / "unmet.yaml"
+    scenario.write_text(UNMET)
+    reports = work / "reports-unmet"
+    done = cli(work, "run", str(scenario), "--target", str(target), "--no-progress",
+               "--reports-dir", str(reports), timeout_s=120)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    (report,) = list(reports.glob("*/report.json"))
+    run = json.loads(report.read_text())["runs"][0]
+    assert run["status"] == "failed"
+    assert run["reason"] == "expectation failed: the shop's scrape fails without a fault"
+    assert "failed   " in done.stdout and "the shop's scrape fails without a fault" in done.stdout

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from traffic_testkit import (
+    LOCUSTFILE,
+    REPO,
     fake_api,
     finish,
     processes_args,
@@ -25,6 +29,7 @@ from traffic_testkit import (
 from paychaos.contracts.signals import RumQuery
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.service import free_port
+from tests.browser import Browser, chromium
 
 pytestmark = pytest.mark.integration
 
@@ -274,6 +279,25 @@ def test_open_model_keeps_the_arrival_rate(tmp_path: Path, slow_ms: float) -> No
         assert latencies[len(latencies) // 2] >= 0.8 * slow_ms, latencies[:10]
 
 
+def test_help_of_the_locustfile_lists_the_projects_options(tmp_path: Path) -> None:
+    """``locust -f locustfiles/checkout.py --help`` prints Locust's help before it imports
+    the locustfile (whose ``init_command_line_parser`` listener adds the options);
+    ``python locustfiles/checkout.py --help`` runs Locust with the listener in place."""
+    done = subprocess.run(
+        [sys.executable, LOCUSTFILE, "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for flag in ("--method-mix", "--think-time-scale", "--decline-card-rate", "--reconcile"):
+        assert flag in done.stdout, flag
+    assert "--headless" in done.stdout  # and Locust's own, in the same help
+    assert "Traceback" not in done.stderr
+
+
 def _http(url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     with urllib.request.urlopen(url, data=data, timeout=10) as resp:  # follows the 303
@@ -293,34 +317,86 @@ def _wait_for_page(url: str, proc: subprocess.Popen[str], timeout_s: float = 90)
     raise AssertionError(f"no web UI at {url}")
 
 
-def test_chaos_tab_injects_into_the_embedded_stack(tmp_path: Path) -> None:
+def test_chaos_tab_injects_and_reverts_in_a_real_browser(tmp_path: Path) -> None:
+    """In headless Chromium, inside Locust's own UI: the Chaos tab's controls (in Locust's
+    colours and type) refuse a bad TTL with a clear message, inject a decline spike into
+    the embedded stack (Locust's table shows it in force), and revert it (gone)."""
+    chromium()  # skips without it (fails under CI=true), before any stack starts
     port = free_port()
     web = f"http://127.0.0.1:{port}"
     proc, stack_dir, ledger_dir = start_locust(
         tmp_path,
         *("--autostart", "--autoquit", "1", "--web-host", "127.0.0.1", "--web-port", str(port)),
-        *("-u", "6", "-r", "6", "--run-time", "20s", *FAST),
+        *("-u", "6", "-r", "6", "--run-time", "45s", *FAST),
         *("--method-mix", "visa=1,crypto=1", "--decline-card-rate", "0", "--js-error-rate", "0"),
         # no `paychaos up` stack to fall back on: only the embedded one can take the fault
         environ={"PAYCHAOS_STATE_DIR": str(tmp_path / "no-stack-here")},
         headless=False,
     )
+    table = "document.querySelector('.MuiTableContainer-root')?.innerText || ''"
     try:
-        page = _wait_for_page(web + "/chaos", proc)
-        assert "decline-spike" in page and "no stack" not in page
-        status, page = _http(
-            web + "/chaos/inject",
-            {"fault": "decline-spike", "for": "60s", "method": "crypto", "decline_rate": "1"},
-        )
-        assert status == 200 and "injected" in page, page[-2000:]
+        _wait_for_page(web + "/", proc)
+        with Browser(tmp_path) as page:
+            page.goto(web + "/chaos")  # the old address leads to the tab
+            page.wait("!!document.getElementById('paychaos-chaos-panel')", 60, "the controls")
+            look = page.eval(
+                "(() => { const tab = document.querySelector('.MuiTab-root.Mui-selected');"
+                " const button = document.getElementById('paychaos-inject');"
+                " const panel = document.getElementById('paychaos-chaos-panel');"
+                " return [tab.innerText, getComputedStyle(button).backgroundColor,"
+                " getComputedStyle(tab).color, getComputedStyle(panel).fontFamily,"
+                " getComputedStyle(document.body).fontFamily, location.search,"
+                " getComputedStyle(panel).backgroundColor, getComputedStyle("
+                "document.querySelector('.MuiTableContainer-root')).backgroundColor]; })()"
+            )
+            assert look[0].lower() == "chaos" and "/chaos" not in page.text("body")
+            assert look[1] == look[2], "the buttons are not in Locust's primary colour"
+            assert look[3] == look[4], "the controls are not in Locust's type"
+            assert look[5] == "?tab=paychaos-chaos"
+            assert look[6] == look[7], "the controls are not on Locust's paper"
+
+            page.choose("#paychaos-fault", "decline-spike")
+            page.wait("!!document.querySelector('[data-param=method]')", 5, "its parameters")
+            page.choose("[data-param=method]", "crypto")
+            page.fill("[data-param=decline_rate]", "1")
+            page.fill("#paychaos-for", "10")  # no unit: refused, in the tab
+            page.click("#paychaos-inject")
+            message = page.wait(
+                "document.querySelector('#paychaos-chaos-message.pc-error')?.innerText", 10
+            )
+            assert "not a duration" in message and "500ms, 60s" in message, message
+            assert "Traceback" not in message and "InvalidFault" not in message
+
+            page.fill("#paychaos-for", "60s")
+            page.click("#paychaos-inject")
+            message = page.wait(
+                "document.querySelector('#paychaos-chaos-message.pc-ok')?.innerText", 15
+            )
+            assert "injected" in message and "decline-spike" in message, message
+            row = page.wait(f"(t => t.includes('decline-spike') && t)({table})", 15, "in force")
+            assert "gateway/crypto" in row
+            page.screenshot(tmp_path / "chaos-tab-active.png")
+            _, active = _http(web + "/chaos/api/active")
+            assert [(r["fault"], r["target"]) for r in json.loads(active)] == [
+                ("decline-spike", "gateway/crypto")
+            ]
+            time.sleep(4)  # shoppers pay with crypto meanwhile: declined by the fault
+
+            page.wait("document.querySelector('#paychaos-active').value", 5, "a fault to revert")
+            page.click("#paychaos-revert")
+            message = page.wait(
+                "(m => m && m.innerText.includes('reverted') && m.innerText)"
+                "(document.querySelector('#paychaos-chaos-message.pc-ok'))",
+                15,
+            )
+            page.wait(f"!({table}).includes('decline-spike')", 15, "gone from the table")
+            page.screenshot(tmp_path / "chaos-tab.png")
         _, active = _http(web + "/chaos/api/active")
-        assert [(row["fault"], row["target"]) for row in json.loads(active)] == [
-            ("decline-spike", "gateway/crypto")
-        ]
+        assert json.loads(active) == []
     finally:
         out = finish(proc, 150)
     _assert_ok_or_only_retriable(proc.returncode, out)
-    assert "Chaos tab" not in out, out[-4000:]  # installed, and its faults reverted at the end
+    assert "Chaos tab" not in out, out[-4000:]  # installed, nothing left to revert at the end
     assert not wait_gone(stack_dir)
     ledger = [
         json.loads(line)
