@@ -236,7 +236,8 @@ class RunRecord:
 
         Raises ``TypeError`` or ``KeyError`` on a document that is not a run record.
         """
-        raw = {k: v for k, v in data.items() if k != "duration_s"}
+        derived = ("duration_s", "late_firings", "times_below_floor")
+        raw = {k: v for k, v in data.items() if k not in derived}
         raw["faults"] = [FaultRecord(**f) for f in raw.get("faults", [])]
         raw["expectations"] = [
             ExpectationRecord(**{k: v for k, v in e.items() if k != "over_floor_s"})

@@ -112,7 +112,7 @@ def test_metric_check_with_for_needs_the_condition_to_last() -> None:
     assert not check.observe(ctx, WINDOW).seen
     clock[0] += 5
     obs = check.observe(ctx, WINDOW)
-    assert obs.seen and obs.at_unix_s == NOW
+    assert obs.seen and obs.at_unix_s == NOW + 5  # detected once it has lasted for_s
 
 
 def test_steady_state_probes() -> None:
