@@ -222,6 +222,7 @@ def _failed_requests(out: str) -> set[str]:
         error = line.split(": ", 1)[-1].strip()
         if error.startswith("CatchResponseError("):
             error = error.removeprefix("CatchResponseError(").strip("'\")")
+        error = error.strip("'\"")  # the workers' report quotes it: 'HTTP 504'
         kinds.add("transport error" if error.startswith("transport error") else error)
     return kinds
 
