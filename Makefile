@@ -8,7 +8,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager chromium
 SUITE_REPORTS ?= reports
-SUITE_LANES ?= 2
+SUITE_LANES ?= 3
 
 .PHONY: setup system-deps demo test lint suite bench clean
 
