@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from scenario_stack_helpers import charge, charge_until_succeeded, gateway_admin, toxics
 
 from paychaos.checks import CheckContext, HygieneCheck, LedgerCheck, Window
@@ -104,22 +108,62 @@ def test_a_scenario_runs_passes_reverts_and_reports(run_stack: StackHandle, tmp_
     assert read_history(tmp_path)[0].scenario == "visa-gateway-errors"
 
 
-def test_an_alert_whose_rule_is_not_loaded_fails_the_run(run_stack: StackHandle) -> None:
-    """Negative control for alert expectations: the rule is absent, the check must fail."""
+@contextlib.contextmanager
+def _without_rule(stack: StackHandle, rule: str) -> Iterator[PrometheusClient]:
+    """The stack's Prometheus reloaded with its rules minus ``rule`` (a copy of the rule
+    files in the state directory; the repository's files are untouched), then restored."""
+    state = stack.stack.cfg.state_dir
+    config_path = state / "prometheus.yml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
+    (pattern,) = config["rule_files"]
+    copy = state / "rules-control"
+    copy.mkdir(exist_ok=True)
+    removed = 0
+    for path in sorted(Path(pattern).parent.glob("*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        for group in doc.get("groups", []):
+            kept = [r for r in group["rules"] if r.get("alert") != rule]
+            removed += len(group["rules"]) - len(kept)
+            group["rules"] = kept
+        (copy / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert removed >= 1, f"{rule} is not a rule of the stack"
+    config["rule_files"] = [str(copy / "*.yml")]
+    prometheus = PrometheusClient(stack.urls["prometheus"])
+    try:
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        prometheus.reload()
+        assert rule not in {r.name for r in prometheus.rules()}
+        yield prometheus
+    finally:
+        config_path.write_text(original)
+        prometheus.reload()
+        shutil.rmtree(copy, ignore_errors=True)
+        assert rule in {r.name for r in prometheus.rules()}, "the rule was not restored"
+
+
+def test_a_real_rule_removed_from_prometheus_fails_the_scenario_that_needs_it(
+    run_stack: StackHandle,
+) -> None:
+    """Negative control for alert expectations: ``DatabaseLatencyHigh``, a real rule, is
+    removed from the rules Prometheus loads, and a slow-database scenario that expects it
+    fails on that expectation alone (the latency is still seen as a metric)."""
     text = """\
-name: missing-rule
-traffic: {rate_per_s: 6, duration_s: 20}
+name: rule-removed
+traffic: {rate_per_s: 6, duration_s: 30}
 faults:
-  - {id: slow-db, fault: db-latency, at_s: 3, duration_s: 12, params: {latency_ms: 300}}
+  - {id: slow-db, fault: db-latency, at_s: 3, duration_s: 22, params: {latency_ms: 300}}
 expectations:
-  - {name: a removed rule cannot fire, type: alert, alert: DatabaseLatencyHighRemoved, within_s: 14}
+  - {name: DatabaseLatencyHigh fires, type: alert, alert: DatabaseLatencyHigh,
+     labels: {component: database}, within_s: 26}
   - {name: p95 still seen, type: metric, within_s: 12,
      query: 'histogram_quantile(0.95, sum by (le) (rate(shop_db_operation_duration_seconds_bucket[10s])))',
      op: ">", value: 0.2}
 """
-    record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack.session)
+    with _without_rule(run_stack, "DatabaseLatencyHigh"):
+        record = run_scenario(parse_scenario(text, "inline.yaml"), run_stack.session)
     status = {e.name: e.status for e in record.expectations}
-    assert status == {"a removed rule cannot fire": "failed", "p95 still seen": "passed"}
+    assert status == {"DatabaseLatencyHigh fires": "failed", "p95 still seen": "passed"}
     assert record.status == "failed"
     assert toxics(run_stack) == []
 
