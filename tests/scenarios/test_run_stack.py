@@ -7,6 +7,8 @@ import json
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from scenario_stack_helpers import charge, charge_until_succeeded, gateway_admin
 
 from paychaos.checks import CheckContext, HygieneCheck, LedgerCheck, Window
 from paychaos.checks.ledger import gateway_duplicates
+from paychaos.contracts.signals import SpanQuery
 from paychaos.report.history import append_history, read_history
 from paychaos.report.html import write_html
 from paychaos.report.json_report import write_json
@@ -254,3 +257,65 @@ def test_hygiene_check_catches_a_card_number_pushed_by_the_browser(run_stack: St
         assert resp.status == 202
     obs = HygieneCheck(("rum",)).observe(ctx, Window(since))
     assert not obs.seen and "card number" in obs.detail
+
+
+PAN = "4111111111111111"  # a Luhn-valid test card number, 16 digits: a valid Idempotency-Key
+
+
+def test_hygiene_check_catches_a_card_number_on_the_api_s_own_span_attributes(
+    run_stack: StackHandle,
+) -> None:
+    """Where the API really traces client-chosen strings (``payment.idempotency_key``,
+    ``customer.id`` on its ``POST /api/checkout`` span): a span exported with a PAN
+    there, through the API's own telemetry set-up to the same collector, is caught by
+    the card-number check; and the API itself, sent that PAN as key and customer id,
+    masks both, and so does the gateway it forwards the key to (the check holds on what
+    they exported; before, both services put the key on their spans as sent)."""
+    from paychaos.stack.telemetry import TelemetrySettings, setup_telemetry
+
+    ctx = _ctx(run_stack)
+    since = time.time() - 1
+    telemetry = setup_telemetry(
+        TelemetrySettings("payment-api", otlp_endpoint=run_stack.urls["collector"]),
+        install_global=False,
+    )
+    try:
+        with telemetry.tracer.start_as_current_span("POST /api/checkout") as span:
+            span.set_attribute("payment.idempotency_key", PAN)
+    finally:
+        telemetry.tracer_provider.shutdown()  # type: ignore[union-attr]
+    obs = HygieneCheck(("spans",)).observe(ctx, Window(since))
+    assert not obs.seen and "span payment-api/POST /api/checkout" in obs.detail, obs.detail
+
+    time.sleep(1.1)
+    since = time.time()  # after the span exported above
+    body = {
+        "customer": {"id": PAN, "email": "ana@example.com"},
+        "items": [{"sku": "MUG", "quantity": 2, "unit_price": "9.50"}],
+        "amount": "19.00",
+        "currency": "USD",
+        "method": "visa",
+        "payment": {"card_token": "tok_visa_1", "last4": "4242"},
+    }
+    req = urllib.request.Request(
+        run_stack.urls["api"] + "/api/checkout",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Idempotency-Key": PAN, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        status = exc.code
+    assert status in (201, 402), status
+    time.sleep(1.5)  # more than the API's export delay
+    spans = CollectorClient(run_stack.urls["collector"]).find_spans(
+        SpanQuery(since_unix_s=since, service="payment-api", name="POST /api/checkout")
+    )
+    served = [s for s in spans if "customer.id" in s.attributes]  # not the one exported above
+    assert served, "the API's checkout span did not arrive"
+    attrs = served[-1].attributes
+    assert attrs["payment.idempotency_key"] == attrs["customer.id"] == "[PAN REDACTED ...1111]"
+    assert HygieneCheck(("spans", "logs")).observe(ctx, Window(since)).seen

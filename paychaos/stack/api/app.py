@@ -52,6 +52,7 @@ from paychaos.stack.api.metrics import ApiMetrics, create_metrics
 from paychaos.stack.api.middleware import TelemetryMiddleware
 from paychaos.stack.api.models import IDEMPOTENCY_KEY, MAX_BODY_BYTES, CheckoutRequest, Payment
 from paychaos.stack.api.problems import problem, problem_response, validation_problem
+from paychaos.stack.telemetry import redact_pan
 
 log = logging.getLogger("payment-api")
 
@@ -118,9 +119,11 @@ class CheckoutService:
         start = time.perf_counter()
         span = trace.get_current_span()
         span.set_attribute("payment.method", req.method)
-        span.set_attribute("payment.idempotency_key", key)
+        # Client-chosen strings are masked like the logs are: a key or a customer id
+        # can be a card number (a 16-digit key matches the key's pattern).
+        span.set_attribute("payment.idempotency_key", redact_pan(key))
         # who pays: an attribute of the span and the logs, never a metric label (cardinality)
-        span.set_attribute(CUSTOMER_SPAN_ATTRIBUTE, req.customer.id)
+        span.set_attribute(CUSTOMER_SPAN_ATTRIBUTE, redact_pan(req.customer.id))
         self.metrics.in_flight.inc()
         status = "error"
         try:

@@ -40,6 +40,7 @@ from starlette.routing import Route
 
 from paychaos.contracts.messages import json_error
 from paychaos.stack.service import is_loopback
+from paychaos.stack.telemetry import redact_pan
 
 from .behaviours import MAX_HANG_S, BehaviourStore, InvalidBehaviour, parse_behaviour
 from .charges import InvalidRequest, parse_charge, validate_idempotency_key
@@ -126,7 +127,8 @@ class Gateway:
         ) as span:
             try:
                 key = validate_idempotency_key(headers.get("idempotency-key"))
-                span.set_attribute("payment.idempotency_key", key)
+                # masked like the logs: a client's key can be a card number
+                span.set_attribute("payment.idempotency_key", redact_pan(key))
                 charge_request = parse_charge(await request.body())
             except InvalidRequest as exc:
                 span.set_attribute("http.response.status_code", exc.status)
