@@ -35,7 +35,7 @@ th{background:#f3f3f3}.passed{color:#1a7f37;font-weight:600}.failed,.error,.inte
 code{background:#f6f8fa;padding:1px 4px}
 table.matrix td{text-align:center;min-width:7em}table.matrix td.mode{text-align:left}
 .m-ok{background:#dafbe1}.m-slow{background:#fff1c2}.m-bad{background:#ffd7d5;font-weight:600}
-.m-none{background:#f6f6f6;color:#888;font-size:12px}.m-skip{color:#888;font-style:italic;text-align:left}
+.m-none{background:#f6f6f6;color:#888;font-size:12px}.m-blind{background:#e8e8e8;color:#555;font-size:12px;font-style:italic}.m-skip{color:#888;font-style:italic;text-align:left}
 .blind{background:#c62828;color:#fff;font-size:11px;font-weight:700;padding:1px 5px;border-radius:3px}
 .coverage{font-size:16px;font-weight:600}small{color:#555}
 """
@@ -161,6 +161,7 @@ _CELL_CLASS = {
     "not_checked": "m-none",
     "not_run": "m-none",
     "before_fault": "m-bad",
+    "blind": "m-blind",
 }
 
 
@@ -185,6 +186,7 @@ def _matrix_cell(cell: Cell) -> str:
             "not_checked": "not checked",
             "not_run": "not run",
             "before_fault": "already firing before the fault",
+            "blind": "store down: could not be seen",
         }[cell.state]
         if cell.state == "fired" and cell.detected_s is not None:
             body += f"<br><small>at {cell.detected_s:.1f} s</small>"
@@ -217,7 +219,8 @@ def render_matrix(matrix: Matrix) -> str:
 <p><small>Each cell: time to detect (s from the fault's injection), its floor and the difference
 (the first detection when several checks look at the signal; hover for each). Yellow: more than
 {matrix.slow_over_floor_s:g} s over the floor. Red: not detected, or an alert that must stay quiet
-fired, or payments lost or doubled. A blind spot is a failure mode in which no expected alert fires.
+fired, or payments lost or doubled. Grey italics (store down): the signal's own store was the
+component the fault stopped (it could not be seen). A blind spot is a failure mode in which no expected alert fires.
 </small></p></section>"""
 
 

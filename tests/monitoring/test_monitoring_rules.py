@@ -27,6 +27,7 @@ REQUIRED_ALERTS = {
     "FrontendErrors",
     "ActiveSeriesGrowth",
     "InstanceCPUThrottled",
+    "TelemetryExportFailing",
 }
 
 

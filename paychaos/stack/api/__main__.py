@@ -8,6 +8,8 @@ import sys
 from paychaos.stack.api.app import ApiSettings, create_app
 from paychaos.stack.api.db import DbSettings
 from paychaos.stack.api.gateway_client import GatewaySettings
+from paychaos.stack.api.metrics import create_metrics
+from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, SdkMetricsCollector
 from paychaos.stack.service import base_parser, serve_asgi
 from paychaos.stack.telemetry import settings_from_env, setup_telemetry
 
@@ -42,8 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     overrides = {"tracing": False} if args.no_tracing else {}
+    metrics = create_metrics()
+    # The SDK's own count of spans and log records it failed to deliver (a collector down).
+    sdk_metrics = None
+    if os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true":
+        sdk_metrics = SdkMetricsCollector()
+        metrics.registry.register(sdk_metrics)
     telemetry = setup_telemetry(
-        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides)
+        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides),
+        meter_provider=sdk_metrics.meter_provider if sdk_metrics else None,
     )
     settings = ApiSettings(
         database=DbSettings(
@@ -56,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         reconcile_interval_s=args.reconcile_interval_s,
     )
     try:
-        serve_asgi(create_app(settings, tracer=telemetry.tracer), args.host, args.port)
+        serve_asgi(
+            create_app(settings, tracer=telemetry.tracer, metrics=metrics), args.host, args.port
+        )
     finally:
         telemetry.shutdown()
+        if sdk_metrics is not None:
+            sdk_metrics.shutdown()
     return 0
 
 
