@@ -16,8 +16,9 @@ The bench reports measured time-to-detect next to this floor.
 For a metric expectation the floor is one scrape plus its ``for_s``; for
 traces and logs the services' OTLP batch delay (0.5 s); for RUM the simulated
 browser's push interval (1 s). Ledger, hygiene and must-not-fire expectations
-have no floor. While a fault blinds Prometheus itself (``process/prometheus``),
-metric and alert floors start when it is back (:func:`blind_delay_s`).
+have no floor. While a fault blinds Prometheus itself (a pause of its process or
+container; a kill or restart until its new process scrapes again), metric and alert
+floors start when it is back (:func:`blind_delay_s`).
 
 Recovery: one scrape after the last revert, plus the longest range window
 in the steady-state probes checked after (:func:`recovery_floor_s`).
@@ -28,6 +29,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from paychaos.contracts.errors import StackError
+from paychaos.contracts.metrics import MetricsSource
 from paychaos.contracts.scenario import (
     AlertExpectation,
     Expectation,
@@ -99,3 +102,28 @@ def blind_delay_s(anchor_unix_s: float, windows: Iterable[tuple[float, float]]) 
         if start <= anchor_unix_s < end:
             delay = max(delay, end - anchor_unix_s)
     return delay
+
+
+#: Faults after which Prometheus is a new process (blind until it started again).
+RESTARTING_FAULTS = frozenset({"kill", "restart", "docker-crash", "docker-kill", "docker-restart"})
+
+
+def prometheus_back_at(metrics: MetricsSource, injected_unix_s: float, end_unix_s: float) -> float:
+    """When a Prometheus started again after ``injected`` was back: its first scrape of
+    itself after the new process started (a restarted Prometheus answers queries after
+    replaying its write-ahead log, but scrapes only seconds later). ``end`` when that
+    cannot be read (no restart seen)."""
+    try:
+        started = [
+            s.value
+            for s in metrics.query('max(process_start_time_seconds{job="prometheus"})')
+            if s.value >= injected_unix_s
+        ]
+        if not started:
+            return end_unix_s
+        first = metrics.query(
+            f'min_over_time((timestamp(up{{job="prometheus"}}) > {min(started):.3f})[5m:250ms])'
+        )
+    except StackError:
+        return end_unix_s
+    return min((s.value for s in first), default=end_unix_s)

@@ -28,6 +28,7 @@ REQUIRED_ALERTS = {
     "ActiveSeriesGrowth",
     "InstanceCPUThrottled",
     "TelemetryExportFailing",
+    "PrometheusRestarted",
 }
 
 

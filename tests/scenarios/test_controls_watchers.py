@@ -6,6 +6,9 @@ holds with the key signal present and fails with the signal removed:
 - ``telemetry-pipeline-down``: TelemetryExportFailing (the real rule, evaluated by
   promtool) fires on the series a real payment API's SDK exports after failing to
   deliver spans to a dead collector, and does not fire without them.
+- ``prometheus-kill``: PrometheusRestarted and the scenario's start-time expectation
+  hold on a Prometheus whose TSDB kept the samples from before its crash, and fail on
+  one whose TSDB did not survive it (the change of start time cannot be seen).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from paychaos.contracts.errors import StackError
-from paychaos.contracts.scenario import AlertExpectation, MetricExpectation, Scenario
+from paychaos.contracts.scenario import AlertExpectation, MetricExpectation, Scenario, compare
 from paychaos.scenario import load_scenario
 from paychaos.stack.monitoring.config import RULES_DIR
 from paychaos.stack.monitoring.processes import find_binary, run_rule_tests
@@ -173,3 +176,83 @@ def test_telemetry_pipeline_down_alert_needs_the_sdks_failure_counter(
     run_rule_tests([_promtool_case(tmp_path, removed, alert, expect_firing=False)])
     with pytest.raises(StackError, match=alert.alert):
         run_rule_tests([_promtool_case(tmp_path, removed, alert, expect_firing=True)])
+
+
+def _alert(scenario: Scenario, name: str) -> AlertExpectation:
+    return next(
+        e for e in scenario.expectations if isinstance(e, AlertExpectation) and e.alert == name
+    )
+
+
+def _metric(scenario: Scenario, contains: str) -> MetricExpectation:
+    return next(
+        e for e in scenario.expectations if isinstance(e, MetricExpectation) and contains in e.query
+    )
+
+
+def test_prometheus_kill_is_seen_only_through_a_tsdb_that_survived_the_crash(
+    tmp_path: Path,
+) -> None:
+    find_binary("promtool")
+    scenario = _scenario("prometheus-kill")
+    alert = _alert(scenario, "PrometheusRestarted")
+    started = _metric(scenario, "process_start_time_seconds")
+    instance = "127.0.0.1:9090"
+    # killed after 60 s, back at 75 s with a new start time; without the volume (removed)
+    # the samples from before the crash are gone
+    histories = {"survived": "1000x12 _x2 1074x24", "removed": "_x14 1074x24"}
+    labels = {"severity": "warning", "component": "monitoring", "instance": instance}
+    labels.update({"job": "prometheus", **alert.labels})
+
+    def case(history: str, *, firing: bool, changes: float) -> Path:
+        doc = {
+            "rule_files": [str(_rule_without_annotations(tmp_path))],
+            "evaluation_interval": "5s",
+            "tests": [
+                {
+                    "interval": "5s",
+                    "input_series": [
+                        {
+                            "series": _series(
+                                "process_start_time_seconds",
+                                {"job": "prometheus", "instance": instance},
+                            ),
+                            "values": history,
+                        }
+                    ],
+                    "alert_rule_test": [
+                        {
+                            "eval_time": "90s",
+                            "alertname": alert.alert,
+                            "exp_alerts": [{"exp_labels": labels}] if firing else [],
+                        }
+                    ],
+                    "promql_expr_test": [
+                        {
+                            "expr": started.query,
+                            "eval_time": "90s",
+                            "exp_samples": [
+                                {
+                                    "labels": _series(
+                                        "", {"job": "prometheus", "instance": instance}
+                                    ),
+                                    "value": changes,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+        path = tmp_path / f"prometheus-{history.replace(' ', '_')}-{firing}.yml"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    # the key signal present: the alert fires and the start time changed once
+    run_rule_tests([case(histories["survived"], firing=True, changes=1)])
+    assert compare(1, started.op, started.value)
+    # removed: no change to see, the alert stays quiet, and the expectations fail
+    run_rule_tests([case(histories["removed"], firing=False, changes=0)])
+    assert not compare(0, started.op, started.value)
+    with pytest.raises(StackError, match=alert.alert):
+        run_rule_tests([case(histories["removed"], firing=True, changes=0)])
