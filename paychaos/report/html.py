@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from paychaos.report.matrix import SIGNALS, TITLES, Cell, Matrix, build_matrix
-from paychaos.report.model import RunRecord, SeriesRecord
+from paychaos.report.model import FaultRecord, RunRecord, SeriesRecord
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -61,6 +61,16 @@ def _with_gaps(points: list[tuple[float, float]]) -> tuple[list[float], list[flo
         xs.append(x)
         ys.append(y)
     return xs, ys
+
+
+#: Faults that are changes rather than breakages (labelled green on the timeline).
+EVENT_FAULTS = frozenset({"deploy"})
+
+
+def fault_label(fault: FaultRecord) -> str:
+    """The timeline's label of a fault: ``deploy v2.0``, ``pause collector``, ``db-latency``."""
+    detail = fault.params.get("version") or fault.params.get("component")
+    return f"{fault.fault} {detail}" if detail else fault.fault
 
 
 def _plot_run(rec: RunRecord) -> str:
@@ -109,7 +119,21 @@ def _plot_run(rec: RunRecord) -> str:
             va="top",
             color="tab:purple",
         )
-    axes[-1].set_xlabel("seconds since traffic start (shaded: faults; dashed: alert firing)")
+    for fault in rec.faults:  # the MELT events: what was injected or deployed, and when
+        if fault.injected_unix_s is not None:
+            top.annotate(
+                fault_label(fault),
+                (fault.injected_unix_s - t0, 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                rotation=90,
+                va="bottom",
+                color="tab:green" if fault.fault in EVENT_FAULTS else "tab:red",
+            )
+    axes[-1].set_xlabel(
+        "seconds since traffic start (shaded: faults, labelled at their start; "
+        "dashed: alert firing)"
+    )
     return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.contracts.release import RELEASE_FILE_ENV, RELEASE_FILE_NAME
 from paychaos.contracts.target import Processes, Target
 from paychaos.stack import postgres
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
@@ -203,7 +204,12 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         specs.append(replace(proxy, env={**proxy.env, "OTEL_SDK_DISABLED": "true"}))
         db_port, gateway_port = p.proxy_postgres, p.proxy_gateway
     # the app-leak fault's hook; the SDK's own metrics (spans and logs it failed to deliver)
-    api_env = {LEAK_TOKEN_ENV: token, OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED: "true"}
+    # and the release file the deploy fault writes
+    api_env = {
+        LEAK_TOKEN_ENV: token,
+        OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED: "true",
+        RELEASE_FILE_ENV: str(state / RELEASE_FILE_NAME),
+    }
     specs.append(
         _python_service(
             cfg,

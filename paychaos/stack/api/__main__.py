@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
+from paychaos.contracts.release import RELEASE_FILE_ENV, read_release
 from paychaos.stack.api.app import ApiSettings, create_app
 from paychaos.stack.api.db import DbSettings
 from paychaos.stack.api.gateway_client import GatewaySettings
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     overrides = {"tracing": False} if args.no_tracing else {}
+    release_file = os.environ.get(RELEASE_FILE_ENV)  # the deploy fault's record
     metrics = create_metrics()
     # The SDK's own count of spans and log records it failed to deliver (a collector down).
     sdk_metrics = None
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         gateway=GatewaySettings(url=args.gateway_url, timeout_s=args.gateway_timeout_s),
         reconcile_interval_s=args.reconcile_interval_s,
+        release=read_release(Path(release_file)) if release_file else None,
     )
     try:
         serve_asgi(
