@@ -108,21 +108,26 @@ def blind_delay_s(anchor_unix_s: float, windows: Iterable[tuple[float, float]]) 
 RESTARTING_FAULTS = frozenset({"kill", "restart", "docker-crash", "docker-kill", "docker-restart"})
 
 
+#: ``process_start_time_seconds`` may be rounded down to the second.
+START_TIME_PRECISION_S = 1.0
+
+
 def prometheus_back_at(metrics: MetricsSource, injected_unix_s: float, end_unix_s: float) -> float:
     """When a Prometheus started again after ``injected`` was back: its first scrape of
     itself after the new process started (a restarted Prometheus answers queries after
     replaying its write-ahead log, but scrapes only seconds later). ``end`` when that
     cannot be read (no restart seen)."""
     try:
-        started = [
+        started = [  # a start time may be whole seconds (Prometheus's own is): up to 1 s early
             s.value
             for s in metrics.query('max(process_start_time_seconds{job="prometheus"})')
-            if s.value >= injected_unix_s
+            if s.value >= injected_unix_s - START_TIME_PRECISION_S
         ]
         if not started:
             return end_unix_s
+        since = max(min(started), injected_unix_s)
         first = metrics.query(
-            f'min_over_time((timestamp(up{{job="prometheus"}}) > {min(started):.3f})[5m:250ms])'
+            f'min_over_time((timestamp(up{{job="prometheus"}}) > {since:.3f})[5m:250ms])'
         )
     except StackError:
         return end_unix_s

@@ -34,7 +34,7 @@ from paychaos.contracts.release import (
 from paychaos.contracts.scenario import LogExpectation, MetricExpectation
 from paychaos.contracts.signals import LogRecord
 from paychaos.scenario import load_scenario
-from paychaos.stack.api.app import ApiSettings, _announce_release
+from paychaos.stack.api.app import ApiSettings, announce_release
 from paychaos.stack.api.db import DbSettings
 from paychaos.stack.api.gateway_client import GatewaySettings
 from paychaos.stack.api.metrics import create_metrics
@@ -64,7 +64,7 @@ def _start_api(release_file: Path | None) -> tuple[list[LogRecord], list[Sample]
     root.setLevel(logging.INFO)
 
     async def start() -> None:
-        task = _announce_release(settings, metrics)
+        task = announce_release(settings, metrics)
         if task is not None:
             task.cancel()
 

@@ -25,3 +25,11 @@ def test_no_restart_seen_keeps_the_faults_window() -> None:
     assert prometheus_back_at(metrics, injected_unix_s=1000.0, end_unix_s=1005.0) == 1005.0
     strict = InMemoryMetricsSource(strict=True)  # Prometheus not answering
     assert prometheus_back_at(strict, injected_unix_s=1000.0, end_unix_s=1005.0) == 1005.0
+
+
+def test_a_start_time_rounded_down_to_the_second_still_counts() -> None:
+    metrics = InMemoryMetricsSource()
+    metrics.set_query(START, [Sample({}, 1000.0)])  # killed at 1000.03, restarted in that second
+    first = 'min_over_time((timestamp(up{job="prometheus"}) > 1000.030)[5m:250ms])'
+    metrics.set_query(first, [Sample({"job": "prometheus"}, 1006.1)])
+    assert prometheus_back_at(metrics, injected_unix_s=1000.03, end_unix_s=1005.0) == 1006.1

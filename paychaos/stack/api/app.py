@@ -310,7 +310,7 @@ async def _reconcile_forever(service: CheckoutService) -> None:
                 log.warning("reconciler pass failed", extra={"detail": str(exc)})
 
 
-def _announce_release(settings: ApiSettings, metrics: ApiMetrics) -> asyncio.Task[None] | None:
+def announce_release(settings: ApiSettings, metrics: ApiMetrics) -> asyncio.Task[None] | None:
     """Report the running version (``shop_build_info``), log a deployment or its rollback
     (the MELT event, JSON with the version), and schedule the rollback at the release's TTL."""
     version, release = settings.version, settings.release
@@ -372,7 +372,7 @@ def create_app(
                 extra={"detail": f"{type(exc).__name__}: {exc}"},
             )
         reconciler = asyncio.create_task(_reconcile_forever(service))
-        rollback = _announce_release(settings, metrics)
+        rollback = announce_release(settings, metrics)
         yield
         for task in (reconciler, rollback):
             if task is not None:
