@@ -26,7 +26,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from paychaos.report.matrix import SIGNALS, TITLES, Cell, Matrix, build_matrix
-from paychaos.report.model import RunRecord, SeriesRecord, alert_title, distinguishing_labels
+from paychaos.report.model import (
+    FaultRecord,
+    RunRecord,
+    SeriesRecord,
+    alert_title,
+    distinguishing_labels,
+)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -36,7 +42,7 @@ th{background:#f3f3f3}.passed{color:#1a7f37;font-weight:600}.failed,.error,.inte
 code{background:#f6f8fa;padding:1px 4px}
 table.matrix td{text-align:center;min-width:7em}table.matrix td.mode{text-align:left}
 .m-ok{background:#dafbe1}.m-slow{background:#fff1c2}.m-bad{background:#ffd7d5;font-weight:600}
-.m-none{background:#f6f6f6;color:#888;font-size:12px}.m-skip{color:#888;font-style:italic;text-align:left}
+.m-none{background:#f6f6f6;color:#888;font-size:12px}.m-blind{background:#e8e8e8;color:#555;font-size:12px;font-style:italic}.m-skip{color:#888;font-style:italic;text-align:left}
 .blind{background:#c62828;color:#fff;font-size:11px;font-weight:700;padding:1px 5px;border-radius:3px}
 .coverage{font-size:16px;font-weight:600}small{color:#555}
 """
@@ -62,6 +68,16 @@ def _with_gaps(points: list[tuple[float, float]]) -> tuple[list[float], list[flo
         xs.append(x)
         ys.append(y)
     return xs, ys
+
+
+#: Faults that are events of the system's life (a release), not failures: green marks.
+EVENT_FAULTS = frozenset({"deploy"})
+
+
+def fault_label(fault: FaultRecord) -> str:
+    """The timeline's label of a fault: ``deploy v2.0``, ``pause collector``, ``db-latency``."""
+    detail = fault.params.get("version") or fault.params.get("component")
+    return f"{fault.fault} {detail}" if detail else fault.fault
 
 
 def _plot_run(rec: RunRecord) -> str:
@@ -105,11 +121,22 @@ def _plot_run(rec: RunRecord) -> str:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="upper right")
+    for fault in rec.faults:  # the MELT events: what was injected or deployed, and when
+        if fault.injected_unix_s is not None:
+            axes[0].annotate(
+                fault_label(fault),
+                (fault.injected_unix_s - t0, 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                rotation=90,
+                va="bottom",
+                color="tab:green" if fault.fault in EVENT_FAULTS else "tab:red",
+            )
     if lane is not None:
         _alert_lane(lane, rec, t0)
     axes[-1].set_xlabel(
-        "seconds since traffic start (shaded: faults; dashed: an alert first firing, "
-        "named in the top lane)"
+        "seconds since traffic start (shaded: faults, labelled at their start; dashed: an "
+        "alert first firing, named in the top lane)"
     )
     return f'<img alt="metrics of {html.escape(rec.scenario)}" src="data:image/png;base64,{png_base64(fig)}">'
 
@@ -208,6 +235,7 @@ _CELL_CLASS = {
     "not_checked": "m-none",
     "not_run": "m-none",
     "before_fault": "m-bad",
+    "blind": "m-blind",
 }
 
 
@@ -232,6 +260,7 @@ def _matrix_cell(cell: Cell) -> str:
             "not_checked": "not checked",
             "not_run": "not run",
             "before_fault": "already firing before the fault",
+            "blind": "store down: could not be seen",
         }[cell.state]
         if cell.state == "fired" and cell.detected_s is not None:
             body += f"<br><small>at {cell.detected_s:.1f} s</small>"
@@ -264,7 +293,8 @@ def render_matrix(matrix: Matrix) -> str:
 <p><small>Each cell: time to detect (s from the fault's injection), its floor and the difference
 (the first detection when several checks look at the signal; hover for each). Yellow: more than
 {matrix.slow_over_floor_s:g} s over the floor. Red: not detected, or an alert that must stay quiet
-fired, or payments lost or doubled. A blind spot is a failure mode in which no expected alert fires.
+fired, or payments lost or doubled. Grey italics (store down): the signal's own store was the
+component the fault stopped (it could not be seen). A blind spot is a failure mode in which no expected alert fires.
 </small></p></section>"""
 
 

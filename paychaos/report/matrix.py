@@ -22,7 +22,11 @@ next to its floor (:mod:`paychaos.runner.floors`); when a row has several
 expectations of one kind, the cell shows the first detection and says how many
 were missed. A cell more than :data:`SLOW_OVER_FLOOR_S` over its floor is
 *slow*. A row that ran and in which no expected alert fired is a *blind spot*.
-A verdict cell (ledger) or a must-not-fire cell (quiet) holds no time.
+A verdict cell (ledger) or a must-not-fire cell (quiet) holds no time. A signal
+the scenario does not check whose own store was the fault's target (traces, logs
+and RUM while the collector is paused or killed; metrics and alerts while
+Prometheus is) is *blind*, not merely unchecked: nothing could have seen it
+(:data:`STORE_OF_SIGNAL`).
 
 Example::
 
@@ -83,6 +87,7 @@ CellState = Literal[
     "not_checked",  # no expectation of this kind in the scenario
     "not_run",  # the run ended before it could be judged
     "before_fault",  # the alert was already active before the fault: no detection of it
+    "blind",  # not checked, and its store was the fault's target: it could not be seen
 ]
 #: States that count as a detection (the cell holds a time).
 DETECTED: frozenset[str] = frozenset({"detected", "partial"})
@@ -96,7 +101,21 @@ BADNESS: Mapping[str, int] = {
     "fired": 2,
     "broken": 2,
     "before_fault": 2,
+    "blind": 0,
 }
+#: The component that stores (or receives) each signal: a fault that stops it blinds the
+#: signal. ``notified`` is left out: the receiver is a deployment's choice.
+STORE_OF_SIGNAL: Mapping[str, str] = {
+    "metric": "prometheus",
+    "alert": "prometheus",
+    "trace": "collector",
+    "log": "collector",
+    "rum": "collector",
+}
+#: Faults that stop a component (process or container): its signals cannot be seen meanwhile.
+STOPPING_FAULTS: frozenset[str] = frozenset(
+    {"kill", "pause", "restart", "docker-pause", "docker-crash", "docker-kill", "docker-restart"}
+)
 #: Run statuses whose expectations were judged (the others are not run or skipped).
 JUDGED = ("passed", "failed")
 
@@ -170,6 +189,7 @@ class Cell:
             "not_checked": "—",
             "not_run": "not run",
             "before_fault": "before fault",
+            "blind": "store down",
         }[self.state]
 
     def title(self) -> str:
@@ -442,6 +462,11 @@ def row_of(rec: RunRecord, slow: float = SLOW_OVER_FLOOR_S) -> Row:
         for e in exps
         if e.type == "alert" and e.mode == "never"
     ]
+    stopped = {
+        f.target.rpartition("/")[2]
+        for f in rec.faults
+        if f.fault in STOPPING_FAULTS and f.injected_unix_s is not None
+    }
     cells: dict[str, Cell] = {
         "metric": _detection_cell("metric", timed("metric"), slow),
         "alert": _detection_cell("alert", [_fired_hit(e) for e in alerts], slow),
@@ -452,6 +477,9 @@ def row_of(rec: RunRecord, slow: float = SLOW_OVER_FLOOR_S) -> Row:
         "ledger": _verdict_cell("ledger", ledger, "held", "broken", slow),
         "quiet": _verdict_cell("quiet", quiet, "quiet", "fired", slow),
     }
+    for signal, store in STORE_OF_SIGNAL.items():
+        if cells[signal].state == "not_checked" and store in stopped:
+            cells[signal] = Cell(signal, "blind", slow_over_floor_s=slow)
     return Row(rec.scenario, rec.failure_mode, rec.status, rec.reason, cells)
 
 
@@ -470,13 +498,15 @@ LEGEND = (
     "cell: time to detect / floor, s from the fault (first detection; n✗: n of its checks missed); "
     "SLOW: > {slow:g} s over the floor; MISSED: not detected; —: not checked; "
     "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled; "
-    "before fault: the alert was already firing when the fault began"
+    "before fault: the alert was already firing when the fault began; "
+    "store down: not checked, the fault stopped the component that holds it (it could not be seen)"
 )
 LEGEND_OVER = (
     "cell: time to detect minus floor, s (first detection; n✗: n of its checks missed); "
     "SLOW: > {slow:g} s over the floor; MISSED: not detected; —: not checked; "
     "quiet ✓/fired ✗: alerts that must not fire; ledger: nothing lost or doubled; "
-    "before fault: the alert was already firing when the fault began"
+    "before fault: the alert was already firing when the fault began; "
+    "store down: not checked, the fault stopped the component that holds it (it could not be seen)"
 )
 
 

@@ -51,10 +51,12 @@ from paychaos.report.model import ExpectationRecord, FaultRecord, ProbeRecord, R
 from paychaos.runner.actors import run_catalog
 from paychaos.runner.context import default_traffic, make_context, metrics_for, rule_for_s
 from paychaos.runner.floors import (
+    RESTARTING_FAULTS,
     alert_fired_floor_s,
     blind_delay_s,
     culprit_floor_s,
     detection_floor_s,
+    prometheus_back_at,
     recovery_floor_s,
 )
 from paychaos.runner.guards import GuardWatch
@@ -452,15 +454,22 @@ class _Run:
                 window = Window(since_unix_s=anchor, until_unix_s=self.opts.clock())
                 rec.detail += f"; by the end of the run: {tally(ctx, window)}"
 
-    def adjust_floors(self) -> None:
-        """Floors that depend on what happened: a fault that blinded Prometheus."""
+    def adjust_floors(self, metrics: MetricsSource | None = None) -> None:
+        """Floors that depend on what happened: a fault that blinded Prometheus.
+
+        Monitoring is blind while a fault holds Prometheus: a pause until it is reverted;
+        a kill or restart until the new process scraped itself again (read from ``metrics``;
+        the fault's window when that cannot be read)."""
         rec = self.record
         rec.recovery_floor_s = recovery_floor_s(self.target.timing.scrape_interval_s)
-        blind = [
-            (f.injected_unix_s, f.reverted_unix_s or rec.ended_unix_s)
-            for f in rec.faults
-            if f.target == "process/prometheus" and f.injected_unix_s is not None
-        ]
+        blind = []
+        for f in rec.faults:
+            if f.target.rpartition("/")[2] != "prometheus" or f.injected_unix_s is None:
+                continue
+            end = f.reverted_unix_s or rec.ended_unix_s
+            if f.fault in RESTARTING_FAULTS and metrics is not None:
+                end = prometheus_back_at(metrics, f.injected_unix_s, end)
+            blind.append((f.injected_unix_s, end))
         for index, exp in enumerate(rec.expectations):
             anchor = self._anchor_unix_s(index)
             if anchor is None or exp.type not in ("metric", "alert"):
@@ -551,7 +560,7 @@ def _run(run: _Run, opts: RunOptions, session: TargetSession, ledger_dir: Path) 
         if opts.progress is not None:
             opts.progress.close()
     run.verdict()
-    run.adjust_floors()
+    run.adjust_floors(ctx.metrics if rec.status != "interrupted" else None)
     rec.ended_unix_s = opts.clock()
     if rec.status not in ("interrupted",):
         collect_series(ctx.metrics, rec, session.target.timing.scrape_interval_s)

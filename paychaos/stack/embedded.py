@@ -28,12 +28,14 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.contracts.release import RELEASE_FILE_ENV, RELEASE_FILE_NAME
 from paychaos.contracts.target import Processes, Target
 from paychaos.stack import postgres
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
 from paychaos.stack.instance import HostInstance, InstanceProbe, instance_registry
 from paychaos.stack.process import ProcessSpec, RestartPolicy
+from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from paychaos.stack.service import free_port
 from paychaos.stack.state import (
     ComponentState,
@@ -201,7 +203,13 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         )
         specs.append(replace(proxy, env={**proxy.env, "OTEL_SDK_DISABLED": "true"}))
         db_port, gateway_port = p.proxy_postgres, p.proxy_gateway
-    api_env = {LEAK_TOKEN_ENV: token}  # the app-leak fault's hook
+    # the app-leak fault's hook; the SDK's own metrics (spans and logs it failed to deliver)
+    # and the release file the deploy fault writes
+    api_env = {
+        LEAK_TOKEN_ENV: token,
+        OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED: "true",
+        RELEASE_FILE_ENV: str(state / RELEASE_FILE_NAME),
+    }
     specs.append(
         _python_service(
             cfg,

@@ -38,6 +38,7 @@ from opentelemetry.trace import NoOpTracerProvider, Tracer
 if TYPE_CHECKING:
     # The SDK is imported where it is used: a process with telemetry off (the fault
     # proxy, OTEL_SDK_DISABLED=true) does not pay its ~3 MiB of memory.
+    from opentelemetry.metrics import MeterProvider
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -231,10 +232,14 @@ def setup_telemetry(
     span_exporter: SpanExporter | None = None,
     install_global: bool = True,
     stream: Any = None,
+    meter_provider: MeterProvider | None = None,
 ) -> Telemetry:
     """Configure traces and logs for one service process.
 
     ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one).
+    ``meter_provider`` receives the SDK's own metrics (exported and failed spans and
+    log records, queue drops) when ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true``;
+    see :mod:`paychaos.stack.sdk_metrics`.
     """
     tracer_provider: TracerProvider | NoOpTracerProvider
     if not settings.tracing:
@@ -251,6 +256,7 @@ def setup_telemetry(
             exporter = OTLPSpanExporter(
                 endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",
                 timeout=settings.export_timeout_s,
+                meter_provider=meter_provider,
             )
         if exporter is not None:
             tracer_provider.add_span_processor(
@@ -260,6 +266,7 @@ def setup_telemetry(
                     schedule_delay_millis=settings.schedule_delay_ms,
                     max_export_batch_size=512,
                     export_timeout_millis=int(settings.export_timeout_s * 1000),
+                    meter_provider=meter_provider,
                 )
             )
     if install_global:
@@ -286,9 +293,11 @@ def setup_telemetry(
                 OTLPLogExporter(
                     endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/logs",
                     timeout=settings.export_timeout_s,
+                    meter_provider=meter_provider,
                 ),
                 max_queue_size=settings.max_queue_size,
                 schedule_delay_millis=settings.schedule_delay_ms,
+                meter_provider=meter_provider,
             )
         )
         root.addHandler(OtlpLogHandler(logger_provider))

@@ -28,6 +28,8 @@ REQUIRED_ALERTS = {
     "FrontendErrors",
     "ActiveSeriesGrowth",
     "InstanceCPUThrottled",
+    "TelemetryExportFailing",
+    "PrometheusRestarted",
 }
 
 

@@ -260,3 +260,29 @@ def test_every_expectation_type_has_a_column_or_is_left_out_on_purpose() -> None
     union = typing.get_args(typing.get_args(Expectation)[0])
     types = {typing.get_args(model.model_fields["type"].annotation)[0] for model in union}
     assert types == TYPES_SHOWN | TYPES_LEFT_OUT and not TYPES_SHOWN & TYPES_LEFT_OUT
+
+
+def test_a_signal_whose_store_the_fault_stopped_reads_store_down_not_unchecked() -> None:
+    from paychaos.report.model import FaultRecord
+
+    def hung(component: str) -> RunRecord:
+        rec = _run("watchers", [_exp("metric", "metric", "passed", 2.0, 1.0)])
+        rec.faults = [
+            FaultRecord("f", "pause", f"process/{component}", {}, 10, 30, injected_unix_s=T0 + 10)
+        ]
+        return rec
+
+    collector = build_matrix([hung("collector")]).rows[0].cells
+    assert {s: collector[s].state for s in ("trace", "log", "rum")} == dict.fromkeys(
+        ("trace", "log", "rum"), "blind"
+    )
+    assert collector["metric"].state == "detected"  # a checked signal is judged as ever
+    assert collector["alert"].state == "not_checked"
+    assert "store down" in render_text(build_matrix([hung("collector")]))
+    prometheus = build_matrix([hung("prometheus")]).rows[0].cells
+    assert prometheus["alert"].state == "blind" and prometheus["trace"].state == "not_checked"
+    # a fault on another component, or one never injected, blinds nothing
+    assert build_matrix([hung("gateway")]).rows[0].cells["trace"].state == "not_checked"
+    never = hung("collector")
+    never.faults[0].injected_unix_s = None
+    assert build_matrix([never]).rows[0].cells["trace"].state == "not_checked"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
+from paychaos.contracts.release import RELEASE_FILE_ENV, read_release
 from paychaos.stack.api.app import ApiSettings, create_app
 from paychaos.stack.api.db import DbSettings
 from paychaos.stack.api.gateway_client import GatewaySettings
+from paychaos.stack.api.metrics import create_metrics
+from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, SdkMetricsCollector
 from paychaos.stack.service import base_parser, serve_asgi
 from paychaos.stack.telemetry import settings_from_env, setup_telemetry
 
@@ -42,8 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     overrides = {"tracing": False} if args.no_tracing else {}
+    release_file = os.environ.get(RELEASE_FILE_ENV)  # the deploy fault's record
+    metrics = create_metrics()
+    # The SDK's own count of spans and log records it failed to deliver (a collector down).
+    sdk_metrics = None
+    if os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true":
+        sdk_metrics = SdkMetricsCollector()
+        metrics.registry.register(sdk_metrics)
     telemetry = setup_telemetry(
-        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides)
+        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides),
+        meter_provider=sdk_metrics.meter_provider if sdk_metrics else None,
     )
     settings = ApiSettings(
         database=DbSettings(
@@ -54,11 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         gateway=GatewaySettings(url=args.gateway_url, timeout_s=args.gateway_timeout_s),
         reconcile_interval_s=args.reconcile_interval_s,
+        release=read_release(Path(release_file)) if release_file else None,
     )
     try:
-        serve_asgi(create_app(settings, tracer=telemetry.tracer), args.host, args.port)
+        serve_asgi(
+            create_app(settings, tracer=telemetry.tracer, metrics=metrics), args.host, args.port
+        )
     finally:
         telemetry.shutdown()
+        if sdk_metrics is not None:
+            sdk_metrics.shutdown()
     return 0
 
 

@@ -28,6 +28,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -46,6 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from paychaos.contracts.domain import CUSTOMER_LOG_ATTRIBUTE, CUSTOMER_SPAN_ATTRIBUTE
+from paychaos.contracts.release import DEFAULT_VERSION, Release
 from paychaos.stack.api.db import DatabaseUnavailable, DbSettings, PaymentStore
 from paychaos.stack.api.gateway_client import GatewayClient, GatewaySettings
 from paychaos.stack.api.metrics import ApiMetrics, create_metrics
@@ -70,6 +73,12 @@ class ApiSettings:
     reconcile_after_s: float = 10.0
     give_up_after_s: float = 120.0
     max_body_bytes: int = MAX_BODY_BYTES
+    release: Release | None = None
+    """The release record read at start (a deployment, or its rollback); None: the default."""
+
+    @property
+    def version(self) -> str:
+        return self.release.effective(time.time()) if self.release else DEFAULT_VERSION
 
 
 def _iso(value: Any) -> str:
@@ -313,6 +322,44 @@ async def _reconcile_forever(service: CheckoutService) -> None:
                 log.warning("reconciler pass failed", extra={"detail": str(exc)})
 
 
+def announce_release(settings: ApiSettings, metrics: ApiMetrics) -> asyncio.Task[None] | None:
+    """Report the running version (``shop_build_info``), log a deployment or its rollback
+    (the MELT event, JSON with the version), and schedule the rollback at the release's TTL."""
+    version, release = settings.version, settings.release
+    metrics.build_info.labels(version).set(1)
+    if release is None:
+        log.info("payment-api %s started", version, extra={"version": version})
+        return None
+    if version == release.version:
+        log.info(
+            "deployed %s",
+            version,
+            extra={"event": "deployment", "version": version, "previous_version": release.previous},
+        )
+    else:
+        log.info(
+            "rolled back to %s",
+            version,
+            extra={"event": "rollback", "version": version, "from_version": release.version},
+        )
+        return None
+    if release.until_unix_s is None:
+        return None
+    until = release.until_unix_s
+
+    async def roll_back_at_ttl() -> None:
+        await asyncio.sleep(max(0.0, until - time.time()))
+        log.info(
+            "deployment of %s expired: restarting onto %s",
+            version,
+            release.previous,
+            extra={"event": "rollback", "version": release.previous, "from_version": version},
+        )
+        os.kill(os.getpid(), signal.SIGTERM)  # graceful; the supervisor starts the previous
+
+    return asyncio.create_task(roll_back_at_ttl())
+
+
 def create_app(
     settings: ApiSettings, *, tracer: Tracer | None = None, metrics: ApiMetrics | None = None
 ) -> Any:
@@ -337,10 +384,13 @@ def create_app(
                 extra={"detail": f"{type(exc).__name__}: {exc}"},
             )
         reconciler = asyncio.create_task(_reconcile_forever(service))
+        rollback = announce_release(settings, metrics)
         yield
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
+        for task in (reconciler, rollback):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await gateway.close()
         await store.close()
 

@@ -72,6 +72,7 @@ class ApiMetrics:
     db_errors: Counter
     in_flight: Gauge
     reconciled: Counter
+    build_info: Gauge
 
 
 def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
@@ -150,6 +151,12 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             "shop_payments_reconciled_total",
             "Payments left unknown by a gateway failure and settled later from the gateway ledger",
             ["method", "result"],
+            registry=reg,
+        ),
+        build_info=Gauge(
+            "shop_build_info",
+            "1 for the version this process runs (a deployment shows as a new version)",
+            ["version"],
             registry=reg,
         ),
     )
