@@ -41,6 +41,7 @@ from typing import IO
 
 from paychaos.contracts.scenario import Scenario
 from paychaos.report.model import RunRecord
+from paychaos.runner.suite import skipped_record
 from paychaos.scenario.load import LoadedScenario
 
 STOP_GRACE_S = 150.0
@@ -88,22 +89,6 @@ class _Lane:
     proc: subprocess.Popen[str] | None = None
     started: threading.Event = field(default_factory=threading.Event)
     reader: threading.Thread | None = None
-
-
-def error_record(item: LoadedScenario, reason: str) -> RunRecord:
-    """The record of a scenario whose lane ended without reporting it."""
-    sc = item.scenario
-    now = time.time()
-    return RunRecord(
-        sc.name,
-        sc.description,
-        item.source,
-        status="error",
-        failure_mode=sc.failure_mode,
-        reason=reason,
-        started_unix_s=now,
-        ended_unix_s=now,
-    )
 
 
 def _pump(lane: _Lane, stream: IO[str], log: IO[str], say: Callable[[str], None]) -> None:
@@ -213,10 +198,11 @@ def run_lanes(
             if lane.proc is None or stop.is_set():
                 continue  # never started, or stopped before it ran: not run
             missing.append(
-                error_record(
+                skipped_record(
                     item,
                     f"lane {lane.plan.index} ended (exit code {code}) without running it; "
                     f"see {lane.log_path}",
+                    status="error",
                 )
             )
     for rec in missing:

@@ -24,7 +24,7 @@ from paychaos.checks.metric import probe_no_alerts
 from paychaos.contracts.errors import Unsupported
 from paychaos.contracts.metrics import MetricsSource
 from paychaos.contracts.scenario import NoAlertsProbe
-from paychaos.report.model import RunRecord
+from paychaos.report.model import RunRecord, RunStatus
 from paychaos.runner.context import metrics_for
 from paychaos.runner.runner import RunOptions, run_scenario
 from paychaos.scenario.load import LoadedScenario
@@ -94,15 +94,16 @@ def run_suite(
     return records
 
 
-def skipped_record(loaded: LoadedScenario, reason: str) -> RunRecord:
-    """The record of a scenario not run because the target cannot run it."""
+def skipped_record(loaded: LoadedScenario, reason: str, status: RunStatus = "skipped") -> RunRecord:
+    """The record of a scenario not run: *skipped* because the target cannot run it, or
+    another ``status`` (an *error*: its lane ended before running it)."""
     sc = loaded.scenario
     now = time.time()
     record = RunRecord(
         sc.name,
         sc.description,
         loaded.source,
-        status="skipped",
+        status=status,
         failure_mode=sc.failure_mode,
         reason=reason,
     )

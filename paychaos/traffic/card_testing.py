@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from paychaos.traffic.adapter import Cart
-from paychaos.traffic.catalog import BrowserCard, ShopperPools, card_token, money
+from paychaos.traffic.catalog import BrowserCard, ShopperPools, money
 
 #: The test ranges the generated numbers are in (no real card is issued there).
 TEST_PREFIX = {"visa": "400000", "amex": "370000"}
@@ -73,17 +73,7 @@ class CardTester:
         first = rng.randrange(10**6)
         self.cards: list[BrowserCard] = []
         for serial in range(first, first + cards):
-            pan = pan_in_test_range(method, serial)
-            self.cards.append(
-                BrowserCard(
-                    network=method,
-                    pan=pan,
-                    token=card_token(method, pan),
-                    last4=pan[-4:],
-                    exp_month=rng.randint(1, 12),
-                    exp_year=rng.randint(2027, 2032),
-                )
-            )
+            self.cards.append(BrowserCard.issue(method, pan_in_test_range(method, serial), rng))
         cheapest = min(pools.products, key=lambda p: p.price_cents)
         self.amount_cents = cheapest.price_cents
         self._items: list[dict[str, Any]] = [

@@ -58,6 +58,18 @@ class BrowserCard:
     exp_month: int
     exp_year: int
 
+    @classmethod
+    def issue(cls, method: str, pan: str, rng: random.Random) -> BrowserCard:
+        """The card ``pan`` as the browser holds it: tokenized, last four, an expiry."""
+        return cls(
+            network=method,
+            pan=pan,
+            token=card_token(method, pan),
+            last4=pan[-4:],
+            exp_month=rng.randint(1, 12),
+            exp_year=rng.randint(2027, 2032),
+        )
+
 
 @dataclass(frozen=True)
 class Product:
@@ -166,16 +178,7 @@ class ShopperPools:
             pool = []
             for _ in range(max(50, customers // 4)):
                 pan = base.credit_card_number(card_type=network)
-                pool.append(
-                    BrowserCard(
-                        network=method,
-                        pan=pan,
-                        token=card_token(method, pan),
-                        last4=pan[-4:],
-                        exp_month=rng.randint(1, 12),
-                        exp_year=rng.randint(2027, 2032),
-                    )
-                )
+                pool.append(BrowserCard.issue(method, pan, rng))
             cards[method] = pool
         paypal = [f"pp.{p.email}" for p in people[: max(50, customers // 2)]]
         wallets = ["0x" + rng.getrandbits(160).to_bytes(20, "big").hex() for _ in range(500)]

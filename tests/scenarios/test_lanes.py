@@ -55,13 +55,14 @@ from pathlib import Path
 from paychaos.report.json_report import write_json
 from paychaos.report.model import RunRecord
 mode, out, sources = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+if mode == "hang":
+    import signal
+    signal.signal(signal.SIGINT, lambda *_: (print("reverting", file=sys.stderr), sys.exit(130)))
 print("starting an embedded stack for this run ...", file=sys.stderr, flush=True)
 print("target embedded (started for this run)", file=sys.stderr, flush=True)
 if mode == "crash":
     sys.exit(3)
 if mode == "hang":
-    import signal
-    signal.signal(signal.SIGINT, lambda *_: (print("reverting", file=sys.stderr), sys.exit(130)))
     time.sleep(60)
 records = []
 for src in sources:
@@ -132,14 +133,19 @@ def test_a_lane_that_dies_gives_error_records_naming_its_exit_code_and_log(
 def test_a_stop_reaches_every_child_by_its_pid(tmp_path: Path) -> None:
     stop = threading.Event()
     lines: list[str] = []
-    threading.Timer(3.0, stop.set).start()
+
+    def say(line: str) -> None:  # the stop comes once both children are up
+        lines.append(line)
+        if sum("target embedded" in seen for seen in lines) == 2:
+            threading.Timer(0.5, stop.set).start()
+
     began = time.monotonic()
     records = run_lanes(
         _plans(BUILTIN, 2),
         _command(tmp_path, {1: "hang", 2: "hang"}),  # type: ignore[arg-type]
         tmp_path / "out",
         stop=stop,
-        say=lines.append,
+        say=say,
     )
     assert time.monotonic() - began < 30  # the children ended on SIGINT, not by the 60 s sleep
     assert records == []
