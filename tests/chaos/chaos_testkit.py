@@ -10,12 +10,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from paychaos.traffic.model import shopper_model
+import orjson
+
+from paychaos.contracts.target import Checkout
+from paychaos.traffic.adapter import CheckoutClient
+from paychaos.traffic.model import Payment, RetryPolicy, shopper_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,6 +84,90 @@ class Load:
         """Outcomes of the checkouts sent at or after ``since``."""
         with self._lock:
             return Counter((m, c) for ts, m, c in self.results if ts >= since)
+
+
+class RetryingCheckouts:
+    """A careful client: ``threads`` x ``per_thread`` checkouts, each retried with the same
+    Idempotency-Key (the shared :class:`RetryPolicy`) until a final answer, every one a line
+    of a client ledger at ``ledger`` (the format :func:`paychaos.traffic.reconcile.reconcile`
+    reads). Bounded by the count and by ``max_duration_s``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        ledger: Path,
+        *,
+        threads: int = 3,
+        per_thread: int = 20,
+        gap_s: float = 0.1,
+        policy: RetryPolicy | None = None,
+        max_duration_s: float = 60.0,
+    ) -> None:
+        self.client = CheckoutClient(Checkout(url=api_url))
+        self.ledger = ledger
+        self.per_thread = per_thread
+        self.gap_s = gap_s
+        self.policy = policy or RetryPolicy(max_attempts=15, base_s=0.25, cap_s=1.0)
+        self.attempts: list[tuple[float, float, str, int]] = []  # sent, answered, key, status
+        self.shoppers = shopper_model(seed=11)  # its pools built here, before any thread runs
+        self._deadline = time.monotonic() + max_duration_s
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
+
+    def _send(self, payment: Payment) -> tuple[int, bytes]:
+        req = payment.request
+        request = urllib.request.Request(
+            req.url, data=req.body, method=req.method, headers=dict(req.headers)
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                return int(resp.status), resp.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.read()
+        except OSError:
+            return 0, b""
+
+    def _run(self, index: int) -> None:
+        rng = random.Random(index)
+        shoppers = self.shoppers
+        tag = f"restart-{index}-{uuid.uuid4().hex[:12]}"  # unique across runs on one stack
+        with self.ledger.open("ab") as fh:
+            for n in range(self.per_thread):
+                if time.monotonic() >= self._deadline:
+                    return
+                payment = Payment(
+                    self.client, shoppers.purchase(rng).cart(f"{tag}-{n}"), self.policy
+                )
+                started = time.perf_counter()
+                while time.monotonic() < self._deadline:
+                    sent_at = time.time()
+                    status, body = self._send(payment)
+                    payment.answer(status, body)
+                    with self._lock:
+                        self.attempts.append((sent_at, time.time(), payment.cart.key, status))
+                    if payment.done:
+                        break
+                    time.sleep(payment.backoff_s(rng))
+                latency_ms = (time.perf_counter() - started) * 1000
+                entry = payment.ledger_entry(time.time(), latency_ms)
+                fh.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+                fh.flush()
+                time.sleep(self.gap_s)
+
+    def start(self) -> RetryingCheckouts:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait for every thread (bounded); True when all are done."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
 
 def get_text(url: str, timeout_s: float = 5.0) -> str:

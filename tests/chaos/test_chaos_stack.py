@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from chaos_testkit import (
     Load,
+    RetryingCheckouts,
     cli_argv,
     controller_process,
+    get_text,
     metric_values,
     read_injected_line,
     wait_for,
@@ -33,6 +35,7 @@ from paychaos.contracts.signals import SpanQuery
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 from paychaos.stack.monitoring.promapi import PrometheusClient
+from paychaos.traffic.reconcile import reconcile
 
 pytestmark = pytest.mark.integration
 
@@ -167,6 +170,50 @@ def test_kill_is_restarted_by_the_supervisor_and_counted(
     assert wait_for(lambda: stack.supervisor.pid_of("collector") != old_pid, 5)
     expr = 'max_over_time(paychaos_component_restarts_total{component="collector"}[1m])'
     assert wait_for(lambda: (_scalar(stack, expr) or 0) > before, 10)
+
+
+def _healthy(stack: EmbeddedStack, component: str) -> bool:
+    return any(r["name"] == component and r["healthy"] for r in stack.supervisor.status())
+
+
+@pytest.mark.parametrize("component", ["api", "gateway"])
+def test_restart_under_checkouts_loses_and_doubles_nothing(
+    stack: EmbeddedStack, chaos: ChaosController, tmp_path: Path, component: str
+) -> None:
+    """``restart`` (graceful SIGTERM) of the payment API, or of the gateway behind it, while
+    careful clients pay: a new process, the restart counted, healthy again, and every
+    checkout settled exactly once (the gateway's ledger reloaded across its restart)."""
+    url = stack.urls["instance_metrics"]
+    key = f'{{component="{component}"}}'
+    before = metric_values(url, "paychaos_component_restarts_total")[key]
+    old_pid = stack.supervisor.pid_of(component)
+    ledger = tmp_path / "ledger-restart.jsonl"
+    clients = RetryingCheckouts(stack.urls["api"], ledger, threads=3, per_thread=30).start()
+    assert wait_for(lambda: len(clients.attempts) >= 6, 20)  # paying before the signal
+    injected_at = time.time()
+    entry = chaos.inject(chaos.prepare("restart", {"component": component}, 10))
+    assert entry.details["pid"] == old_pid
+    assert wait_for(
+        lambda: metric_values(url, "paychaos_component_restarts_total")[key] == before + 1, 15
+    )
+    new_pid = stack.supervisor.pid_of(component)
+    assert new_pid not in (None, old_pid)
+    assert wait_for(lambda: _healthy(stack, component), 15)
+    healthy_at = time.time()
+    assert get_text(stack.urls["api"] + "/healthz")
+    assert clients.join(60), "the checkouts did not finish in 60 s"
+    # the restart really crossed the checkouts: attempts were in flight or sent while the
+    # component went down and came back (they waited, or failed and were retried), and after
+    crossing = [a for a in clients.attempts if a[0] <= healthy_at and a[1] >= injected_at]
+    assert crossing, "no checkout attempt met the restart"
+    assert any(sent > healthy_at for sent, *_ in clients.attempts)
+    report = reconcile([ledger], stack.urls["api"], stack.urls["gateway"], settle_timeout_s=20)
+    assert report.checkouts == 90, report.summary()
+    assert report.ok and report.unknown == 0 and report.unsettled == 0, report.summary()
+    assert not report.lost and not report.double_charges, report.to_json()
+    reverted = chaos.revert(entry.id)  # nothing to undo: it says the component runs again
+    assert reverted.end_details == {"running_again": True, "new_pid": new_pid}
+    assert metric_values(url, "paychaos_component_restarts_total")[key] == before + 1
 
 
 def test_memory_pressure_shows_in_instance_memory(

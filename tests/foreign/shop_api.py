@@ -33,7 +33,9 @@ latest paid orders (they are deleted: reading them back answers 404), the
 negative control of ledger reconciliation; answers ``{"lost": [{"key",
 "ref"}, ...]}``. ``GET /metrics``: ``shop_payments_total{method,status}``
 (``success``, ``declined``, ``error``; each order counted once when it is
-processed, each 503 once), the seed's counter. SQLite storage.
+processed, each 503 once), the seed's counter. SQLite storage; each order's row
+keeps when its first request arrived (``received_s``, Unix seconds), so a test can
+count the arrivals of a load shape server-side.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 import uuid
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -70,7 +73,8 @@ CREATE TABLE IF NOT EXISTS orders (
     method TEXT NOT NULL,
     cents INTEGER NOT NULL,
     ccy TEXT NOT NULL,
-    answer BLOB NOT NULL
+    answer BLOB NOT NULL,
+    received_s REAL NOT NULL
 )
 """
 
@@ -176,6 +180,7 @@ class Shop:
         key = request.match_info["key"]
         if not 8 <= len(key) <= 200:
             return _json(400, {"error": "the order key has 8 to 200 characters"})
+        received_s = time.time()
         raw = await request.read()
         if len(raw) > MAX_BODY_BYTES:
             return _json(400, {"error": "body too large"})
@@ -203,9 +208,9 @@ class Shop:
             answer["reason"] = "over_limit"
         encoded = orjson.dumps(answer)
         self.db.execute(
-            "INSERT INTO orders (key, body_hash, ref, state, method, cents, ccy, answer)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, body_hash, ref, state, method, cents, ccy, encoded),
+            "INSERT INTO orders (key, body_hash, ref, state, method, cents, ccy, answer, received_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, body_hash, ref, state, method, cents, ccy, encoded, received_s),
         )
         self.payments.labels(method, "success" if state == "PAID" else "declined").inc()
         if fail:  # charged, but the answer is lost: the client must retry with the same key

@@ -7,6 +7,7 @@ Example::
         shop.lose_payments(1)  # the negative control of reconciliation: {key: ref} lost
         ...  # PUT {shop.url}/v2/orders/{key}/payment
         shop.payments_total()  # {("visa", "success"): 12.0, ...}
+        shop.arrivals_s()  # when each order's first request arrived (Unix seconds, sorted)
 
 It listens on a free loopback port; its database and pid file live in a
 temporary directory that is removed afterwards (or in ``state_dir``, kept).
@@ -19,6 +20,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,18 @@ class ShopApi:
         answer = self._call("POST", "/admin/lose", {"count": count})
         assert isinstance(answer, dict)
         return {row["key"]: row["ref"] for row in answer["lost"]}
+
+    def arrivals_s(self) -> list[float]:
+        """When each order's first request reached the shop (Unix seconds, ascending)."""
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            rows = db.execute("SELECT received_s FROM orders ORDER BY received_s").fetchall()
+        return [float(row[0]) for row in rows]
+
+    def first_arrival_s(self) -> float | None:
+        """When the first order reached the shop (Unix seconds); None before any."""
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            (first,) = db.execute("SELECT MIN(received_s) FROM orders").fetchone()
+        return None if first is None else float(first)
 
     def payments_total(self) -> dict[tuple[str, str], float]:
         """``shop_payments_total`` from the shop's ``/metrics``, by ``(method, status)``."""
