@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -169,6 +170,12 @@ class TrafficPlugin:
             return
         shape.runner = runner
         environment.shape_class = shape
+        if getattr(options, "headless", False) and not getattr(options, "worker", False):
+            # A headless Locust with a shape waits for the shape to end *before* it
+            # installs its SIGTERM handler (locust/main.py, 2.47): a SIGTERM then killed
+            # the process with no final report and no stack stopped (exit -15). Until
+            # Locust's own handler takes over, SIGTERM does what Ctrl-C does.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     # -- workers ----------------------------------------------------------------------
 

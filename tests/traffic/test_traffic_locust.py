@@ -492,3 +492,34 @@ def test_payments_tab_fills_while_the_run_goes(tmp_path: Path, mode: str) -> Non
     )
     assert sum(int(str(r["payments"])) for r in rows) > 0
     assert not wait_gone(stack_dir)
+
+
+def test_sigterm_during_a_shaped_run_quits_with_the_final_report(tmp_path: Path) -> None:
+    """A headless Locust with a shape (here the open model's) installs its own SIGTERM
+    handler only after the shape ends; until then a SIGTERM killed it (exit -15, no
+    report). The plugin makes it act as Ctrl-C: the final stats, exit 0."""
+    import signal
+
+    import yaml
+
+    from tests.foreign.testkit import run_shop_api
+    from tests.targets.test_foreign_target import TARGET
+
+    with run_shop_api() as shop:
+        raw = yaml.safe_load(
+            TARGET.format(shop=shop.url, prometheus="http://127.0.0.1:9", pid_file="/none")
+        )
+        del raw["signals"], raw["actuators"]
+        target = tmp_path / "foreign.yaml"
+        target.write_text(yaml.safe_dump(raw))
+        args = ["--target", str(target), "--run-time", "60s", "--no-rum"]
+        args += ["--arrival-rate", "5", "--open-users", "10"]
+        proc, _stack_dir, _ledger_dir = start_locust(tmp_path, *args)
+        deadline = time.monotonic() + 60
+        while not shop.arrivals_s() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert shop.arrivals_s(), "no checkout arrived"
+        proc.send_signal(signal.SIGTERM)
+        out = finish(proc, 60)
+    assert proc.returncode == 0, out[-3000:]
+    assert "Shutting down (exit code 0)" in out and "Aggregated" in out, out[-3000:]
