@@ -52,18 +52,31 @@ class MetricCheck:
     """``query op value`` for any returned series (every series with ``every``).
 
     With ``for_s`` the condition must hold on consecutive polls for that long;
-    the signal time is when it started holding.
+    the signal time is when it started holding. With ``absent`` the check is a
+    must-not (mode ``never``): the condition holding is what fails it.
     """
 
     needs: ClassVar[tuple[str, ...]] = ("metrics",)
     """The capabilities this expectation type always reads."""
 
-    mode: CheckMode = "eventually"
-
-    def __init__(self, query: str, op: Op, value: float, *, for_s: float = 0, every: bool = False):
+    def __init__(
+        self,
+        query: str,
+        op: Op,
+        value: float,
+        *,
+        for_s: float = 0,
+        every: bool = False,
+        absent: bool = False,
+    ):
         self.query, self.op, self.value, self.for_s, self.every = query, op, value, for_s, every
+        self.mode: CheckMode = "never" if absent else "eventually"
         self.requires = [*self.needs]
-        self.description = f"{query} {op} {value:g}" + (f" for {for_s:g}s" if for_s else "")
+        self.description = (
+            ("never: " if absent else "")
+            + f"{query} {op} {value:g}"
+            + (f" for {for_s:g}s" if for_s else "")
+        )
         self._holding_since: float | None = None
 
     def _holds(self, ctx: CheckContext) -> tuple[bool, str]:

@@ -58,7 +58,7 @@ def detection_floor_s(
         )
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
-        return scrape_interval_s + exp.for_s
+        return None if exp.absent else scrape_interval_s + exp.for_s
     if isinstance(exp, TraceExpectation | LogExpectation):
         return OTLP_BATCH_DELAY_S
     if isinstance(exp, RumExpectation):

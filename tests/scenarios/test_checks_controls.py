@@ -114,6 +114,23 @@ def test_metric_check_with_for_needs_the_condition_to_last() -> None:
     assert obs.seen and obs.at_unix_s == NOW
 
 
+def test_absent_metric_is_a_never_check() -> None:
+    """``absent: true``: the condition holding is what fails it (mode ``never``)."""
+    from paychaos.checks.build import build_check
+    from paychaos.contracts.scenario import MetricExpectation
+
+    exp = MetricExpectation(type="metric", query="agg", op=">", value=0.05, absent=True)
+    check = build_check(exp)
+    assert check.mode == "never" and check.description.startswith("never: ")
+    metrics = InMemoryMetricsSource()
+    assert not check.observe(_ctx(metrics), WINDOW).seen  # no series: nothing happened
+    metrics.set_query("agg", [Sample({}, 0.03)])
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query("agg", [Sample({}, 0.07)])
+    assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the must-not happened
+    assert build_check(exp.model_copy(update={"absent": False})).mode == "eventually"
+
+
 def test_steady_state_probes() -> None:
     metrics = InMemoryMetricsSource()
     metrics.set_query("err", [Sample({"method": "visa"}, 0.0), Sample({"method": "amex"}, 0.2)])
