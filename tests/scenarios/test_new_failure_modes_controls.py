@@ -19,7 +19,7 @@ from paychaos.contracts.errors import StackError
 from paychaos.contracts.expectations import Check
 from paychaos.contracts.metrics import ActiveAlert, Sample
 from paychaos.contracts.scenario import Expectation
-from paychaos.contracts.signals import AlertNotification
+from paychaos.contracts.signals import AlertNotification, Span
 from paychaos.scenario import load_scenario
 from paychaos.stack.collector.memory import InMemorySources
 from paychaos.stack.monitoring.memory import InMemoryMetricsSource
@@ -162,3 +162,47 @@ def test_amex_outage_queries_on_real_promql(tmp_path: Path) -> None:
     _promtool_eval(tmp_path, _amex_series(amex_fails=False), healthy)
     with pytest.raises(StackError):  # and the failing expectation does not hold for it
         _promtool_eval(tmp_path, _amex_series(amex_fails=False), failing[:1])
+
+
+# --------------------------------------------------------------- db-blackhole
+
+
+def _db_call(trace: str, index: int, error_type: str, duration_ms: float) -> Span:
+    start = int((NOW - 10) * NS) + index * 1_000_000
+    return Span(
+        trace_id=trace,
+        span_id=f"{index + 1:016x}",
+        parent_span_id="f" * 16,
+        name="INSERT payments",
+        service="payment-api",
+        kind="client",
+        start_unix_ns=start,
+        end_unix_ns=start + int(duration_ms * 1e6),
+        status="error",
+        attributes={"error.type": error_type},
+    )
+
+
+def test_db_blackhole_needs_timeouts_that_hung_not_resets() -> None:
+    """The same outage by reset (fast ConnectionResetError spans) does not pass as a hang."""
+    check = _check("db-blackhole", "timeouts that hung")
+    sources = InMemorySources()
+    # db-outage's signature: every call refused at once
+    sources.add_spans(_db_call(f"{i:032x}", i, "ConnectionResetError", 2) for i in range(5))
+    assert not check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+    # a timeout that did not hang (a fast statement timeout) is not a blackhole either
+    sources.add_spans(_db_call(f"{i:032x}", i, "TimeoutError", 40) for i in range(5, 10))
+    assert not check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+    sources.add_spans(_db_call(f"{i:032x}", i, "TimeoutError", 1500) for i in range(10, 13))
+    assert check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+
+
+def test_db_blackhole_needs_the_database_to_look_slow() -> None:
+    exp = _expectation("db-blackhole", "operations take seconds")
+    check = build_check(exp)
+    query = getattr(exp, "query", "")
+    metrics = InMemoryMetricsSource()
+    metrics.set_query(query, [Sample({}, 0.004)])  # failing fast, as by reset
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query(query, [Sample({}, 2.9)])
+    assert check.observe(_ctx(metrics), WINDOW).seen
