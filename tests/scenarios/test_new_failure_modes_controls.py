@@ -206,3 +206,36 @@ def test_db_blackhole_needs_the_database_to_look_slow() -> None:
     assert not check.observe(_ctx(metrics), WINDOW).seen
     metrics.set_query(query, [Sample({}, 2.9)])
     assert check.observe(_ctx(metrics), WINDOW).seen
+
+
+# -------------------------------------------------------------- gateway-crash
+
+
+def test_gateway_crash_needs_the_gateway_restarted() -> None:
+    exp = _expectation("gateway-crash", "restart counter")
+    check = build_check(exp)
+    query = getattr(exp, "query", "")
+    metrics = InMemoryMetricsSource()
+    metrics.set_query(query, [Sample({"component": "gateway"}, 0.0)])  # never crashed
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query(query, [Sample({"component": "gateway"}, 1.0)])
+    assert check.observe(_ctx(metrics), WINDOW).seen
+
+
+def test_gateway_crash_needs_a_missed_scrape() -> None:
+    exp = _expectation("gateway-crash", "missed a scrape")
+    check = build_check(exp)
+    query = getattr(exp, "query", "")
+    metrics = InMemoryMetricsSource()
+    metrics.set_query(query, [Sample({"job": "gateway"}, 1.0)])  # scraped every time
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query(query, [Sample({"job": "gateway"}, 0.0)])
+    assert check.observe(_ctx(metrics), WINDOW).seen
+
+
+def test_gateway_crash_fails_when_the_database_is_blamed() -> None:
+    check = _check("gateway-crash", "database is not blamed")
+    metrics = InMemoryMetricsSource()
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.add_alert(ActiveAlert("DatabaseErrors", "firing", {"component": "database"}))
+    assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the false alert: fails
