@@ -49,6 +49,8 @@ class FaultRegistry:
 
 def default_registry() -> FaultRegistry:
     """Every fault family of paychaos."""
-    from paychaos.chaos import db, gateway, memory, process
+    from paychaos.chaos import db, gateway, memory, network, process
 
-    return FaultRegistry((*db.FAULTS, *gateway.FAULTS, *process.FAULTS, *memory.FAULTS))
+    return FaultRegistry(
+        (*db.FAULTS, *gateway.FAULTS, *network.FAULTS, *process.FAULTS, *memory.FAULTS)
+    )

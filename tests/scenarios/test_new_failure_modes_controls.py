@@ -239,3 +239,64 @@ def test_gateway_crash_fails_when_the_database_is_blamed() -> None:
     assert not check.observe(_ctx(metrics), WINDOW).seen
     metrics.add_alert(ActiveAlert("DatabaseErrors", "firing", {"component": "database"}))
     assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the false alert: fails
+
+
+# ---------------------------------------------------- gateway-network-latency
+
+
+def _charge_trace(trace: str, *, network_ms: float, processing_ms: float) -> list[Span]:
+    """checkout → API's gateway client span → gateway's server span, times in ms."""
+    base = int((NOW - 10) * NS)
+
+    def span(span_id: str, parent: str | None, name: str, service: str, a: float, b: float):
+        kind = "server" if service == "payment-gateway" or parent is None else "client"
+        return Span(
+            trace_id=trace,
+            span_id=span_id,
+            parent_span_id=parent,
+            name=name,
+            service=service,
+            kind=kind,  # type: ignore[arg-type]
+            start_unix_ns=base + int(a * 1e6),
+            end_unix_ns=base + int(b * 1e6),
+        )
+
+    root, client, server = trace[:16], "c" * 16, "d" * 16
+    gateway_ms = 5 + processing_ms
+    return [
+        span(root, None, "POST /api/checkout", "payment-api", 0, 20 + gateway_ms + network_ms),
+        span("a" * 16, root, "INSERT payments", "payment-api", 1, 5),
+        span(client, root, "POST /v1/charges", "payment-api", 10, 10 + gateway_ms + network_ms),
+        span(server, client, "POST /v1/charges", "payment-gateway", 11, 11 + gateway_ms),
+    ]
+
+
+def _sources(**shape: float) -> InMemorySources:
+    sources = InMemorySources()
+    for i in range(3):
+        sources.add_spans(_charge_trace(f"{i + 1:032x}", **shape))
+    return sources
+
+
+def test_gateway_network_latency_traces_tell_network_from_processing() -> None:
+    network = _check("gateway-network-latency", "network: slow checkouts")
+    processing = _check("gateway-network-latency", "processing: slow checkouts")
+    metrics = InMemoryMetricsSource()
+    slow_network = _sources(network_ms=400, processing_ms=0)
+    slow_gateway = _sources(network_ms=0, processing_ms=400)
+    assert network.observe(_ctx(metrics, slow_network), WINDOW).seen
+    # key signal removed: the same slow checkouts, but the time is in the gateway's span
+    assert not network.observe(_ctx(metrics, slow_gateway), WINDOW).seen
+    assert processing.observe(_ctx(metrics, slow_gateway), WINDOW).seen
+    assert not processing.observe(_ctx(metrics, slow_network), WINDOW).seen
+
+
+def test_gateway_network_latency_needs_the_client_side_excess() -> None:
+    exp = _expectation("gateway-network-latency", "network: the API's gateway-call p95")
+    check = build_check(exp)
+    query = getattr(exp, "query", "")
+    metrics = InMemoryMetricsSource()
+    metrics.set_query(query, [Sample({}, 0.01)])  # slow gateway: both sides equally slow
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query(query, [Sample({}, 0.4)])
+    assert check.observe(_ctx(metrics), WINDOW).seen
