@@ -20,7 +20,10 @@ def _unit(query: str) -> str:
     """What a query's values are: ``seconds``, ``ratio`` or a plain ``number``."""
     if "/" in query and "histogram_quantile" not in query:
         return "ratio"
-    if "_seconds" in query and not query.rstrip().endswith("_count"):
+    counted = ("_seconds_count", "changes(", "resets(", "count(", "count_over_time(")
+    if any(word in query for word in counted):
+        return "number"  # how many observations, changes or series: not a duration
+    if "_seconds" in query:
         return "seconds"
     return "number"
 

@@ -325,6 +325,10 @@ def test_metric_details_read_with_labels_and_units() -> None:
     ratio = 'sum(rate(x{status="error"}[15s])) / sum(rate(x[15s]))'
     assert show_value(ratio, 0.0393888) == "3.9 %"
     assert show_value("sum(shop_payments_total)", 1200.0) == "1200"
+    # counts of a histogram's observations and of process restarts are not durations
+    calls = 'sum(increase(shop_gateway_request_duration_seconds_count{outcome="error"}[30s]))'
+    assert show_value(calls, 46.8) == "46.8"
+    assert show_value('changes(process_start_time_seconds{job="gateway"}[1m])', 1.0) == "1"
     source = InMemoryMetricsSource()
     source.set_query(p95, [Sample({}, 0.287857)])
     ok, detail = probe_metric(source, MetricProbe(type="metric", query=p95, op="<", value=0.1))
