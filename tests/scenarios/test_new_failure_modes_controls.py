@@ -78,16 +78,21 @@ def test_amex_outage_needs_the_per_method_alert_for_amex() -> None:
 
 
 def test_amex_outage_fails_if_the_all_methods_ratio_would_have_caught_it() -> None:
-    """The must-not: an aggregate error ratio over 5 % means amex was not a low-traffic outage."""
+    """The must-not: an aggregate error ratio over 5 % for 15 s (what an all-methods
+    PaymentErrorRatioHigh would need to fire) means amex was not a low-traffic outage."""
     exp = _expectation("amex-outage", "all-methods error ratio")
     check = build_check(exp)
     assert check.mode == "never"
     query = getattr(exp, "query", "")
-    metrics = InMemoryMetricsSource()
-    metrics.set_query(query, [Sample({}, 0.029)])  # amex's 2 % (with retries): quiet
-    assert not check.observe(_ctx(metrics), WINDOW).seen
-    metrics.set_query(query, [Sample({}, 0.08)])  # amex at its default 10 %: the aggregate sees it
-    assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the must-not happened: fails
+    metrics, clock = InMemoryMetricsSource(), [NOW]
+    ctx = _ctx(metrics)
+    ctx.clock = lambda: clock[0]
+    metrics.set_query(query, [Sample({}, 0.029)])  # amex's 1 % (with retries): quiet
+    assert not check.observe(ctx, WINDOW).seen
+    metrics.set_query(query, [Sample({}, 0.08)])  # amex at its default 10 %: over 5 %
+    assert not check.observe(ctx, WINDOW).seen  # not for 15 s yet
+    clock[0] += 15
+    assert check.observe(ctx, WINDOW).seen  # seen = the must-not happened: fails
 
 
 def test_amex_outage_bottomk_must_name_amex_with_no_success() -> None:
