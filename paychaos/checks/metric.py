@@ -99,7 +99,9 @@ class MetricCheck:
         now = ctx.clock()
         if not ok:
             self._holding_since = None
-            return Observation(False, f"not yet: {shown}")
+            return Observation(
+                False, ("does not hold: " if self.mode == "never" else "not yet: ") + shown
+            )
         if self._holding_since is None:
             self._holding_since = now
         if now - self._holding_since + 1e-9 >= self.for_s:
