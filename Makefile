@@ -43,7 +43,7 @@ test: lint
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory suite
 
-# Every scenarios/*.yaml on one fresh embedded stack (~11 minutes on 2 cores).
+# Every scenarios/*.yaml on one fresh embedded stack (~18 minutes on 2 cores).
 suite: setup
 	$(VENV)/bin/paychaos run scenarios/ --fresh --no-progress --reports-dir $(SUITE_REPORTS)
 
