@@ -13,62 +13,27 @@
   in progress (queries hang until the API's timeouts, then 503, and the pool
   drains); ``reset`` is a ``reset_peer`` toxic: every connection is reset at
   once (fast 503s, as when the server process is gone).
+
+The toxics' base (TTL held by the proxy, revert) is :mod:`paychaos.chaos.network`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from paychaos.chaos.base import Applied, Fault, InjectContext
+from paychaos.chaos.network import ProxyFault, toxic_name
 from paychaos.chaos.params import param
-from paychaos.chaos.proxy.client import ProxyClient, ProxyRequestFailed
-from paychaos.chaos.target import FaultTarget
-from paychaos.contracts.domain import Dependency
-from paychaos.contracts.errors import RollbackFailed
+from paychaos.chaos.proxy.client import ProxyClient
 
 DB_PROXY = "postgres"
 
 
-def toxic_name(fault_id: str, part: str) -> str:
-    return f"chaos-{fault_id}-{part}"
+class _DbFault(ProxyFault):
+    """A fault made of toxics on the proxy in front of PostgreSQL."""
 
-
-def _remove_toxics(target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
-    client = ProxyClient(target.toxiproxy_url())
-    proxy = str(applied.get("proxy") or target.proxy_for("database"))
-    removed, gone = [], []
-    for name in applied.get("toxics", []):
-        try:
-            client.remove_toxic(proxy, name)
-            removed.append(name)
-        except ProxyRequestFailed as exc:
-            if exc.status == 404:
-                gone.append(name)  # expired already, or never made it
-            else:
-                raise RollbackFailed(f"could not remove toxic {name} from {proxy}: {exc}") from exc
-    return {"removed": removed, "already_gone": gone}
-
-
-class _ProxyFault(Fault):
-    """A fault made of toxics on one proxy of the fault proxy."""
-
-    proxy_name: str = DB_PROXY
-    dependency: Dependency = "database"
-
-    def target_label(self) -> str:
-        return f"proxy/{self.proxy_name}"
-
-    def requires(self) -> list[str]:
-        return [f"proxy.{self.dependency}"]
-
-    def check(self, target: FaultTarget) -> None:
-        target.toxiproxy_url()
-        target.proxy_for(self.dependency)
-
-    def revert(self, target: FaultTarget, applied: Mapping[str, Any]) -> dict[str, Any]:
-        return _remove_toxics(target, applied)
+    dependency = "database"
+    proxy_name = DB_PROXY
 
 
 @dataclass(frozen=True)
@@ -80,7 +45,7 @@ class DbLatencyParams:
     )
 
 
-class DbLatency(_ProxyFault):
+class DbLatency(_DbFault):
     name = "db-latency"
     family = "db"
     description = "Slow PostgreSQL: delay database responses (all, or a share of queries)."
@@ -88,31 +53,13 @@ class DbLatency(_ProxyFault):
     metric_fault = "latency"
 
     def validate(self) -> None:
-        from paychaos.contracts.errors import InvalidFault
-
         p: DbLatencyParams = self.params
-        if p.jitter_ms > p.latency_ms:
-            raise InvalidFault(
-                f"{self.name}: parameter jitter_ms (--jitter-ms) must not exceed "
-                f"latency_ms ({p.latency_ms}), got {p.jitter_ms}"
-            )
+        self.check_jitter(p.latency_ms, p.jitter_ms)
 
     def inject(self, ctx: InjectContext, applied: Applied) -> None:
         p: DbLatencyParams = self.params
-        client = ProxyClient(ctx.target.toxiproxy_url())
-        proxy = applied["proxy"] = ctx.target.proxy_for(self.dependency)
-        applied["toxics"] = []
-        name = toxic_name(ctx.fault_id, "latency")
-        applied["toxics"].append(name)  # recorded first: a timeout may still have added it
-        client.add_toxic(
-            proxy,
-            "latency",
-            {"latency": p.latency_ms, "jitter": p.jitter_ms},
-            stream="downstream",
-            toxicity=p.share,
-            toxicity_mode="per_chunk" if p.share < 1 else "per_connection",
-            ttl_s=ctx.ttl_s,
-            name=name,
+        self.add_latency(
+            ctx, applied, latency_ms=p.latency_ms, jitter_ms=p.jitter_ms, share=p.share
         )
 
 
@@ -125,7 +72,7 @@ class DbOutageParams:
     )
 
 
-class DbOutage(_ProxyFault):
+class DbOutage(_DbFault):
     name = "db-outage"
     family = "db"
     description = "PostgreSQL unreachable through the proxy (blackhole or reset), with a TTL."

@@ -49,8 +49,15 @@ class FaultRegistry:
 
 def default_registry() -> FaultRegistry:
     """Every fault family of paychaos."""
-    from paychaos.chaos import db, deploy, gateway, memory, process
+    from paychaos.chaos import db, deploy, gateway, memory, network, process
 
     return FaultRegistry(
-        (*db.FAULTS, *gateway.FAULTS, *process.FAULTS, *memory.FAULTS, *deploy.FAULTS)
+        (
+            *db.FAULTS,
+            *gateway.FAULTS,
+            *network.FAULTS,
+            *process.FAULTS,
+            *memory.FAULTS,
+            *deploy.FAULTS,
+        )
     )

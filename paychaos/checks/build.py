@@ -44,7 +44,9 @@ EXPECTATION_NEEDS: dict[str, list[str]] = {k: list(c.needs) for k, c in CHECKS.i
 def build_check(exp: Expectation) -> Check:
     """A fresh check (checks keep per-run state) for one expectation."""
     if isinstance(exp, MetricExpectation):
-        return MetricCheck(exp.query, exp.op, exp.value, for_s=exp.for_s, every=exp.every)
+        return MetricCheck(
+            exp.query, exp.op, exp.value, for_s=exp.for_s, every=exp.every, absent=exp.absent
+        )
     if isinstance(exp, AlertExpectation):
         return AlertCheck(exp.alert, exp.labels, notification=exp.notification, absent=exp.absent)
     if isinstance(exp, TraceExpectation):

@@ -20,7 +20,10 @@ def _unit(query: str) -> str:
     """What a query's values are: ``seconds``, ``ratio`` or a plain ``number``."""
     if "/" in query and "histogram_quantile" not in query:
         return "ratio"
-    if "_seconds" in query and not query.rstrip().endswith("_count"):
+    counted = ("_seconds_count", "changes(", "resets(", "count(", "count_over_time(")
+    if any(word in query for word in counted):
+        return "number"  # how many observations, changes or series: not a duration
+    if "_seconds" in query:
         return "seconds"
     return "number"
 
@@ -52,18 +55,32 @@ class MetricCheck:
     """``query op value`` for any returned series (every series with ``every``).
 
     With ``for_s`` the condition must hold on consecutive polls for that long;
-    the signal time is when it has held that long (as an alert rule's ``for``).
+    the signal time is when it has held that long (as an alert rule's ``for``). With
+    ``absent`` the check is a must-not (mode ``never``): the condition holding is what
+    fails it.
     """
 
     needs: ClassVar[tuple[str, ...]] = ("metrics",)
     """The capabilities this expectation type always reads."""
 
-    mode: CheckMode = "eventually"
-
-    def __init__(self, query: str, op: Op, value: float, *, for_s: float = 0, every: bool = False):
+    def __init__(
+        self,
+        query: str,
+        op: Op,
+        value: float,
+        *,
+        for_s: float = 0,
+        every: bool = False,
+        absent: bool = False,
+    ):
         self.query, self.op, self.value, self.for_s, self.every = query, op, value, for_s, every
+        self.mode: CheckMode = "never" if absent else "eventually"
         self.requires = [*self.needs]
-        self.description = f"{query} {op} {value:g}" + (f" for {for_s:g}s" if for_s else "")
+        self.description = (
+            ("never: " if absent else "")
+            + f"{query} {op} {value:g}"
+            + (f" for {for_s:g}s" if for_s else "")
+        )
         self._holding_since: float | None = None
 
     def _holds(self, ctx: CheckContext) -> tuple[bool, str]:
@@ -83,7 +100,9 @@ class MetricCheck:
         now = ctx.clock()
         if not ok:
             self._holding_since = None
-            return Observation(False, f"not yet: {shown}")
+            return Observation(
+                False, ("does not hold: " if self.mode == "never" else "not yet: ") + shown
+            )
         if self._holding_since is None:
             self._holding_since = now
         if now - self._holding_since + 1e-9 >= self.for_s:

@@ -152,7 +152,9 @@ class _Expectation(_Model):
 
 
 class MetricExpectation(_Expectation):
-    """``query op value`` holds (for any series, or all with ``every``) within the deadline."""
+    """``query op value`` holds (for any series, or all with ``every``) within the deadline;
+    with ``absent`` it must never hold from the fault's injection to the end of the run
+    (a must-not: e.g. an all-methods error ratio that hides one failing method)."""
 
     type: Literal["metric"]
     query: str = Field(min_length=1)
@@ -160,6 +162,7 @@ class MetricExpectation(_Expectation):
     value: float
     for_s: float = Field(default=0, ge=0, le=600)
     every: bool = False
+    absent: bool = False
 
 
 class AlertExpectation(_Expectation):
@@ -343,7 +346,9 @@ class Scenario(_Model):
         if exp.name:
             return exp.name
         what = {
-            "metric": lambda: getattr(exp, "query", ""),
+            "metric": lambda: (
+                ("never " if getattr(exp, "absent", False) else "") + getattr(exp, "query", "")
+            ),
             "alert": lambda: (
                 ("no " if getattr(exp, "absent", False) else "") + getattr(exp, "alert", "")
             ),

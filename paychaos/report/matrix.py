@@ -16,6 +16,9 @@ its name); columns are the signal kinds the expectations check:
 
 ``hygiene`` (no card number in telemetry) is not a column: it detects no
 failure mode; it stays in each run's expectations table and decides its status.
+Nor is a metric condition that must not hold (``type: metric``, ``absent: true``,
+e.g. an all-methods ratio that stays low while one method is down): it shows
+what would *not* detect the failure, not a false alert.
 
 A detection cell holds the time to detect (seconds from the fault's injection)
 next to its floor (:mod:`paychaos.runner.floors`); when a row has several

@@ -67,7 +67,7 @@ def detection_floor_s(
         floor = alert_fired_floor_s(exp, rule_for_s=rule_for_s)
         return floor + (group_wait_s if exp.notification else 0.0)
     if isinstance(exp, MetricExpectation):
-        return scrape_interval_s + exp.for_s
+        return None if exp.absent else scrape_interval_s + exp.for_s
     if isinstance(exp, TraceExpectation | LogExpectation | RumExpectation | CulpritExpectation):
         return 0.0
     return None

@@ -7,7 +7,7 @@ second time unless asked.
 
 Each scenario runs on one shared fresh stack, with the suite's settle period
 before it; a failed expectation fails the test with the run's reason. Opt in
-with ``PAYCHAOS_SUITE=1`` (the whole suite takes ~12 minutes); the nightly runs::
+with ``PAYCHAOS_SUITE=1`` (on one stack the whole suite takes ~18 minutes); the nightly runs::
 
     PAYCHAOS_SUITE=1 .venv/bin/pytest tests/scenarios/test_builtin_suite.py \\
         --junitxml=reports/pytest-junit.xml

@@ -115,6 +115,23 @@ def test_metric_check_with_for_needs_the_condition_to_last() -> None:
     assert obs.seen and obs.at_unix_s == NOW + 5  # detected once it has lasted for_s
 
 
+def test_absent_metric_is_a_never_check() -> None:
+    """``absent: true``: the condition holding is what fails it (mode ``never``)."""
+    from paychaos.checks.build import build_check
+    from paychaos.contracts.scenario import MetricExpectation
+
+    exp = MetricExpectation(type="metric", query="agg", op=">", value=0.05, absent=True)
+    check = build_check(exp)
+    assert check.mode == "never" and check.description.startswith("never: ")
+    metrics = InMemoryMetricsSource()
+    assert not check.observe(_ctx(metrics), WINDOW).seen  # no series: nothing happened
+    metrics.set_query("agg", [Sample({}, 0.03)])
+    assert not check.observe(_ctx(metrics), WINDOW).seen
+    metrics.set_query("agg", [Sample({}, 0.07)])
+    assert check.observe(_ctx(metrics), WINDOW).seen  # seen = the must-not happened
+    assert build_check(exp.model_copy(update={"absent": False})).mode == "eventually"
+
+
 def test_steady_state_probes() -> None:
     metrics = InMemoryMetricsSource()
     metrics.set_query("err", [Sample({"method": "visa"}, 0.0), Sample({"method": "amex"}, 0.2)])
@@ -326,6 +343,10 @@ def test_metric_details_read_with_labels_and_units() -> None:
     ratio = 'sum(rate(x{status="error"}[15s])) / sum(rate(x[15s]))'
     assert show_value(ratio, 0.0393888) == "3.9 %"
     assert show_value("sum(shop_payments_total)", 1200.0) == "1200"
+    # counts of a histogram's observations and of process restarts are not durations
+    calls = 'sum(increase(shop_gateway_request_duration_seconds_count{outcome="error"}[30s]))'
+    assert show_value(calls, 46.8) == "46.8"
+    assert show_value('changes(process_start_time_seconds{job="gateway"}[1m])', 1.0) == "1"
     source = InMemoryMetricsSource()
     source.set_query(p95, [Sample({}, 0.287857)])
     ok, detail = probe_metric(source, MetricProbe(type="metric", query=p95, op="<", value=0.1))
