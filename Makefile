@@ -6,11 +6,12 @@
 VENV ?= .venv
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := prometheus prometheus-alertmanager chromium
+APT_PACKAGES := prometheus prometheus-alertmanager
+TEST_APT_PACKAGES := chromium
 SUITE_REPORTS ?= reports
 SUITE_LANES ?= 3
 
-.PHONY: setup system-deps demo test lint suite bench clean
+.PHONY: setup system-deps test-deps demo test lint suite bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,22 @@ $(VENV)/.installed: pyproject.toml
 
 system-deps:
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && \
-	   { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null && \
-	   command -v chromium >/dev/null; then \
+	   { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null; then \
 	   echo "system packages present: $(APT_PACKAGES)"; \
 	else \
 	   echo "installing system packages: $(APT_PACKAGES)"; \
 	   $(SUDO) apt-get update -qq && \
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+# What only the tests need: a real headless browser for the Locust web UI tests.
+test-deps:
+	@if command -v chromium >/dev/null; then \
+	   echo "test packages present: $(TEST_APT_PACKAGES)"; \
+	else \
+	   echo "installing test packages: $(TEST_APT_PACKAGES)"; \
+	   $(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_APT_PACKAGES) >/dev/null; \
 	fi
 
 setup: system-deps $(VENV)/.installed
@@ -41,7 +51,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-test: lint
+test: lint test-deps
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory suite
 
