@@ -18,11 +18,11 @@ push: each 0..interval) can be zero, so they are not in a floor; fixed waits are
   batch or push timer may fire right after it); a culprit: the time its tester
   needs for ``min_count`` attempts (:func:`culprit_floor_s`).
 - ledger, hygiene, must-not-fire: no floor.
-- while a fault blinds Prometheus itself (a pause of its process or container; a
-  kill or restart until its new process has scraped itself again, read from its
-  own ``up``): a metric needs a scrape after it is back (its floor adds the blind
-  time); an alert's ``for`` runs on the wall clock during a pause, so its floor
-  is the later of ``for`` and the end of the blind time (:func:`blind_delay_s`).
+- while a fault blinds Prometheus itself (a pause of its process or container;
+  a kill or restart until its new process started, read from its own
+  ``process_start_time_seconds``): a metric's floor adds the blind time; an
+  alert's ``for`` runs on the wall clock during a pause, so its floor is the
+  later of ``for`` and the end of the blind time (:func:`blind_delay_s`).
 
 Recovery: one scrape after the last revert (:func:`recovery_floor_s`); the
 runner judges the after-probes only from then, on samples of the reverted
@@ -111,22 +111,19 @@ START_TIME_PRECISION_S = 1.0
 
 
 def prometheus_back_at(metrics: MetricsSource, injected_unix_s: float, end_unix_s: float) -> float:
-    """When a Prometheus started again after ``injected`` was back: its first scrape of
-    itself after the new process started (a restarted Prometheus answers queries after
-    replaying its write-ahead log, but scrapes only seconds later). ``end`` when that
-    cannot be read (no restart seen)."""
+    """When a Prometheus started again after ``injected`` can first have answered: its new
+    process's start time. A lower bound: it answers queries only after replaying its
+    write-ahead log (~3 s here) and scrapes seconds later, but a condition that needs no
+    new sample (a hole in its data: ``time()`` minus the last sample) holds as soon as it
+    answers. ``end`` when that cannot be read (no restart seen)."""
     try:
         started = [  # a start time may be whole seconds (Prometheus's own is): up to 1 s early
             s.value
             for s in metrics.query('max(process_start_time_seconds{job="prometheus"})')
             if s.value >= injected_unix_s - START_TIME_PRECISION_S
         ]
-        if not started:
-            return end_unix_s
-        since = max(min(started), injected_unix_s)
-        first = metrics.query(
-            f'min_over_time((timestamp(up{{job="prometheus"}}) > {since:.3f})[5m:250ms])'
-        )
     except StackError:
         return end_unix_s
-    return min((s.value for s in first), default=end_unix_s)
+    if not started:
+        return end_unix_s
+    return min(max(min(started), injected_unix_s), end_unix_s)
