@@ -123,7 +123,10 @@ def _judge(logs: list[LogRecord], samples: list[Sample]) -> dict[str, bool]:
 
 def test_deployment_event_seen_only_when_the_api_knows_it_was_deployed(tmp_path: Path) -> None:
     release_file = tmp_path / "api-release.json"
-    write_release(release_file, Release("v2.0", previous=DEFAULT_VERSION, until_unix_s=NOW + 60))
+    # the TTL against the wall clock now (NOW is when the module was imported: in a
+    # full pytest run that is many minutes before this test)
+    until = time.time() + 600
+    write_release(release_file, Release("v2.0", previous=DEFAULT_VERSION, until_unix_s=until))
     logs, samples = _start_api(release_file)
     assert _judge(logs, samples) == {"metric": True, "log": True}
 
@@ -132,7 +135,8 @@ def test_deployment_event_seen_only_when_the_api_knows_it_was_deployed(tmp_path:
     assert _judge(logs, samples) == {"metric": False, "log": False}
 
     # after its TTL the record is a rollback: the API runs and logs the previous version
-    write_release(release_file, Release("v2.0", previous=DEFAULT_VERSION, until_unix_s=NOW - 1))
+    expired = time.time() - 1
+    write_release(release_file, Release("v2.0", previous=DEFAULT_VERSION, until_unix_s=expired))
     logs, samples = _start_api(release_file)
     assert [r.body for r in logs] == [f"rolled back to {DEFAULT_VERSION}"]
     assert _judge(logs, samples) == {"metric": False, "log": False}
