@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# pytest and the built-in scenario suite side by side (what `make test` runs after lint).
+#
+#   scripts/test-and-suite.sh VENV REPORTS LANES ALONE...
+#
+# The suite (every scenarios/*.yaml but the ALONE ones, split over LANES fresh
+# stacks) runs in the background while pytest runs; its output goes to
+# REPORTS/suite-<stamp>.log and is printed when both have ended. Then the
+# ALONE scenarios run on their own: they read host-wide counters (the embedded
+# instance's OOM-kill count is the host's), which pytest's OOM tests move.
+# Exit 0 only if pytest, the suite and the ALONE scenarios all passed.
+# Ctrl-C or SIGTERM stops the suite too (it reverts its faults and stops its
+# stacks); the suite's processes are ended by their own pid.
+set -u
+venv=$1 reports=$2 lanes=$3
+shift 3
+alone=("$@")
+mkdir -p "$reports"
+log="$reports/suite-$(date +%Y%m%d-%H%M%S).log"
+together=()
+for path in scenarios/*.yaml; do
+    skip=0
+    for a in "${alone[@]}"; do [ "$path" = "$a" ] && skip=1; done
+    [ "$skip" = 1 ] || together+=("$path")
+done
+started=$SECONDS
+"$venv/bin/paychaos" run "${together[@]}" --fresh --lanes "$lanes" --no-progress \
+    --reports-dir "$reports" >"$log" 2>&1 &
+suite=$!
+stop_suite() {
+    kill -INT "$suite" 2>/dev/null
+    wait "$suite"
+    exit 130
+}
+trap stop_suite INT TERM
+echo "suite: ${#together[@]} scenarios in $lanes lanes running beside pytest (pid $suite, log $log)"
+"$venv/bin/pytest"
+tests=$?
+echo "pytest ended (exit $tests) after $(( SECONDS - started )) s; waiting for the suite ..."
+wait "$suite"
+suite_rc=$?
+trap - INT TERM
+echo "== the suite (exit $suite_rc), beside pytest:"
+cat "$log"
+alone_rc=0
+if [ "${#alone[@]}" -gt 0 ]; then
+    echo "== on their own (host-wide counters): ${alone[*]}"
+    "$venv/bin/paychaos" run "${alone[@]}" --fresh --no-progress --reports-dir "$reports"
+    alone_rc=$?
+fi
+echo "pytest, suite and the scenarios run alone took $(( SECONDS - started )) s"
+[ "$tests" -eq 0 ] && [ "$suite_rc" -eq 0 ] && [ "$alone_rc" -eq 0 ]
