@@ -39,8 +39,8 @@ pytestmark = [
     pytest.mark.timeout(900),
     pytest.mark.skipif(
         os.environ.get("PAYCHAOS_SUITE") != "1",
-        reason="make test runs the suite as `paychaos run scenarios/` (make suite); "
-        "PAYCHAOS_SUITE=1 runs it as pytest tests too",
+        reason="make test runs the suite as `paychaos run` beside pytest "
+        "(scripts/test-and-suite.sh); PAYCHAOS_SUITE=1 runs it as pytest tests too",
     ),
 ]
 
