@@ -21,6 +21,22 @@ def gateway_admin(handle: StackHandle, method: str, path: str, body: object = No
     return json.loads(raw) if raw.strip() else None
 
 
+def post_status(url: str, body: object, key: str) -> int:
+    """POST ``body`` as JSON with an ``Idempotency-Key``; the answer's status (4xx/5xx too)."""
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:  # e.g. 402 declined
+        exc.close()
+        return int(exc.code)
+
+
 def charge(handle: StackHandle, key: str, payment_id: str) -> int:
     """One charge straight at the gateway (what a retrying client would send)."""
     body = {
@@ -30,18 +46,7 @@ def charge(handle: StackHandle, key: str, payment_id: str) -> int:
         "payment_id": payment_id,
         "source": {"card_token": "tok_visa_ok", "last4": "4242"},
     }
-    req = urllib.request.Request(
-        handle.urls["gateway"] + "/v1/charges",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:  # 402 declined (the gateway's decline profile)
-        exc.close()
-        return int(exc.code)
+    return post_status(handle.urls["gateway"] + "/v1/charges", body, key)
 
 
 def charge_until_succeeded(handle: StackHandle, key: str, payment_id: str, tries: int = 30) -> bool:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scenario_stack_helpers import charge, charge_until_succeeded, gateway_admin, toxics
+from scenario_stack_helpers import (
+    charge,
+    charge_until_succeeded,
+    gateway_admin,
+    post_status,
+    toxics,
+)
 
 from paychaos.checks import CheckContext, HygieneCheck, LedgerCheck, Window
 from paychaos.checks.ledger import gateway_duplicates
@@ -238,7 +244,6 @@ def test_ledger_check_catches_a_gateway_that_double_charges(
 
 
 def test_hygiene_check_catches_a_card_number_pushed_by_the_browser(run_stack: StackHandle) -> None:
-    import urllib.request
 
     since = time.time() - 1
     ctx = _ctx(run_stack)
@@ -297,18 +302,7 @@ def test_hygiene_check_catches_a_card_number_on_the_api_s_own_span_attributes(
         "method": "visa",
         "payment": {"card_token": "tok_visa_1", "last4": "4242"},
     }
-    req = urllib.request.Request(
-        run_stack.urls["api"] + "/api/checkout",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Idempotency-Key": PAN, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        status = exc.code
+    status = post_status(run_stack.urls["api"] + "/api/checkout", body, PAN)
     assert status in (201, 402), status
     time.sleep(1.5)  # more than the API's export delay
     spans = CollectorClient(run_stack.urls["collector"]).find_spans(
