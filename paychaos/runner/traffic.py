@@ -97,8 +97,8 @@ class BrokenButton:
     counts: dict[str, int]
 
     def breaks(self, method: str, now: float) -> bool:
-        """Whether this click throws (draws from the button's own generator, so the
-        shoppers' sequence is the same with or without the fault)."""
+        """Whether this click throws (the share is drawn from the button's own generator,
+        not from the shoppers')."""
         if now >= self.until or (self.method is not None and method != self.method):
             return False
         return self.rng.random() < self.share
