@@ -13,8 +13,11 @@ SUITE_LANES ?= 3
 # Scenarios that read host-wide counters (the embedded instance's OOM kills are
 # the host's): in `make test` they run after pytest, on their own.
 SUITE_ALONE ?= scenarios/memory-pressure.yaml
+# The seed's React checkout page (Faro web SDK), bundled by esbuild into dist/.
+WEBAPP := paychaos/stack/webapp
+WEBAPP_APT_PACKAGES := nodejs npm
 
-.PHONY: setup system-deps test-deps demo test lint suite bench clean
+.PHONY: setup system-deps test-deps webapp node demo test lint suite bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +45,27 @@ test-deps:
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_APT_PACKAGES) >/dev/null; \
 	fi
 
-setup: system-deps $(VENV)/.installed
+# Node and npm for the checkout page's build (Debian's packages when missing).
+node:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	   echo "node present: $$(node --version), npm $$(npm --version)"; \
+	else \
+	   echo "installing packages: $(WEBAPP_APT_PACKAGES)"; \
+	   $(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(WEBAPP_APT_PACKAGES) >/dev/null; \
+	fi
+
+# npm ci when the lock file changed; the bundle when a source did.
+$(WEBAPP)/node_modules/.package-lock.json: $(WEBAPP)/package-lock.json | node
+	cd $(WEBAPP) && npm ci --no-audit --no-fund --loglevel=error
+
+$(WEBAPP)/dist/app.js: $(WEBAPP)/node_modules/.package-lock.json $(WEBAPP)/build.mjs \
+		$(WEBAPP)/public/index.html $(wildcard $(WEBAPP)/src/*)
+	cd $(WEBAPP) && npm run --silent build
+
+webapp: $(WEBAPP)/dist/app.js
+
+setup: system-deps $(VENV)/.installed webapp
 
 demo: setup
 	$(VENV)/bin/paychaos demo
@@ -67,4 +90,4 @@ bench: setup
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf .paychaos .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .paychaos .pytest_cache .mypy_cache .ruff_cache $(WEBAPP)/dist

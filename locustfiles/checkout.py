@@ -17,9 +17,10 @@ from __future__ import annotations
 from locust import events
 
 from paychaos.locust.plugin import install
+from paychaos.traffic.browser_shopper import BrowserShopper
 from paychaos.traffic.shopper import Shopper
 
-__all__ = ["Shopper"]
+__all__ = ["BrowserShopper", "Shopper"]
 
 install(events)
 

@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-tracing", action="store_true", help="turn OpenTelemetry off in services")
     up.add_argument("--no-proxy", action="store_true", help="connect the API directly (no faults)")
     up.add_argument(
+        "--webapp",
+        action="store_true",
+        help="embedded: serve the React checkout page (Faro web SDK) too; build it first "
+        "with make webapp",
+    )
+    up.add_argument(
         "--project",
         type=_project_name,
         default="paychaos",
@@ -165,7 +171,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             f"a stack is already running from {args.state_dir} (pid {running.pid}); "
             "stop it with: paychaos down"
         )
-    _check_ports_free(ports)
+    _check_ports_free(ports, skip=() if args.webapp else ("webapp",))
     if args.backend == "docker":
         from paychaos.stack.backends.cli import docker_up
 
@@ -179,6 +185,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         tracing=not args.no_tracing,
         gateway_latency_scale=args.gateway_latency_scale,
         with_proxy=not args.no_proxy,
+        webapp=args.webapp,
     )
     if args.foreground:
         return run_daemon(cfg)
@@ -189,11 +196,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_ports_free(ports: object) -> None:
+def _check_ports_free(ports: object, skip: tuple[str, ...] = ()) -> None:
     from paychaos.stack.service import port_free
 
     for name, port in vars(ports).items():
-        if not port_free(port):
+        if name not in skip and not port_free(port):
             raise InvalidInput(
                 f"port {port} ({name}) is in use; pick other ports with --port-base N "
                 "or stop what uses it (paychaos down, if it is a paychaos stack)"

@@ -62,6 +62,20 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _browser_users(environment: Any, settings: TrafficSettings) -> None:
+    """``--browser-users N``: exactly N users drive the page in Chromium (Locust's
+    ``fixed_count``); without it the browser shoppers' class is not run at all."""
+    browsers = [u for u in environment.user_classes if getattr(u, "paychaos_browser", False)]
+    if settings.browser_users == 0:
+        environment.user_classes = [u for u in environment.user_classes if u not in browsers]
+        return
+    if not browsers:
+        _fail("--browser-users: this locustfile has no browser shoppers (BrowserShopper)", 2)
+        return
+    for user_class in browsers:
+        user_class.fixed_count = settings.browser_users
+
+
 class TrafficPlugin:
     """Holds what the master/local process owns: the stack and the cluster stats."""
 
@@ -80,6 +94,7 @@ class TrafficPlugin:
         except InvalidInput as exc:
             _fail(str(exc), 2)
             return
+        _browser_users(environment, settings)
         if isinstance(runner, WorkerRunner):
             environment.events.report_to_master.add_listener(self._report_to_master(environment))
             environment.events.test_stop.add_listener(self._worker_test_stop(environment))
@@ -93,6 +108,15 @@ class TrafficPlugin:
             getattr(u, "host", None) for u in environment.user_classes
         ):
             self._start_stack(environment, settings)
+        if settings.webapp_url:
+            options.paychaos_webapp_url = settings.webapp_url
+        if settings.browser_users and not getattr(options, "paychaos_webapp_url", ""):
+            _fail(
+                "--browser-users: no checkout page to open; give --webapp-url (the embedded "
+                "stack Locust starts when there is no --host or --target serves one)",
+                2,
+            )
+            return
         environment.events.worker_report.add_listener(self.cluster.on_worker_report)
         self.cluster.live = lambda: rt.business if (rt := existing_runtime(environment)) else None
         if isinstance(runner, MasterRunner):
@@ -108,7 +132,9 @@ class TrafficPlugin:
 
     def _start_stack(self, environment: Any, settings: TrafficSettings) -> None:
         self.boot = StackBoot(
-            Path(settings.stack_dir), gateway_latency_scale=settings.stack_gateway_latency_scale
+            Path(settings.stack_dir),
+            gateway_latency_scale=settings.stack_gateway_latency_scale,
+            webapp=settings.browser_users > 0,
         )
         try:
             self.boot.start()
@@ -119,6 +145,8 @@ class TrafficPlugin:
         assert self.boot.stack is not None
         stack = self.boot.stack
         self._point_at(environment, TargetSession(stack.target(), stack.cfg.state_dir))
+        if "webapp" in stack.urls:
+            environment.parsed_options.paychaos_webapp_url = stack.urls["webapp"]
         if environment.parsed_options.reconcile is None:
             environment.parsed_options.reconcile = True
 

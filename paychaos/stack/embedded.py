@@ -27,6 +27,7 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from paychaos.contracts.errors import StackError
 from paychaos.contracts.layout import SOURCE_ROOT
 from paychaos.contracts.release import RELEASE_FILE_ENV, RELEASE_FILE_NAME
 from paychaos.contracts.target import Processes, Target
@@ -66,6 +67,7 @@ class StackPorts:
     prometheus: int = 9090
     alertmanager: int = 9093
     instance: int = 9101
+    webapp: int = 8080
 
     @classmethod
     def auto(cls) -> StackPorts:
@@ -102,6 +104,8 @@ class StackConfig:
     restart: RestartPolicy = "unless-stopped"
     python: str = sys.executable
     extra_env: tuple[tuple[str, str], ...] = ()
+    webapp: bool = False
+    """Serve the React checkout page (stack/webapp, built by ``make webapp``) too."""
 
     def with_ports(self, ports: StackPorts) -> StackConfig:
         return replace(self, ports=ports)
@@ -125,6 +129,8 @@ def stack_urls(cfg: StackConfig) -> dict[str, str]:
     if cfg.with_monitoring:
         urls["prometheus"] = _url(p.prometheus)
         urls["alertmanager"] = _url(p.alertmanager)
+    if cfg.webapp:
+        urls["webapp"] = _url(p.webapp)
     return urls
 
 
@@ -222,12 +228,36 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
             _url(gateway_port),
             "--gateway-timeout-s",
             str(cfg.gateway_timeout_s),
+            # the checkout page calls the API from its own origin (CORS, with traceparent)
+            *(("--cors-origin", _url(p.webapp)) if cfg.webapp else ()),
         )
     )
     specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
+    if cfg.webapp:
+        specs.append(_webapp_spec(cfg))
     if cfg.with_monitoring:
         specs.extend(_monitoring_specs(cfg, state))
     return specs
+
+
+def _webapp_spec(cfg: StackConfig) -> ProcessSpec:
+    """The checkout page's server; refuses to start without a built page."""
+    from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+
+    if not built(DIST_DIR):
+        raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
+    p = cfg.ports
+    spec = _python_service(
+        cfg,
+        "webapp",
+        "paychaos.stack.webapp",
+        p.webapp,
+        "--api-url",
+        _url(p.api),
+        "--collector-url",
+        _url(p.collector),
+    )
+    return replace(spec, env={**spec.env, "OTEL_SDK_DISABLED": "true"})
 
 
 def _monitoring_specs(cfg: StackConfig, state: Path) -> list[ProcessSpec]:

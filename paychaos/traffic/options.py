@@ -26,6 +26,8 @@ SHAPES: tuple[str, ...] = ("none", "steady", "ramp", "diurnal", "flash-sale", "s
 STACK_DIR_ENV = "PAYCHAOS_STACK_DIR"
 TARGET_ENV = "PAYCHAOS_TARGET"
 DEFAULT_STACK_DIR = ".paychaos/locust"
+#: Browser shoppers one Locust process may run (paychaos.traffic.browser_shopper).
+MAX_BROWSER_USERS = 16
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class TrafficSettings:
     seed: int | None = None
     stack_dir: str = DEFAULT_STACK_DIR
     stack_gateway_latency_scale: float = 1.0
+    browser_users: int = 0
+    webapp_url: str = ""
 
     @property
     def open_model(self) -> bool:
@@ -139,6 +143,15 @@ def settings_from_options(opts: argparse.Namespace | Any) -> TrafficSettings:
     open_users = int(opts.open_users)
     if open_users < 0:
         raise InvalidInput(f"--open-users: must be >= 0, got {open_users}")
+    browser_users = int(getattr(opts, "browser_users", 0) or 0)
+    if not 0 <= browser_users <= MAX_BROWSER_USERS:
+        raise InvalidInput(
+            f"--browser-users: must be between 0 and {MAX_BROWSER_USERS} (each is a whole "
+            f"Chromium), got {browser_users}"
+        )
+    webapp_url = str(getattr(opts, "webapp_url", "") or "").rstrip("/")
+    if webapp_url and not webapp_url.startswith(("http://", "https://")):
+        raise InvalidInput(f"--webapp-url: {webapp_url!r} is not an http(s) URL")
     timeout_s = _non_negative("--request-timeout-s", float(opts.request_timeout_s))
     if timeout_s == 0:
         raise InvalidInput("--request-timeout-s: must be > 0")
@@ -167,6 +180,8 @@ def settings_from_options(opts: argparse.Namespace | Any) -> TrafficSettings:
         stack_gateway_latency_scale=_non_negative(
             "--stack-gateway-latency-scale", float(opts.stack_gateway_latency_scale)
         ),
+        browser_users=browser_users,
+        webapp_url=webapp_url,
     )
     if settings.browse_path and not settings.browse_path.startswith("/"):
         raise InvalidInput(f"--browse-path: must start with '/', got {settings.browse_path!r}")
@@ -313,4 +328,19 @@ def add_arguments(parser: Any, environ: Mapping[str, str] | None = None) -> None
         type=float,
         default=1.0,
         help="embedded stack: gateway latency multiplier (0 = instant)",
+    )
+    group.add_argument(
+        "--browser-users",
+        type=int,
+        default=0,
+        help=(
+            "how many of the -u users drive the React checkout page in headless Chromium "
+            f"(one browser each, at most {MAX_BROWSER_USERS}); 0 = none"
+        ),
+    )
+    group.add_argument(
+        "--webapp-url",
+        default="",
+        help="the checkout page the browser users open (set automatically for the embedded "
+        "stack Locust starts)",
     )

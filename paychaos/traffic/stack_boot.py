@@ -31,11 +31,14 @@ log = logging.getLogger("paychaos.traffic.stack")
 class StackBoot:
     """Owns one embedded stack for the lifetime of a Locust process."""
 
-    def __init__(self, state_dir: Path, *, gateway_latency_scale: float = 1.0) -> None:
+    def __init__(
+        self, state_dir: Path, *, gateway_latency_scale: float = 1.0, webapp: bool = False
+    ) -> None:
         self.cfg = StackConfig(
             state_dir=state_dir,
             ports=StackPorts.auto(),
             gateway_latency_scale=gateway_latency_scale,
+            webapp=webapp,  # the checkout page, for browser shoppers
         )
         self.stack: EmbeddedStack | None = None
 

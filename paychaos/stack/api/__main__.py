@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-acquire-timeout-s", type=float, default=1.0)
     parser.add_argument("--reconcile-interval-s", type=float, default=5.0)
     parser.add_argument("--no-tracing", action="store_true", help="turn the OpenTelemetry SDK off")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API, e.g. http://127.0.0.1:8080 (repeatable)",
+    )
     args = parser.parse_args(argv)
     if not args.database_url or not args.gateway_url:
         parser.error("--database-url and --gateway-url are required")
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         gateway=GatewaySettings(url=args.gateway_url, timeout_s=args.gateway_timeout_s),
         reconcile_interval_s=args.reconcile_interval_s,
         release=read_release(Path(release_file)) if release_file else None,
+        cors_origins=tuple(args.cors_origin),
     )
     try:
         serve_asgi(

@@ -45,6 +45,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from paychaos.contracts.domain import CUSTOMER_LOG_ATTRIBUTE, CUSTOMER_SPAN_ATTRIBUTE
@@ -62,6 +63,10 @@ log = logging.getLogger("payment-api")
 _OUTCOME_TO_STATUS = {"success": "succeeded", "declined": "declined"}
 _STATUSES = {s.value for s in HTTPStatus}
 
+#: What a browser may send cross-origin: the body's type, the idempotency key and the
+#: W3C trace context (the Faro web SDK's fetch instrumentation adds it).
+CORS_HEADERS = ("Content-Type", "Idempotency-Key", "traceparent", "tracestate", "baggage")
+
 
 @dataclass(frozen=True)
 class ApiSettings:
@@ -75,6 +80,8 @@ class ApiSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     release: Release | None = None
     """The release record read at start (a deployment, or its rollback); None: the default."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (the checkout page's); none: no CORS."""
 
     @property
     def version(self) -> str:
@@ -533,6 +540,18 @@ def create_app(
 
     install_leak_routes(app)
     app.state.service = service
-    return TelemetryMiddleware(
+    traced = TelemetryMiddleware(
         app, metrics=metrics, tracer=tracer, max_body_bytes=settings.max_body_bytes
+    )
+    if not settings.cors_origins:
+        return traced
+    # Outside the telemetry: a preflight is the browser's, not a checkout (no span, no
+    # RED sample); the checkout after it carries the page's traceparent, which the
+    # preflight must allow, with the Idempotency-Key.
+    return CORSMiddleware(
+        traced,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+        allow_headers=list(CORS_HEADERS),
+        max_age=600,
     )

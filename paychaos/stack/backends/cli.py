@@ -34,6 +34,10 @@ def _stack_from_state(state: StackState) -> DockerStack:
 def docker_up(args: argparse.Namespace) -> int:
     if args.no_proxy:
         raise InvalidInput("--no-proxy is not supported with --backend docker")
+    if getattr(args, "webapp", False):
+        raise InvalidInput(
+            "--webapp is for the embedded backend (the Docker stack does not serve the page yet)"
+        )
     ports = StackPorts.from_base(args.port_base) if args.port_base else StackPorts()
     cfg = DockerStackConfig(
         state_dir=args.state_dir,

@@ -1,0 +1,92 @@
+"""Browser shoppers: ``--browser-users N`` beside the protocol-level shoppers, in real
+headless Chromium on the checkout page, as ``locust -f locustfiles/checkout.py`` runs.
+
+Locust (a subprocess, headless) starts the embedded stack with the page; two of its
+three users are browsers. Their checkouts must be in the client ledger and reconcile
+with the API's; their RUM (``click_payment_button`` with ``method`` and
+``cart_value``) and their traces (the browser's ``checkout`` span down to the
+``INSERT``) must be in the collector, from the real Faro SDK; every browser must be
+gone at the end, with its scratch directory. Needs the built page (``make webapp``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from paychaos.contracts.signals import RumQuery
+from paychaos.stack.collector.client import CollectorClient
+from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+from tests.browser import chromium
+from tests.traffic.traffic_testkit import run_locust, stored_collector, wait_gone
+
+pytestmark = pytest.mark.integration
+
+
+def _scratch_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("paychaos-shopper-*")}
+
+
+def test_browser_users_check_out_beside_the_protocol_shoppers(tmp_path: Path) -> None:
+    chromium()
+    if not built(DIST_DIR):
+        reason = f"the checkout page is not built; {BUILD_HINT}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    before = _scratch_dirs()
+    run = run_locust(
+        tmp_path,
+        *("-u", "3", "-r", "3", "--run-time", "35s", "--browser-users", "2"),
+        *("--think-time-scale", "0.2", "--js-error-rate", "0"),
+        timeout_s=180,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    assert '"BrowserShopper": 2' in run.output and '"Shopper": 1' in run.output, run.output[-3000:]
+    assert not wait_gone(run.stack_dir), "stack processes left behind"
+    assert _scratch_dirs() <= before, "a browser shopper's scratch directory was left in /tmp"
+    assert run.output.count("browser shopper: ") == 2  # each closed its browser and said so
+    summary, ledger = run.summary(), run.ledger()
+    assert summary["reconcile"]["ok"], summary["reconcile"]
+    browser_rows = [row for row in ledger if row["key"].startswith("web-")]
+    assert len(browser_rows) >= 2, ledger
+    assert all(row["outcome"] in ("succeeded", "declined") for row in browser_rows), browser_rows
+    assert all(row["trace_id"] and row["payment_id"] for row in browser_rows), browser_rows
+    with stored_collector(run.stack_dir) as url:
+        client = CollectorClient(url)
+        clicks = [
+            c
+            for c in client.find_rum(RumQuery(kind="event", name="click_payment_button"))
+            # the page's (the simulated shoppers' say https://shop.example/)
+            if (c.page_url or "").startswith("http://127.0.0.1:")
+        ]
+        traced = {c.trace_id for c in clicks}
+        assert {row["trace_id"] for row in browser_rows} <= traced
+        assert all(c.attributes["cart_value"] == "100.00" for c in clicks)
+        row = browser_rows[0]
+        spans = client.get_trace(row["trace_id"])
+        names = {(s.service, s.name) for s in spans}
+        assert ("shop-frontend", "checkout") in names, names
+        assert ("payment-api", "INSERT payments") in names, names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--browser-users", "99"), "error: --browser-users: must be between 0 and 16"),
+        (("--browser-users", "1"), "error: --browser-users: no checkout page to open"),
+        (("--webapp-url", "ftp://x"), "error: --webapp-url"),
+    ],
+)
+def test_bad_browser_options_are_one_line_errors(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    run = run_locust(
+        tmp_path, "--host", "http://127.0.0.1:9", *args, "--run-time", "1s", timeout_s=60
+    )
+    assert run.returncode == 2, run.output
+    assert message in run.output
+    assert "Traceback" not in run.output
