@@ -216,6 +216,9 @@ def _print_state(state: StackState) -> None:
         note = f"  restarted {comp.restarts}x" if comp.restarts else ""
         print(f"  {alive} {name:<13} pid {comp.pid!s:<8} port {comp.port}{note}")
     print()
+    page = state.components.get("webapp")
+    if page is not None and page.port:
+        print(f"  checkout page     http://127.0.0.1:{page.port}/  (Faro web SDK; ?method=amex)")
     if state.target is not None:
         _print_target(state.target)
 

@@ -190,6 +190,15 @@ def _port(name: str, port: int) -> Check:
     return Check(f"port {port} ({name})", ok, detail, required=False)
 
 
+def _webapp_built() -> Check:
+    from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+
+    name = "checkout page built (paychaos up --webapp only)"
+    if built(DIST_DIR):
+        return Check(name, True, str(DIST_DIR), required=False)
+    return Check(name, False, "not built", BUILD_HINT.removeprefix("build it with: "), False)
+
+
 def run_checks() -> list[Check]:
     from paychaos.stack.embedded import StackPorts
 
@@ -213,6 +222,10 @@ def run_checks() -> list[Check]:
     checks.append(
         _binary("docker CLI (Docker backend only)", ("docker",), "docker.io", required=False)
     )
+    checks.append(
+        _binary("node (the checkout page's build only)", ("node",), "nodejs npm", required=False)
+    )
+    checks.append(_webapp_built())
     checks.append(_docker_engine())
     checks.append(_docker_compose())
     checks.append(_cgroup())

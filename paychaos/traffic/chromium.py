@@ -251,6 +251,10 @@ class Browser:
         """Memory and CPU of every process of this browser (its process group), from /proc."""
         return group_usage(self.proc.pid)
 
+    def cpu(self) -> dict[int, float]:
+        """CPU seconds of each live process of this browser (feed a :class:`CpuMeter`)."""
+        return group_cpu(self.proc.pid)
+
     def close(self) -> None:
         """Close the browser (over DevTools, then by its process group); idempotent."""
         self._stop()
@@ -269,14 +273,53 @@ class Browser:
 
 @dataclass(frozen=True)
 class Usage:
-    """What a browser's processes hold and have used: PSS (shared pages split between the
-    processes that map them, so renderer and GPU helpers are not counted twice), RSS and
-    CPU seconds (user + system) since each started."""
+    """What a browser's live processes hold and have used: PSS (shared pages split between
+    the processes that map them, so renderer and GPU helpers are not counted twice), RSS
+    and CPU seconds (user + system) since each started (a renderer that ended took its
+    time with it: :class:`CpuMeter` counts those)."""
 
     processes: int
     pss_bytes: int
     rss_bytes: int
     cpu_s: float
+
+
+class CpuMeter:
+    """CPU seconds a process group used since the meter's first reading, renderers that
+    came and went included: the sum of each process's growth between readings (a
+    process that ends between two readings loses at most its last interval)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self.total_s = 0.0
+
+    def read(self, per_process: dict[int, float]) -> float:
+        first = not self.seen
+        for pid, cpu in per_process.items():
+            before = self.seen.get(pid)
+            if before is not None:
+                self.total_s += max(0.0, cpu - before)
+            elif not first:  # born since the last reading: all of its time is new
+                self.total_s += cpu
+        self.seen = dict(per_process)
+        return self.total_s
+
+
+def group_cpu(group: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process of process group ``group``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == group:  # pgrp
+                out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
 
 
 def group_usage(group: int) -> Usage:
