@@ -2,7 +2,8 @@
 
 Each :class:`BrowserShopper` owns ONE Debian Chromium (:mod:`paychaos.traffic.chromium`),
 started on the user's start and closed on its stop (over DevTools, then by its process
-group, with its own ``TMPDIR`` and profile removed). A visit: open the page
+group, with its own ``TMPDIR`` and profile removed); a SIGKILLed Locust takes its
+browsers with it (``PR_SET_PDEATHSIG``), though their scratch directories stay. A visit: open the page
 (``stack/webapp``) with a method drawn from ``--method-mix`` (and, at
 ``--js-error-rate``, the page's ``force_error`` flag), read the cart a moment, click
 *Pay* with a real mouse event, wait for the outcome the page shows, hand the
@@ -95,7 +96,7 @@ class BrowserShopper(User):
         self.scratch = Path(tempfile.mkdtemp(prefix="paychaos-shopper-"))
         self.started = time.monotonic()
         try:
-            self.browser = Browser(self.scratch, timeout_s=60)
+            self.browser = Browser(self.scratch, timeout_s=60, die_with_parent=True)
         except BaseException:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -82,6 +83,14 @@ def chromium() -> str:
     return path
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 class BrowserError(AssertionError):
     """The browser did not do what was asked (it did not start, a page did not answer)."""
 
@@ -90,8 +99,16 @@ class Browser:
     """One headless Chromium with one page; a context manager that stops it by pid."""
 
     def __init__(
-        self, tmp: Path, timeout_s: float = 30.0, extra_flags: tuple[str, ...] = ()
+        self,
+        tmp: Path,
+        timeout_s: float = 30.0,
+        extra_flags: tuple[str, ...] = (),
+        *,
+        die_with_parent: bool = False,
     ) -> None:
+        """``die_with_parent``: Chromium gets SIGTERM when the thread that started it ends
+        (``PR_SET_PDEATHSIG``; a Locust process's greenlets all run on its main thread),
+        so a SIGKILLed driver leaves no browser running."""
         binary = chromium()
         self.profile = tmp / "chromium-profile"
         self.profile.mkdir(parents=True, exist_ok=True)
@@ -105,6 +122,7 @@ class Browser:
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "TMPDIR": str(self.tmpdir)},
                 start_new_session=True,
+                preexec_fn=_die_with_parent if die_with_parent else None,
             )
         except BaseException:
             shutil.rmtree(self.tmpdir, ignore_errors=True)

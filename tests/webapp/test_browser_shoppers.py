@@ -11,8 +11,12 @@ gone at the end, with its scratch directory. Needs the built page (``make webapp
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,7 @@ from paychaos.contracts.signals import RumQuery
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
 from tests.browser import chromium
-from tests.traffic.traffic_testkit import run_locust, stored_collector, wait_gone
+from tests.traffic.traffic_testkit import run_locust, start_locust, stored_collector, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +94,66 @@ def test_bad_browser_options_are_one_line_errors(
     assert run.returncode == 2, run.output
     assert message in run.output
     assert "Traceback" not in run.output
+
+
+def _chromium_children(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("chromium") and int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _scratch_of(pid: int) -> list[Path]:
+    """The browser's own TMPDIR and its shopper's scratch dir (holding the profile)."""
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    tmpdir = [Path(v.split(b"=", 1)[1].decode()) for v in env if v.startswith(b"TMPDIR=")]
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    profile = [
+        Path(a.split(b"=", 1)[1].decode()) for a in argv if a.startswith(b"--user-data-dir=")
+    ]
+    return tmpdir + [p.parent for p in profile]
+
+
+def test_a_killed_locust_takes_its_browsers_with_it(tmp_path: Path) -> None:
+    chromium()
+    if not built(DIST_DIR):
+        pytest.skip(f"the checkout page is not built; {BUILD_HINT}")
+    proc, stack_dir, _ = start_locust(
+        tmp_path, *("-u", "1", "-r", "1", "--run-time", "60s", "--browser-users", "1")
+    )
+    browsers: list[int] = []
+    scratch: list[Path] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not browsers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            browsers = _chromium_children(proc.pid)
+        assert browsers, "no browser started"
+        scratch = [d for pid in browsers for d in _scratch_of(pid)]
+        assert len(scratch) == 2 and all(d.is_dir() for d in scratch), scratch
+        os.kill(proc.pid, signal.SIGKILL)  # Locust only: the browser has its own session
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{pid}").exists() for pid in browsers):
+            assert time.monotonic() < deadline, "the browser outlived its Locust"
+            time.sleep(0.2)
+        assert not wait_gone(stack_dir), "stack processes left behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        for pid in browsers:  # what this test started, if a check above failed
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        for directory in scratch:  # a SIGKILLed Locust cannot remove them: this test does
+            shutil.rmtree(directory, ignore_errors=True)
