@@ -62,6 +62,15 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _served_page(state_dir: Path) -> str:
+    """The checkout page a running embedded stack serves (``up --webapp``), or ""."""
+    from paychaos.stack.state import read_state
+
+    state = read_state(state_dir)
+    page = state.components.get("webapp") if state is not None else None
+    return f"http://127.0.0.1:{page.port}" if page is not None and page.port else ""
+
+
 def _browser_users(environment: Any, settings: TrafficSettings) -> None:
     """``--browser-users N``: exactly N users drive the page in Chromium (Locust's
     ``fixed_count``); without it the browser shoppers' class is not run at all."""
@@ -159,6 +168,10 @@ class TrafficPlugin:
             _fail(f"--target {ref}: {exc}", getattr(exc, "exit_code", 2))
             return
         self._point_at(environment, session)
+        if ref == "embedded":  # `paychaos up --webapp`: the browser users open its page
+            page = _served_page(state_dir)
+            if page:
+                environment.parsed_options.paychaos_webapp_url = page
 
     def _point_at(self, environment: Any, session: TargetSession) -> None:
         """Send the shoppers, their RUM and the reconciliation to ``session``'s target."""
