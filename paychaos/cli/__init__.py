@@ -164,6 +164,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     if args.gateway_latency_scale < 0:
         raise InvalidInput("--gateway-latency-scale must not be negative")
+    if args.webapp:
+        from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+
+        if not built(DIST_DIR):  # say it here, not in the background daemon's log
+            raise StackError(f"--webapp: the checkout page is not built; {BUILD_HINT}")
     ports = StackPorts.from_base(args.port_base) if args.port_base else StackPorts()
     running = read_state(args.state_dir)
     if running is not None and running.status in ("starting", "running") and running.running():
