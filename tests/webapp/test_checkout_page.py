@@ -73,6 +73,17 @@ def _rum(collector: str, **params: str) -> list[dict[str, Any]]:
     return list(_get(f"{collector}/api/rum?{query}")["results"])
 
 
+def _refused(collector: str) -> list[str]:
+    """The collector's refusals so far (every body the real SDK sent must be taken)."""
+    with urllib.request.urlopen(f"{collector}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("collector_items_rejected_total{") and not line.endswith(" 0.0")
+    ]
+
+
 def _pay(page: Browser, url: str) -> dict[str, str]:
     page.goto(url)
     page.wait("!!document.getElementById('pay') && !!window.faro", 30, "the page and Faro")
@@ -141,6 +152,7 @@ def test_a_clicked_checkout_is_one_trace_from_the_browser_to_the_insert(
     assert clicks[0]["trace_id"] == trace_id  # the event is in the payment's trace
     assert clicks[0]["app_name"] == "shop-frontend"
     assert clicks[0]["page_url"].startswith(web)
+    assert _refused(collector) == []
 
 
 def test_a_forced_js_error_arrives_with_its_context(stack: LiveStack, tmp_path: Path) -> None:
@@ -166,6 +178,7 @@ def test_a_forced_js_error_arrives_with_its_context(stack: LiveStack, tmp_path: 
     # no payment was attempted: no checkout span in that trace
     spans = _get(f"{collector}/api/traces/{status['traceId']}")["results"]
     assert not [s for s in spans if s["service"] == "payment-api"]
+    assert _refused(collector) == []
 
 
 def test_web_vitals_arrive_from_the_real_sdk(stack: LiveStack, tmp_path: Path) -> None:
