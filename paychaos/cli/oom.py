@@ -45,6 +45,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 3600] seconds")
+    return value
+
+
 def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p = subparsers.add_parser(
         "oom-demo",
@@ -77,9 +87,24 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument(
         "--traffic-factor",
         type=_positive,
-        default=16.0,
+        default=None,
         help="the modelled components see N x the span/log rates the driver really causes "
-        "(a bigger flash sale than 2 shared cores send; default 16; 1 = only what is sent)",
+        "(a bigger flash sale than 2 shared cores send; default 16, but 1 with "
+        "--bad-deploy-at; 1 = only what is sent)",
+    )
+    p.add_argument(
+        "--bad-deploy-at",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="the cardinality explosion: this far into the sale the API starts labelling a "
+        "checkout histogram by order id (21 new series per checkout) until the run ends",
+    )
+    p.add_argument(
+        "--credits",
+        action="store_true",
+        help="noisy neighbour: the same steady load first with a full t3 CPU credit balance, "
+        "then with it spent (the cgroup's CPU quota down to the baseline), side by side",
     )
     p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
     p.add_argument("--quick", action="store_true", help="a shorter ramp (CI)")
@@ -118,21 +143,38 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     from paychaos.oom.report import render_html, summary_table, write_json
     from paychaos.oom.runner import RunSettings, TrafficPlan, run_all, stderr_progress
 
+    explosion = args.bad_deploy_at is not None
+    factor = (
+        args.traffic_factor if args.traffic_factor is not None else (1.0 if explosion else 16.0)
+    )
+    if explosion and args.credits:
+        raise InvalidInput("--bad-deploy-at and --credits are separate runs: give one of them")
+    if args.credits:
+        plan = TrafficPlan.credits(20.0 if args.quick else 30.0)
+    elif explosion:
+        plan = TrafficPlan.explosion(60.0 if args.quick else 90.0)
+    else:
+        plan = TrafficPlan.quick() if args.quick else TrafficPlan()
+    if explosion and args.bad_deploy_at >= plan.duration_s:
+        raise InvalidInput(
+            f"--bad-deploy-at {args.bad_deploy_at:g}: must come before the sale ends "
+            f"({plan.duration_s:g}s)"
+        )
     settings = RunSettings(
         scale=args.scale,
-        traffic_factor=args.traffic_factor,
-        plan=TrafficPlan.quick() if args.quick else TrafficPlan(),
+        traffic_factor=factor,
+        plan=plan,
         state_dir=args.out / "state",
+        bad_deploy_at_s=args.bad_deploy_at,
+        credits=args.credits,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"oom-demo: {len(layouts)} layout(s), scale {args.scale:g}, modelled traffic "
-        f"{args.traffic_factor:g} x sent, ramp {settings.plan.duration_s:.0f}s each",
-        file=sys.stderr,
-    )
+    headline = headline_of(settings)
+    print(f"oom-demo: {len(layouts)} layout(s); {headline}", file=sys.stderr)
     results = run_all(layouts, settings, progress=stderr_progress)
     notes = [
-        f"Modelled components saw {args.traffic_factor:g} x the span and log rates the load "
+        headline,
+        f"Modelled components saw {factor:g} x the span and log rates the load "
         "driver caused (--traffic-factor); real components saw only what was sent.",
         "Failed checkouts count only what the shop itself lost (no answer, 500, 503); the "
         "gateway simulator's own 502/504 are listed apart (they occur in every layout).",
@@ -140,9 +182,33 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     command = "paychaos " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     (args.out / "report.html").write_text(render_html(results, command=command, notes=notes))
     write_json(results, args.out / "results.json")
+    print(headline)
     print(summary_table(results))
     print(f"\nreport: {args.out / 'report.html'}")
     return 1 if any(r.error for r in results) else 0
+
+
+def headline_of(settings: Any) -> str:
+    """What every output starts with: the scale and the multiplier, never left implicit."""
+    scale = (
+        "scale 1 (the instance's real memory)"
+        if settings.scale == 1
+        else f"SCALED ROOM: scale {settings.scale:g} (modelled footprints and the room around "
+        "the real processes x scale; the traffic is not scaled)"
+    )
+    factor = (
+        "traffic as really sent, no multiplier"
+        if settings.traffic_factor == 1
+        else f"MULTIPLIER: modelled components see {settings.traffic_factor:g} x the traffic sent"
+    )
+    if settings.bad_deploy_at_s is not None:
+        what = f"bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
+    elif settings.credits:
+        rate = settings.plan.stages[0].rate_per_s
+        what = f"noisy neighbour: {rate:g} checkouts/s with t3 credits, then with them spent"
+    else:
+        what = "flash sale"
+    return f"{what}; {scale}; {factor}; sale {settings.plan.duration_s:.0f}s per layout"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
