@@ -101,10 +101,27 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         "checkout histogram by order id (21 new series per checkout) until the run ends",
     )
     p.add_argument(
+        "--sale-seconds",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --bad-deploy-at: how long the steady sale lasts (default 90, 60 with --quick)",
+    )
+    p.add_argument(
+        "--dashboard-every",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --bad-deploy-at: from the deploy on, evaluate the dashboard's heavy panels "
+        "(the seed's 24 h increase/bottomk, and the same over the per-order metric) every "
+        "SECONDS, recording their time and Prometheus' memory",
+    )
+    p.add_argument(
         "--credits",
         action="store_true",
-        help="noisy neighbour: the same steady load first with a full t3 CPU credit balance, "
-        "then with it spent (the cgroup's CPU quota down to the baseline), side by side",
+        help="noisy neighbour: the same steady load first with the t3 CPU credits spent (the "
+        "cgroup's CPU quota at the baseline), then with a full balance, side by side; with "
+        "--bad-deploy-at the monitoring's own CPU (scrapes of the exploding metric) competes",
     )
     p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
     p.add_argument("--quick", action="store_true", help="a shorter ramp (CI)")
@@ -145,14 +162,20 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
 
     explosion = args.bad_deploy_at is not None
     factor = (
-        args.traffic_factor if args.traffic_factor is not None else (1.0 if explosion else 16.0)
+        args.traffic_factor
+        if args.traffic_factor is not None
+        else (1.0 if explosion or args.credits else 16.0)
     )
-    if explosion and args.credits:
-        raise InvalidInput("--bad-deploy-at and --credits are separate runs: give one of them")
+    if args.dashboard_every is not None and not explosion:
+        raise InvalidInput("--dashboard-every applies to the --bad-deploy-at run only")
+    if args.sale_seconds is not None and not explosion:
+        raise InvalidInput("--sale-seconds applies to the --bad-deploy-at run only")
     if args.credits:
         plan = TrafficPlan.credits(20.0 if args.quick else 30.0)
+        if explosion and args.sale_seconds is not None:
+            raise InvalidInput("--sale-seconds: the --credits run has its own two phases")
     elif explosion:
-        plan = TrafficPlan.explosion(60.0 if args.quick else 90.0)
+        plan = TrafficPlan.explosion(args.sale_seconds or (60.0 if args.quick else 90.0))
     else:
         plan = TrafficPlan.quick() if args.quick else TrafficPlan()
     if explosion and args.bad_deploy_at >= plan.duration_s:
@@ -167,6 +190,7 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
         state_dir=args.out / "state",
         bad_deploy_at_s=args.bad_deploy_at,
         credits=args.credits,
+        dashboard_every_s=args.dashboard_every,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     headline = headline_of(settings)
@@ -201,11 +225,13 @@ def headline_of(settings: Any) -> str:
         if settings.traffic_factor == 1
         else f"MULTIPLIER: modelled components see {settings.traffic_factor:g} x the traffic sent"
     )
-    if settings.bad_deploy_at_s is not None:
+    if settings.bad_deploy_at_s is not None and not settings.credits:
         what = f"bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
     elif settings.credits:
         rate = settings.plan.stages[0].rate_per_s
-        what = f"noisy neighbour: {rate:g} checkouts/s with t3 credits, then with them spent"
+        what = f"noisy neighbour: {rate:g} checkouts/s with t3 credits spent, then a full balance"
+        if settings.bad_deploy_at_s is not None:
+            what += f", bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
     else:
         what = "flash sale"
     return f"{what}; {scale}; {factor}; sale {settings.plan.duration_s:.0f}s per layout"

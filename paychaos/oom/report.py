@@ -79,6 +79,15 @@ def explosion_lines(r: LayoutResult) -> list[str]:
         f" after: {p.get('after_sent', 0):.0f} sent, {p.get('after_failed', 0):.0f} failed, "
         f"p95 {p.get('after_p95_ms', float('nan')):.0f} ms"
     )
+    if r.heavy_queries:
+        lines.append("  heavy dashboard panels (range 15 min, step 2 s) evaluated by Prometheus:")
+        for q in r.heavy_queries:
+            before, after = int(q["prometheus_rss_before"]), int(q["prometheus_rss_after"])
+            lines.append(
+                f"    {float(q['t']):5.1f}s {q['panel']!s:<38} "
+                + (f"{float(q['seconds']):6.2f}s" if q["ok"] else "FAILED ")
+                + f"  Prometheus {before / MIB:.0f} -> {after / MIB:.0f} MiB"
+            )
     for a in r.alerts:
         if a.expected or a.name in ("PrometheusRestarted", "ActiveSeriesGrowth"):
             lines.append(f"  alert {a.name}: {a.note}")
@@ -88,14 +97,15 @@ def explosion_lines(r: LayoutResult) -> list[str]:
 def credit_lines(r: LayoutResult) -> list[str]:
     """The noisy-neighbour run, side by side: with t3 credits and with them spent."""
     lines = [
-        f"\n{r.key}: checkouts with t3 CPU credits vs with the balance spent "
+        f"\n{r.key}: checkouts with the t3 CPU credits spent vs a full balance "
         f"(switch at {r.credit_switch_t or 0:.0f}s)",
-        f"  {'phase':<14} {'quota':>6} {'throttled':>9} {'sent':>6} {'failed':>6} "
+        f"  {'phase':<14} {'quota':>6} {'of time':>7} {'throttled':>9} {'sent':>6} {'failed':>6} "
         f"{'p50 ms':>7} {'p95 ms':>7}",
     ]
     for p in r.credit_phases:
         lines.append(
-            f"  {p['phase']!s:<14} {float(p['quota_cores']):>6g} {float(p['throttled_share']):>9.0%} "
+            f"  {p['phase']!s:<14} {float(p['quota_cores']):>6g} "
+            f"{float(p.get('at_min_quota_share', 1.0)):>7.0%} {float(p['throttled_share']):>9.0%} "
             f"{float(p['sent']):>6.0f} {float(p['failed']):>6.0f} {float(p['p50_ms']):>7.0f} "
             f"{float(p['p95_ms']):>7.0f}"
         )

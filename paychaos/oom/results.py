@@ -103,6 +103,9 @@ class LayoutResult:
     # (t, credit balance, CPU quota in cores, CFS periods, throttled periods)
     credit_trace: list[tuple[float, float, float, int, int]] = field(default_factory=list)
     credit_phases: list[dict[str, float | str]] = field(default_factory=list)
+    # the dashboard's heavy panels evaluated by the real Prometheus: one row per query
+    # {t, panel, seconds, ok, prometheus_rss_before, prometheus_rss_after, head_series}
+    heavy_queries: list[dict[str, float | str | bool]] = field(default_factory=list)
     # filled by analyse()
     blind_by_signal: dict[str, float] = field(default_factory=dict)  # signal -> seconds
     pressure: dict[str, float] = field(default_factory=dict)  # checkouts before/after the deploy
@@ -335,10 +338,10 @@ def _series_growth_finding(result: LayoutResult) -> AlertFinding:
 def verdict(result: LayoutResult) -> str:
     if result.error:
         return f"ERROR: {result.error}"
-    if result.bad_deploy_t is not None:
-        return _explosion_verdict(result)
     if len(result.credit_phases) == 2:
         return _credits_verdict(result)
+    if result.bad_deploy_t is not None:
+        return _explosion_verdict(result)
     peak = f"peak {result.peak_ratio:.0%} of the limit"
     if result.oom_kills:
         victims = sorted({k.component or "a child process" for k in result.kills})
@@ -379,17 +382,17 @@ def _explosion_verdict(result: LayoutResult) -> str:
 
 
 def credit_phases(result: LayoutResult) -> list[dict[str, float | str]]:
-    """Checkouts with t3 credits and with the balance spent: sent, failed, p50/p95 (ms),
+    """Checkouts with the t3 balance spent, then full: sent, failed, p50/p95 (ms),
     the quota applied and the share of CFS periods throttled."""
     switch = result.credit_switch_t
     if switch is None:
         return []
     trace = result.credit_trace
     phases: list[dict[str, float | str]] = []
-    for name, lo, hi in (("with credits", 0.0, switch), ("credits spent", switch, 1e12)):
+    for name, lo, hi in (("credits spent", 0.0, switch), ("with credits", switch, 1e12)):
         part = [s for s in result.slices if lo - 0.5 <= s.t_start and s.t_end <= hi + 0.5]
         latencies = [ms for s in part for ms in s.latencies_ms]
-        inside = [row for row in trace if lo <= row[0] <= hi]
+        inside = [row for row in trace if lo <= row[0] < hi - 0.05]  # rows are rounded
         periods = inside[-1][3] - inside[0][3] if len(inside) > 1 else 0
         throttled = inside[-1][4] - inside[0][4] if len(inside) > 1 else 0
         phases.append(
@@ -400,6 +403,13 @@ def credit_phases(result: LayoutResult) -> list[dict[str, float | str]]:
                 "p50_ms": percentile(latencies, 0.5),
                 "p95_ms": percentile(latencies, 0.95),
                 "quota_cores": min((row[2] for row in inside), default=float("nan")),
+                # share of the phase held at the lowest quota (a spent balance earns back
+                # while the instance uses less than its baseline, and bursts on it briefly)
+                "at_min_quota_share": (
+                    sum(1 for row in inside if row[2] == min(r[2] for r in inside)) / len(inside)
+                    if inside
+                    else 0.0
+                ),
                 "throttled_share": throttled / periods if periods else 0.0,
             }
         )
@@ -407,11 +417,12 @@ def credit_phases(result: LayoutResult) -> list[dict[str, float | str]]:
 
 
 def _credits_verdict(result: LayoutResult) -> str:
-    with_c, spent = result.credit_phases
+    spent, with_c = result.credit_phases
     ratio = float(spent["p95_ms"]) / float(with_c["p95_ms"]) if with_c["p95_ms"] else float("nan")
     return (
         f"NOISY NEIGHBOUR: checkout p95 {float(spent['p95_ms']):.0f} ms with the t3 credits "
-        f"spent (quota {float(spent['quota_cores']):g} cores, throttled in "
+        f"spent (quota {float(spent['quota_cores']):g} cores "
+        f"{float(spent['at_min_quota_share']):.0%} of the time, throttled in "
         f"{float(spent['throttled_share']):.0%} of periods) vs {float(with_c['p95_ms']):.0f} ms "
         f"with credits ({ratio:.1f}x); failed {float(spent['failed']):.0f} vs "
         f"{float(with_c['failed']):.0f}"

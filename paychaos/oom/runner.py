@@ -82,9 +82,9 @@ class TrafficPlan:
         return cls(stages=(Stage(10, 4), Stage(35, 6), Stage(70, 12)), tail_s=6.0)
 
     @classmethod
-    def credits(cls, phase_s: float = 30.0, rate_per_s: float = 15.0) -> TrafficPlan:
-        """The noisy-neighbour run: the same steady rate in two equal phases (with credits,
-        then spent), 5 s slices that never straddle the switch."""
+    def credits(cls, phase_s: float = 30.0, rate_per_s: float = 40.0) -> TrafficPlan:
+        """The noisy-neighbour run: the same steady rate in two equal phases (credits spent,
+        then a full balance), 5 s slices that never straddle the switch."""
         return cls(
             stages=(Stage(rate_per_s, phase_s), Stage(rate_per_s, phase_s)),
             tail_s=2.0,
@@ -107,6 +107,7 @@ class RunSettings:
     scrape_interval_s: float = 2.0
     bad_deploy_at_s: float | None = None  # the per-order metric goes live this far into the sale
     credits: bool = False  # noisy neighbour: first half with t3 credits, second half spent
+    dashboard_every_s: float | None = None  # the heavy panels, every N s from the bad deploy
 
 
 def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> list[ProcessSpec]:
@@ -266,6 +267,79 @@ def deploy_order_label(api_url: str, state_dir: Path, ttl_s: float) -> str:
         return f"the API refused the bad deploy: {exc}"
 
 
+# The seed's dashboard panel (24 h increase, bottomk by method), and the same panel
+# patterns over the bad deploy's per-order metric, as Grafana sends them: range queries
+# over the last 15 minutes at a 2 s step (its resolution for a panel of ~450 points).
+HEAVY_PANELS = {
+    "seed: bottomk 24h increase by method": (
+        'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
+    ),
+    "bottomk 24h increase by order": (
+        "bottomk(10, sum by (order_id) (increase(shop_checkout_order_duration_seconds_count[24h])))"
+    ),
+    "p95 by order (histogram_quantile)": (
+        "histogram_quantile(0.95, sum by (le, order_id) "
+        "(rate(shop_checkout_order_duration_seconds_bucket[5m])))"
+    ),
+}
+PANEL_RANGE_S = 900.0
+PANEL_STEP_S = 2.0
+
+
+class _Dashboard(threading.Thread):
+    """A dashboard left open during the incident: every ``every_s`` seconds its heavy panels
+    are evaluated by the real Prometheus; each row records the query's time and what it
+    did to Prometheus' private resident memory."""
+
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        every_s: float,
+        t0: float,
+        rows: list[dict[str, float | str | bool]],
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name="oom-dashboard", daemon=True)
+        self.stack, self.every_s, self.t0, self.rows, self.stop_event = (
+            stack,
+            every_s,
+            t0,
+            rows,
+            stop,
+        )
+        self.prom = PrometheusClient(stack.urls["prometheus"], timeout_s=20.0)
+
+    def run(self) -> None:
+        # a daemon: on Ctrl-C the stack stops under it and it dies with the process
+        while not self.stop_event.is_set():
+            for panel, expr in HEAVY_PANELS.items():
+                if self.stop_event.is_set():
+                    return
+                self._one(panel, expr)
+            self.stop_event.wait(self.every_s)
+
+    def _one(self, panel: str, expr: str) -> None:
+        before = _rss_of(self.stack, ("prometheus",))["prometheus"]
+        start = time.monotonic()
+        now = time.time()
+        ok, series = True, 0
+        try:
+            series = len(self.prom.query_range(expr, now - PANEL_RANGE_S, now, PANEL_STEP_S))
+        except (PaychaosError, OSError):
+            ok = False
+        self.rows.append(
+            {
+                "t": round(start - self.t0, 2),
+                "panel": panel,
+                "seconds": round(time.monotonic() - start, 3),
+                "ok": ok,
+                "result_series": series,
+                "prometheus_rss_before": before,
+                "prometheus_rss_after": _rss_of(self.stack, ("prometheus",))["prometheus"],
+            }
+        )
+
+
 def _poll_alerts(prom: PrometheusClient, seen: dict[str, float], t: float) -> None:
     with contextlib.suppress(PaychaosError, OSError):  # Prometheus down: nothing to read
         for alert in prom.alerts():
@@ -365,6 +439,8 @@ def _drive(
     next_say = 0.0
     deploy_at = settings.bad_deploy_at_s
     credits = _CreditState.start(cg, layout) if settings.credits else None
+    dashboard: _Dashboard | None = None
+    dashboard_done = threading.Event()
     while True:
         t = time.monotonic() - t0
         result.samples.append(_sample(stack, cg, layout, t))
@@ -377,6 +453,11 @@ def _drive(
                 break
             result.bad_deploy_t = t
             say(f"[{layout.key}] {t:5.1f}s  bad deploy: checkouts now labelled by order id")
+            if settings.dashboard_every_s is not None:
+                dashboard = _Dashboard(
+                    stack, settings.dashboard_every_s, t0, result.heavy_queries, dashboard_done
+                )
+                dashboard.start()
         if credits is not None:
             _credit_step(cg, credits, result, t, settings.plan.stages[0].duration_s, say)
         if t >= next_alert_poll:
@@ -402,6 +483,9 @@ def _drive(
         if stop.is_set() or (end_after_load is not None and t >= end_after_load):
             break
         time.sleep(SAMPLE_INTERVAL_S)
+    dashboard_done.set()  # the run is over: the dashboard closes too
+    if dashboard is not None:
+        dashboard.join(timeout=25)
     load.join(timeout=settings.plan.slice_s + 10)
     result.slices = list(load.slices)
     if load.error is not None:
@@ -418,7 +502,7 @@ class _CreditState:
     last_t: float
     last_cpu_s: float
     quota: float
-    spent: bool = False
+    switched: bool = False
 
     @classmethod
     def start(cls, cg: MemoryCgroup, layout: Layout) -> _CreditState:
@@ -428,8 +512,11 @@ class _CreditState:
             raise CgroupError(f"no published credit figures for {layout.instance.name} ({known})")
         if not cg.cpu_quota_applied:
             raise CgroupError(f"{cg.path}: no CPU controller, the credit quota cannot apply")
-        # phase 1: a full balance (an instance that idled for a day: 24 h of earning)
-        return cls(CreditBalance(spec, spec.max_balance), 0.0, cg.cpu_seconds(), float(spec.vcpu))
+        # phase 1: the balance spent (hours above the baseline); spent first, so that what
+        # grows during a run (series, tables, caches) weighs against the finding, not for it
+        balance = CreditBalance(spec, 0.0)
+        cg.set_cpu_quota(balance.quota_cores())
+        return cls(balance, 0.0, cg.cpu_seconds(), balance.quota_cores())
 
 
 def _credit_step(
@@ -440,13 +527,13 @@ def _credit_step(
     switch_t: float,
     say: Progress,
 ) -> None:
-    """Earn and spend from the group's CPU use; at ``switch_t`` the balance is spent (as
-    after hours of monitoring above the baseline); apply the quota the balance allows."""
-    if not state.spent and t >= switch_t:
-        state.spent = True
-        state.balance.balance = 0.0
+    """Earn and spend from the group's CPU use; at ``switch_t`` the balance is full (the
+    same instance after a day's rest: 24 h of earning); apply the quota the balance allows."""
+    if not state.switched and t >= switch_t:
+        state.switched = True
+        state.balance.balance = state.balance.spec.max_balance
         result.credit_switch_t = t
-        say(f"[{result.key}] {t:5.1f}s  CPU credits spent: quota down to the baseline")
+        say(f"[{result.key}] {t:5.1f}s  full CPU credit balance: quota up to every vCPU")
     cpu_s = cg.cpu_seconds()
     state.balance.step(t - state.last_t, cpu_s - state.last_cpu_s)
     state.last_t, state.last_cpu_s = t, cpu_s

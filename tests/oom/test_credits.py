@@ -37,16 +37,19 @@ def test_phases_side_by_side() -> None:
         key="A@t3.medium", title="t", instance="t3.medium", full_limit_bytes=1,
         scale=1.0, real_on_instance=("api",), modelled=(), off_instance=(), limit_bytes=1,
         credit_switch_t=20.0,
-        credit_trace=[(0.0, 576.0, 2.0, 0, 0), (19.5, 575.9, 2.0, 195, 0),
-                      (20.0, 0.0, 0.4, 200, 0), (40.0, 0.0, 0.4, 400, 150)],
+        credit_trace=[(0.0, 0.0, 0.4, 0, 0), (19.5, 0.0, 0.4, 195, 150),
+                      (20.0, 576.0, 2.0, 200, 150), (40.0, 575.9, 2.0, 400, 150)],
     )  # fmt: skip
     result.slices = [
-        CheckoutSlice(0, 20, 64, sent=200, succeeded=200, latencies_ms=[50.0] * 200),
-        CheckoutSlice(20.1, 40, 64, sent=200, succeeded=195, failed=5, latencies_ms=[800.0] * 200),
+        CheckoutSlice(0, 20, 64, sent=200, succeeded=195, failed=5, latencies_ms=[800.0] * 200),
+        CheckoutSlice(20.1, 40, 64, sent=200, succeeded=200, latencies_ms=[50.0] * 200),
     ]
     result = analyse(result)
-    with_credits, spent = result.credit_phases
+    spent, with_credits = result.credit_phases
+    assert spent["phase"] == "credits spent" and with_credits["phase"] == "with credits"
     assert with_credits["p95_ms"] == 50.0 and spent["p95_ms"] == 800.0
-    assert spent["quota_cores"] == pytest.approx(0.4) and spent["throttled_share"] == 0.75
+    assert spent["quota_cores"] == pytest.approx(0.4) and with_credits["quota_cores"] == 2.0
+    assert spent["throttled_share"] == pytest.approx(150 / 195)
+    assert with_credits["throttled_share"] == 0.0
     assert result.verdict.startswith("NOISY NEIGHBOUR: checkout p95 800 ms with the t3 credits")
     assert "(16.0x)" in result.verdict
