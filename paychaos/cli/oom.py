@@ -171,6 +171,14 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     if args.sale_seconds is not None and not explosion:
         raise InvalidInput("--sale-seconds applies to the --bad-deploy-at run only")
     if args.credits:
+        from paychaos.oom.credits import T3_CREDITS
+
+        unknown = sorted({lay.instance.name for lay in layouts} - set(T3_CREDITS))
+        if unknown:
+            raise InvalidInput(
+                f"--credits: no published CPU credit figures for {', '.join(unknown)} "
+                f"(known: {', '.join(T3_CREDITS)})"
+            )
         plan = TrafficPlan.credits(20.0 if args.quick else 30.0)
         if explosion and args.sale_seconds is not None:
             raise InvalidInput("--sale-seconds: the --credits run has its own two phases")
