@@ -8,6 +8,8 @@ summary table and writes ``report.html`` (plots embedded) and ``results.json``.
 Example::
 
     paychaos oom-demo --scale 0.1 --out .paychaos/oom-demo
+    paychaos oom-demo --layout A@t3.medium --layout A@t3.large --bad-deploy-at 10
+    paychaos oom-demo --credits --bad-deploy-at 1 --scale 1 --layout A@t3.medium
     python -m paychaos.cli.oom oom-demo --layout A@t3.medium --instance tiny=1,0.5
 """
 
@@ -89,7 +91,7 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         type=_positive,
         default=None,
         help="the modelled components see N x the span/log rates the driver really causes "
-        "(a bigger flash sale than 2 shared cores send; default 16, but 1 with "
+        "(a bigger flash sale than 2 shared cores send; default 16, but 1 with --credits or "
         "--bad-deploy-at; 1 = only what is sent)",
     )
     p.add_argument(

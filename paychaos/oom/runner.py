@@ -12,6 +12,16 @@ real memory ``R`` (measured, as resident memory, once the stack is up); the
 cgroup limit becomes ``R + scale * (L - R)`` for an instance of ``L`` bytes.
 So the room the modelled components compete for is scaled exactly like them,
 and at ``scale = 1`` the limit is the instance's memory.
+
+Two other runs use a steady rate instead of the ramp, and the traffic really sent:
+
+- ``bad_deploy_at_s`` (the cardinality explosion): at that time the running API starts
+  labelling a checkout histogram by order id (``stack/api/order_label.py``); the runner
+  reads ``prometheus_tsdb_head_series`` from Prometheus' own ``/metrics`` and, with
+  ``dashboard_every_s``, has the real Prometheus evaluate the dashboard's heavy panels;
+- ``credits`` (noisy neighbour): the t3 CPU credit balance (:mod:`paychaos.oom.credits`)
+  is earned and spent from the cgroup's CPU use and applied as its CPU quota, spent for
+  the first half of the run and full for the second.
 """
 
 from __future__ import annotations
