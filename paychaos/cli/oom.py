@@ -8,6 +8,8 @@ summary table and writes ``report.html`` (plots embedded) and ``results.json``.
 Example::
 
     paychaos oom-demo --scale 0.1 --out .paychaos/oom-demo
+    paychaos oom-demo --layout A@t3.medium --layout A@t3.large --bad-deploy-at 10
+    paychaos oom-demo --credits --bad-deploy-at 1 --scale 1 --layout A@t3.medium
     python -m paychaos.cli.oom oom-demo --layout A@t3.medium --instance tiny=1,0.5
 """
 
@@ -45,6 +47,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 3600] seconds")
+    return value
+
+
 def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p = subparsers.add_parser(
         "oom-demo",
@@ -77,9 +89,41 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument(
         "--traffic-factor",
         type=_positive,
-        default=16.0,
+        default=None,
         help="the modelled components see N x the span/log rates the driver really causes "
-        "(a bigger flash sale than 2 shared cores send; default 16; 1 = only what is sent)",
+        "(a bigger flash sale than 2 shared cores send; default 16, but 1 with --credits or "
+        "--bad-deploy-at; 1 = only what is sent)",
+    )
+    p.add_argument(
+        "--bad-deploy-at",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="the cardinality explosion: this far into the sale the API starts labelling a "
+        "checkout histogram by order id (21 new series per checkout) until the run ends",
+    )
+    p.add_argument(
+        "--sale-seconds",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --bad-deploy-at: how long the steady sale lasts (default 90, 60 with --quick)",
+    )
+    p.add_argument(
+        "--dashboard-every",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --bad-deploy-at: from the deploy on, evaluate the dashboard's heavy panels "
+        "(the seed's 24 h increase/bottomk, and the same over the per-order metric) every "
+        "SECONDS, recording their time and Prometheus' memory",
+    )
+    p.add_argument(
+        "--credits",
+        action="store_true",
+        help="noisy neighbour: the same steady load first with the t3 CPU credits spent (the "
+        "cgroup's CPU quota at the baseline), then with a full balance, side by side; with "
+        "--bad-deploy-at the monitoring's own CPU (scrapes of the exploding metric) competes",
     )
     p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
     p.add_argument("--quick", action="store_true", help="a shorter ramp (CI)")
@@ -118,21 +162,53 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     from paychaos.oom.report import render_html, summary_table, write_json
     from paychaos.oom.runner import RunSettings, TrafficPlan, run_all, stderr_progress
 
+    explosion = args.bad_deploy_at is not None
+    factor = (
+        args.traffic_factor
+        if args.traffic_factor is not None
+        else (1.0 if explosion or args.credits else 16.0)
+    )
+    if args.dashboard_every is not None and not explosion:
+        raise InvalidInput("--dashboard-every applies to the --bad-deploy-at run only")
+    if args.sale_seconds is not None and not explosion:
+        raise InvalidInput("--sale-seconds applies to the --bad-deploy-at run only")
+    if args.credits:
+        from paychaos.oom.credits import T3_CREDITS
+
+        unknown = sorted({lay.instance.name for lay in layouts} - set(T3_CREDITS))
+        if unknown:
+            raise InvalidInput(
+                f"--credits: no published CPU credit figures for {', '.join(unknown)} "
+                f"(known: {', '.join(T3_CREDITS)})"
+            )
+        plan = TrafficPlan.credits(20.0 if args.quick else 30.0)
+        if explosion and args.sale_seconds is not None:
+            raise InvalidInput("--sale-seconds: the --credits run has its own two phases")
+    elif explosion:
+        plan = TrafficPlan.explosion(args.sale_seconds or (60.0 if args.quick else 90.0))
+    else:
+        plan = TrafficPlan.quick() if args.quick else TrafficPlan()
+    if explosion and args.bad_deploy_at >= plan.duration_s:
+        raise InvalidInput(
+            f"--bad-deploy-at {args.bad_deploy_at:g}: must come before the sale ends "
+            f"({plan.duration_s:g}s)"
+        )
     settings = RunSettings(
         scale=args.scale,
-        traffic_factor=args.traffic_factor,
-        plan=TrafficPlan.quick() if args.quick else TrafficPlan(),
+        traffic_factor=factor,
+        plan=plan,
         state_dir=args.out / "state",
+        bad_deploy_at_s=args.bad_deploy_at,
+        credits=args.credits,
+        dashboard_every_s=args.dashboard_every,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"oom-demo: {len(layouts)} layout(s), scale {args.scale:g}, modelled traffic "
-        f"{args.traffic_factor:g} x sent, ramp {settings.plan.duration_s:.0f}s each",
-        file=sys.stderr,
-    )
+    headline = headline_of(settings)
+    print(f"oom-demo: {len(layouts)} layout(s); {headline}", file=sys.stderr)
     results = run_all(layouts, settings, progress=stderr_progress)
     notes = [
-        f"Modelled components saw {args.traffic_factor:g} x the span and log rates the load "
+        headline,
+        f"Modelled components saw {factor:g} x the span and log rates the load "
         "driver caused (--traffic-factor); real components saw only what was sent.",
         "Failed checkouts count only what the shop itself lost (no answer, 500, 503); the "
         "gateway simulator's own 502/504 are listed apart (they occur in every layout).",
@@ -140,9 +216,35 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     command = "paychaos " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     (args.out / "report.html").write_text(render_html(results, command=command, notes=notes))
     write_json(results, args.out / "results.json")
+    print(headline)
     print(summary_table(results))
     print(f"\nreport: {args.out / 'report.html'}")
     return 1 if any(r.error for r in results) else 0
+
+
+def headline_of(settings: Any) -> str:
+    """What every output starts with: the scale and the multiplier, never left implicit."""
+    scale = (
+        "scale 1 (the instance's real memory)"
+        if settings.scale == 1
+        else f"SCALED ROOM: scale {settings.scale:g} (modelled footprints and the room around "
+        "the real processes x scale; the traffic is not scaled)"
+    )
+    factor = (
+        "traffic as really sent, no multiplier"
+        if settings.traffic_factor == 1
+        else f"MULTIPLIER: modelled components see {settings.traffic_factor:g} x the traffic sent"
+    )
+    if settings.bad_deploy_at_s is not None and not settings.credits:
+        what = f"bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
+    elif settings.credits:
+        rate = settings.plan.stages[0].rate_per_s
+        what = f"noisy neighbour: {rate:g} checkouts/s with t3 credits spent, then a full balance"
+        if settings.bad_deploy_at_s is not None:
+            what += f", bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
+    else:
+        what = "flash sale"
+    return f"{what}; {scale}; {factor}; sale {settings.plan.duration_s:.0f}s per layout"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

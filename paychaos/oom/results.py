@@ -34,6 +34,7 @@ class Sample:
     rss_bytes: dict[str, int]
     alive: dict[str, bool]
     blind: bool
+    answering: dict[str, bool] = field(default_factory=dict)  # monitoring: alive and answering
 
 
 @dataclass
@@ -48,6 +49,7 @@ class CheckoutSlice:
     declined: int = 0
     failed: int = 0  # no answer, 500 or 503: the shop itself lost the sale
     processor_errors: int = 0  # 502/504 from the gateway simulator, in every layout
+    latencies_ms: list[float] = field(default_factory=list)  # every answer (or give-up)
 
 
 @dataclass
@@ -95,7 +97,18 @@ class LayoutResult:
     budget_summary: str = ""
     interrupted: bool = False
     error: str | None = None
+    bad_deploy_t: float | None = None  # when the per-order metric went live (s into the sale)
+    head_series: list[tuple[float, int]] = field(default_factory=list)  # (t, head series)
+    credit_switch_t: float | None = None  # when the t3 credit balance was spent
+    # (t, credit balance, CPU quota in cores, CFS periods, throttled periods)
+    credit_trace: list[tuple[float, float, float, int, int]] = field(default_factory=list)
+    credit_phases: list[dict[str, float | str]] = field(default_factory=list)
+    # the dashboard's heavy panels evaluated by the real Prometheus: one row per query
+    # {t, panel, seconds, ok, prometheus_rss_before, prometheus_rss_after, head_series}
+    heavy_queries: list[dict[str, float | str | bool]] = field(default_factory=list)
     # filled by analyse()
+    blind_by_signal: dict[str, float] = field(default_factory=dict)  # signal -> seconds
+    pressure: dict[str, float] = field(default_factory=dict)  # checkouts before/after the deploy
     kills: list[Kill] = field(default_factory=list)
     oom_kills: int = 0
     blind_s: float = 0.0
@@ -122,6 +135,14 @@ class LayoutResult:
     @property
     def peak_usage_bytes(self) -> int:
         return max((s.usage_bytes for s in self.samples), default=0)
+
+    @property
+    def peak_head_series(self) -> int:
+        return max((n for _t, n in self.head_series), default=0)
+
+    @property
+    def first_kill_t(self) -> float | None:
+        return min((k.t for k in self.kills), default=None)
 
     @property
     def peak_ratio(self) -> float:
@@ -186,6 +207,54 @@ def _is_down(name: str) -> Callable[[Sample], bool]:
     return lambda sample: not sample.alive.get(name, True)
 
 
+# which components a signal needs (the ones on the instance; the rest never failed here)
+SIGNAL_NEEDS = {
+    "metrics": ("prometheus",),
+    "alerts": ("prometheus", "alertmanager"),
+    "traces": ("collector",),
+    "logs": ("collector",),
+}
+
+
+def _up(sample: Sample, name: str) -> bool:
+    return sample.answering.get(name, sample.alive.get(name, True))
+
+
+def _lost(names: list[str]) -> Callable[[Sample], bool]:
+    return lambda sample: any(not _up(sample, n) for n in names)
+
+
+def blind_by_signal(result: LayoutResult) -> dict[str, float]:
+    """Seconds each signal was lost: a component it needs was dead or not answering."""
+    out = {}
+    for signal_name, needs in SIGNAL_NEEDS.items():
+        mine = [n for n in needs if n in result.real_on_instance]
+        out[signal_name] = _time_where(result.samples, _lost(mine))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def pressure_figures(result: LayoutResult) -> dict[str, float]:
+    """Checkouts before the bad deploy and from it to the end: sent, failed, p95 (ms)."""
+    if result.bad_deploy_t is None:
+        return {}
+    # a slice belongs to the side it started on (the driver's first slice may straddle)
+    before = [s for s in result.slices if s.t_start < result.bad_deploy_t]
+    after = [s for s in result.slices if s.t_start >= result.bad_deploy_t]
+    out: dict[str, float] = {}
+    for name, part in (("before", before), ("after", after)):
+        out[f"{name}_sent"] = sum(s.sent for s in part)
+        out[f"{name}_failed"] = sum(s.failed for s in part)
+        out[f"{name}_p95_ms"] = percentile([ms for s in part for ms in s.latencies_ms], 0.95)
+    return out
+
+
 def analyse(result: LayoutResult) -> LayoutResult:
     """Fill kills, blind time, alert findings and the verdict from the observations."""
     samples = result.samples
@@ -226,18 +295,53 @@ def analyse(result: LayoutResult) -> LayoutResult:
     }
     long_down = [name for name, secs in down.items() if secs >= DOWN_FOR_S]
     finding("ServiceDown", bool(long_down), f"down >= 15s: {', '.join(long_down) or '-'}")
-    for name in sorted(set(result.alerts_seen) - {f.name for f in findings}):
+    known = {f.name for f in findings} | ({"ActiveSeriesGrowth"} if result.bad_deploy_t else set())
+    for name in sorted(set(result.alerts_seen) - known):
         findings.append(
             AlertFinding(name, False, True, f"fired at {result.alerts_seen[name]:.0f}s")
         )
+    if result.bad_deploy_t is not None:
+        findings.append(_series_growth_finding(result))
     result.alerts = findings
+    result.blind_by_signal = blind_by_signal(result)
+    result.pressure = pressure_figures(result)
+    result.credit_phases = credit_phases(result)
     result.verdict = verdict(result)
     return result
+
+
+SERIES_RULE_NEEDS_S = 5 * 60 + 2 * 60  # ActiveSeriesGrowth: 5 min of history, then `for: 2m`
+
+
+def _series_growth_finding(result: LayoutResult) -> AlertFinding:
+    """Did ActiveSeriesGrowth warn, and before the first kill?"""
+    name = "ActiveSeriesGrowth"
+    kill_t = result.first_kill_t
+    if name in result.alerts_seen:
+        t = result.alerts_seen[name]
+        when = (
+            f"{kill_t - t:.0f}s BEFORE the first kill"
+            if kill_t is not None and t < kill_t
+            else ("after the first kill" if kill_t is not None else "no kill followed")
+        )
+        return AlertFinding(name, True, True, f"fired at {t:.0f}s, {when}")
+    span = result.samples[-1].t if result.samples else 0.0
+    why = (
+        f"it compares with 5 min ago and then waits 2 min (>= {SERIES_RULE_NEEDS_S}s); "
+        f"this run lasted {span:.0f}s"
+    )
+    if kill_t is not None:
+        why += f" and the kill came {kill_t - (result.bad_deploy_t or 0):.0f}s after the deploy"
+    return AlertFinding(name, True, False, f"did NOT fire: {why}")
 
 
 def verdict(result: LayoutResult) -> str:
     if result.error:
         return f"ERROR: {result.error}"
+    if len(result.credit_phases) == 2:
+        return _credits_verdict(result)
+    if result.bad_deploy_t is not None:
+        return _explosion_verdict(result)
     peak = f"peak {result.peak_ratio:.0%} of the limit"
     if result.oom_kills:
         victims = sorted({k.component or "a child process" for k in result.kills})
@@ -249,3 +353,77 @@ def verdict(result: LayoutResult) -> str:
     if result.peak_ratio > PRESSURE_RATIO:
         return f"survives at the edge: no OOM kill, {peak}, {result.failed} failed checkouts"
     return f"survives: no OOM kill, {peak}, {result.failed} failed checkouts"
+
+
+def _explosion_verdict(result: LayoutResult) -> str:
+    series = f"head series peaked at {result.peak_head_series:,}"
+    p = result.pressure
+    checkouts = (
+        f"{p.get('after_failed', 0):.0f} of {p.get('after_sent', 0):.0f} checkouts failed after "
+        f"the deploy, p95 {p.get('after_p95_ms', float('nan')):.0f} ms "
+        f"(before: {p.get('before_p95_ms', float('nan')):.0f} ms)"
+    )
+    if result.oom_kills:
+        victims = list(dict.fromkeys(k.component or "a child process" for k in result.kills))
+        first = result.first_kill_t or 0.0
+        since = first - (result.bad_deploy_t or 0.0)
+        blind = result.blind_by_signal
+        return (
+            f"OOM-KILLED: the kernel killed {', then '.join(victims)} ({result.oom_kills} kill(s), "
+            f"first at {first:.0f}s, {since:.0f}s after the bad deploy); {series}; metrics "
+            f"blind {blind.get('metrics', 0):.0f}s, alerts blind {blind.get('alerts', 0):.0f}s; "
+            f"{checkouts}"
+        )
+    headroom = max(0, result.limit_bytes - result.peak_usage_bytes) / 2**20
+    return (
+        f"NOT KILLED: no OOM kill, {series}; peak {result.peak_ratio:.0%} of the limit, "
+        f"{headroom:.0f} MiB headroom left; {checkouts}"
+    )
+
+
+def credit_phases(result: LayoutResult) -> list[dict[str, float | str]]:
+    """Checkouts with the t3 balance spent, then full: sent, failed, p50/p95 (ms),
+    the quota applied and the share of CFS periods throttled."""
+    switch = result.credit_switch_t
+    if switch is None:
+        return []
+    trace = result.credit_trace
+    phases: list[dict[str, float | str]] = []
+    for name, lo, hi in (("credits spent", 0.0, switch), ("with credits", switch, 1e12)):
+        part = [s for s in result.slices if lo - 0.5 <= s.t_start and s.t_end <= hi + 0.5]
+        latencies = [ms for s in part for ms in s.latencies_ms]
+        inside = [row for row in trace if lo <= row[0] < hi - 0.05]  # rows are rounded
+        periods = inside[-1][3] - inside[0][3] if len(inside) > 1 else 0
+        throttled = inside[-1][4] - inside[0][4] if len(inside) > 1 else 0
+        phases.append(
+            {
+                "phase": name,
+                "sent": float(sum(s.sent for s in part)),
+                "failed": float(sum(s.failed for s in part)),
+                "p50_ms": percentile(latencies, 0.5),
+                "p95_ms": percentile(latencies, 0.95),
+                "quota_cores": min((row[2] for row in inside), default=float("nan")),
+                # share of the phase held at the lowest quota (a spent balance earns back
+                # while the instance uses less than its baseline, and bursts on it briefly)
+                "at_min_quota_share": (
+                    sum(1 for row in inside if row[2] == min(r[2] for r in inside)) / len(inside)
+                    if inside
+                    else 0.0
+                ),
+                "throttled_share": throttled / periods if periods else 0.0,
+            }
+        )
+    return phases
+
+
+def _credits_verdict(result: LayoutResult) -> str:
+    spent, with_c = result.credit_phases
+    ratio = float(spent["p95_ms"]) / float(with_c["p95_ms"]) if with_c["p95_ms"] else float("nan")
+    return (
+        f"NOISY NEIGHBOUR: checkout p95 {float(spent['p95_ms']):.0f} ms with the t3 credits "
+        f"spent (quota {float(spent['quota_cores']):g} cores "
+        f"{float(spent['at_min_quota_share']):.0%} of the time, throttled in "
+        f"{float(spent['throttled_share']):.0%} of periods) vs {float(with_c['p95_ms']):.0f} ms "
+        f"with credits ({ratio:.1f}x); failed {float(spent['failed']):.0f} vs "
+        f"{float(with_c['failed']):.0f}"
+    )

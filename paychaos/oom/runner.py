@@ -12,6 +12,16 @@ real memory ``R`` (measured, as resident memory, once the stack is up); the
 cgroup limit becomes ``R + scale * (L - R)`` for an instance of ``L`` bytes.
 So the room the modelled components compete for is scaled exactly like them,
 and at ``scale = 1`` the limit is the instance's memory.
+
+Two other runs use a steady rate instead of the ramp, and the traffic really sent:
+
+- ``bad_deploy_at_s`` (the cardinality explosion): at that time the running API starts
+  labelling a checkout histogram by order id (``stack/api/order_label.py``); the runner
+  reads ``prometheus_tsdb_head_series`` from Prometheus' own ``/metrics`` and, with
+  ``dashboard_every_s``, has the real Prometheus evaluate the dashboard's heavy panels;
+- ``credits`` (noisy neighbour): the t3 CPU credit balance (:mod:`paychaos.oom.credits`)
+  is earned and spent from the cgroup's CPU use and applied as its CPU quota, spent for
+  the first half of the run and full for the second.
 """
 
 from __future__ import annotations
@@ -19,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +44,7 @@ from paychaos.budget.report import render_text, summary_line
 from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import PaychaosError
 from paychaos.loadgen import drive
+from paychaos.oom.credits import T3_CREDITS, CreditBalance
 from paychaos.oom.layouts import MONITORING, Layout
 from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
 from paychaos.stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
@@ -39,12 +52,14 @@ from paychaos.stack.embedded import REPO_ROOT, EmbeddedStack, StackConfig, Stack
 from paychaos.stack.instance import process_tree
 from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.stack.process import ProcessSpec
+from paychaos.stack.state import admin_token_file
 from paychaos.stack.supervisor import probe
 
 SAMPLE_INTERVAL_S = 0.5
 ALERT_POLL_S = 2.0
 SETTLE_S = 3.0
 Progress = Callable[[str], None]
+_HEAD_SERIES = re.compile(r"^prometheus_tsdb_head_series ([0-9.e+]+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,22 @@ class TrafficPlan:
         """A shorter ramp for CI."""
         return cls(stages=(Stage(10, 4), Stage(35, 6), Stage(70, 12)), tail_s=6.0)
 
+    @classmethod
+    def credits(cls, phase_s: float = 30.0, rate_per_s: float = 40.0) -> TrafficPlan:
+        """The noisy-neighbour run: the same steady rate in two equal phases (credits spent,
+        then a full balance), 5 s slices that never straddle the switch."""
+        return cls(
+            stages=(Stage(rate_per_s, phase_s), Stage(rate_per_s, phase_s)),
+            tail_s=2.0,
+            slice_s=5.0,
+        )
+
+    @classmethod
+    def explosion(cls, duration_s: float = 70.0) -> TrafficPlan:
+        """The bad-deploy run: a steady 40 checkouts/s (what two shared cores sustain
+        with the whole stack on them), in 5 s slices (fewer driver restarts)."""
+        return cls(stages=(Stage(40, duration_s),), tail_s=6.0, slice_s=5.0)
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -84,6 +115,9 @@ class RunSettings:
     plan: TrafficPlan = field(default_factory=TrafficPlan)
     state_dir: Path = Path(".paychaos/oom-demo")
     scrape_interval_s: float = 2.0
+    bad_deploy_at_s: float | None = None  # the per-order metric goes live this far into the sale
+    credits: bool = False  # noisy neighbour: first half with t3 credits, second half spent
+    dashboard_every_s: float | None = None  # the heavy panels, every N s from the bad deploy
 
 
 def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> list[ProcessSpec]:
@@ -155,6 +189,7 @@ class _Load(threading.Thread):
             )
         )
         record = CheckoutSlice(start - self.t0, time.monotonic() - self.t0, stage.concurrency)
+        record.latencies_ms = [round(ms, 2) for ms in result.latencies_ms]
         for (_method, code), n in result.by_method_status.items():
             record.sent += n
             if code == 201:
@@ -195,8 +230,12 @@ def _rss_of(stack: EmbeddedStack, names: tuple[str, ...]) -> dict[str, int]:
 
 def _sample(stack: EmbeddedStack, cg: MemoryCgroup, layout: Layout, t: float) -> Sample:
     comps = stack.supervisor.components
-    monitored = [name for name in MONITORING if name in comps]
-    blind = any(not (comps[n].alive and probe(comps[n].spec, timeout_s=0.3)) for n in monitored)
+    answering = {
+        n: comps[n].alive and probe(comps[n].spec, timeout_s=0.3)
+        for n in (*MONITORING, "alertmanager")
+        if n in comps
+    }
+    blind = any(not answering[n] for n in MONITORING if n in answering)
     return Sample(
         t=t,
         usage_bytes=cg.usage_bytes(),
@@ -205,7 +244,110 @@ def _sample(stack: EmbeddedStack, cg: MemoryCgroup, layout: Layout, t: float) ->
         rss_bytes=_rss_of(stack, layout.on_instance),
         alive={name: comp.alive for name, comp in comps.items()},
         blind=blind,
+        answering=answering,
     )
+
+
+def head_series(prometheus_url: str) -> int | None:
+    """``prometheus_tsdb_head_series`` read from Prometheus' own ``/metrics`` (no query: a
+    query would cost the struggling Prometheus memory too); None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{prometheus_url}/metrics", timeout=1.0) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    match = _HEAD_SERIES.search(text)
+    return int(float(match.group(1))) if match else None
+
+
+def deploy_order_label(api_url: str, state_dir: Path, ttl_s: float) -> str:
+    """Switch the running API to the bad deploy's per-order metric for ``ttl_s`` (it
+    rolls itself back at the TTL); returns what went wrong, or "" on success."""
+    token = admin_token_file(state_dir).read_text().strip()
+    req = urllib.request.Request(
+        f"{api_url}/admin/order-label",
+        data=json.dumps({"ttl_s": round(ttl_s, 1)}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5.0) as resp:
+            return "" if resp.status == 201 else f"the API answered {resp.status}"
+    except (OSError, ValueError) as exc:
+        return f"the API refused the bad deploy: {exc}"
+
+
+# The seed's dashboard panel (24 h increase, bottomk by method), and the same panel
+# patterns over the bad deploy's per-order metric, as Grafana sends them: range queries
+# over the last 15 minutes at a 2 s step (its resolution for a panel of ~450 points).
+HEAVY_PANELS = {
+    "seed: bottomk 24h increase by method": (
+        'bottomk(1, sum by (method) (increase(shop_payments_total{status="success"}[24h])))'
+    ),
+    "bottomk 24h increase by order": (
+        "bottomk(10, sum by (order_id) (increase(shop_checkout_order_duration_seconds_count[24h])))"
+    ),
+    "p95 by order (histogram_quantile)": (
+        "histogram_quantile(0.95, sum by (le, order_id) "
+        "(rate(shop_checkout_order_duration_seconds_bucket[5m])))"
+    ),
+}
+PANEL_RANGE_S = 900.0
+PANEL_STEP_S = 2.0
+
+
+class _Dashboard(threading.Thread):
+    """A dashboard left open during the incident: every ``every_s`` seconds its heavy panels
+    are evaluated by the real Prometheus; each row records the query's time and what it
+    did to Prometheus' private resident memory."""
+
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        every_s: float,
+        t0: float,
+        rows: list[dict[str, float | str | bool]],
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name="oom-dashboard", daemon=True)
+        self.stack, self.every_s, self.t0, self.rows, self.stop_event = (
+            stack,
+            every_s,
+            t0,
+            rows,
+            stop,
+        )
+        self.prom = PrometheusClient(stack.urls["prometheus"], timeout_s=20.0)
+
+    def run(self) -> None:
+        # a daemon: on Ctrl-C the stack stops under it and it dies with the process
+        while not self.stop_event.is_set():
+            for panel, expr in HEAVY_PANELS.items():
+                if self.stop_event.is_set():
+                    return
+                self._one(panel, expr)
+            self.stop_event.wait(self.every_s)
+
+    def _one(self, panel: str, expr: str) -> None:
+        before = _rss_of(self.stack, ("prometheus",))["prometheus"]
+        start = time.monotonic()
+        now = time.time()
+        ok, series = True, 0
+        try:
+            series = len(self.prom.query_range(expr, now - PANEL_RANGE_S, now, PANEL_STEP_S))
+        except (PaychaosError, OSError):
+            ok = False
+        self.rows.append(
+            {
+                "t": round(start - self.t0, 2),
+                "panel": panel,
+                "seconds": round(time.monotonic() - start, 3),
+                "ok": ok,
+                "result_series": series,
+                "prometheus_rss_before": before,
+                "prometheus_rss_after": _rss_of(self.stack, ("prometheus",))["prometheus"],
+            }
+        )
 
 
 def _poll_alerts(prom: PrometheusClient, seen: dict[str, float], t: float) -> None:
@@ -305,10 +447,34 @@ def _drive(
     end_after_load: float | None = None
     next_alert_poll = 0.0
     next_say = 0.0
+    deploy_at = settings.bad_deploy_at_s
+    credits = _CreditState.start(cg, layout) if settings.credits else None
+    dashboard: _Dashboard | None = None
+    dashboard_done = threading.Event()
     while True:
         t = time.monotonic() - t0
         result.samples.append(_sample(stack, cg, layout, t))
+        if deploy_at is not None and t >= deploy_at:
+            deploy_at = None
+            ttl = settings.plan.duration_s + settings.plan.tail_s - t + 30.0
+            problem = deploy_order_label(stack.urls["api"], stack.cfg.state_dir, ttl)
+            if problem:
+                result.error = problem
+                break
+            result.bad_deploy_t = t
+            say(f"[{layout.key}] {t:5.1f}s  bad deploy: checkouts now labelled by order id")
+            if settings.dashboard_every_s is not None:
+                dashboard = _Dashboard(
+                    stack, settings.dashboard_every_s, t0, result.heavy_queries, dashboard_done
+                )
+                dashboard.start()
+        if credits is not None:
+            _credit_step(cg, credits, result, t, settings.plan.stages[0].duration_s, say)
         if t >= next_alert_poll:
+            if "prometheus" in layout.real_on_instance or settings.bad_deploy_at_s is not None:
+                series = head_series(stack.urls["prometheus"])
+                if series is not None:
+                    result.head_series.append((round(t, 2), series))
             _poll_alerts(prom, result.alerts_seen, t)
             next_alert_poll = t + ALERT_POLL_S
         if t >= next_say:
@@ -319,6 +485,7 @@ def _drive(
                 f"[{layout.key}] {t:5.1f}s  memory {last.usage_bytes / 2**20:6.0f}/"
                 f"{last.limit_bytes / 2**20:.0f} MiB ({last.usage_bytes / last.limit_bytes:4.0%})"
                 f"  OOM kills {last.oom_kills}  checkouts {sent} ({failed} failed)"
+                + (f"  head series {result.head_series[-1][1]:,}" if result.head_series else "")
             )
             next_say = t + 2.0
         if not load.is_alive() and end_after_load is None:
@@ -326,6 +493,9 @@ def _drive(
         if stop.is_set() or (end_after_load is not None and t >= end_after_load):
             break
         time.sleep(SAMPLE_INTERVAL_S)
+    dashboard_done.set()  # the run is over: the dashboard closes too
+    if dashboard is not None:
+        dashboard.join(timeout=25)
     load.join(timeout=settings.plan.slice_s + 10)
     result.slices = list(load.slices)
     if load.error is not None:
@@ -334,6 +504,63 @@ def _drive(
         for when, code in comp.exits:
             result.exits.append((when - wall0, name, code))
     result.exits.sort()
+
+
+@dataclass
+class _CreditState:
+    balance: CreditBalance
+    last_t: float
+    last_cpu_s: float
+    quota: float
+    switched: bool = False
+
+    @classmethod
+    def start(cls, cg: MemoryCgroup, layout: Layout) -> _CreditState:
+        spec = T3_CREDITS.get(layout.instance.name)
+        if spec is None:
+            known = ", ".join(T3_CREDITS)
+            raise CgroupError(f"no published credit figures for {layout.instance.name} ({known})")
+        if not cg.cpu_quota_applied:
+            raise CgroupError(f"{cg.path}: no CPU controller, the credit quota cannot apply")
+        # phase 1: the balance spent (hours above the baseline); spent first, so that what
+        # grows during a run (series, tables, caches) weighs against the finding, not for it
+        balance = CreditBalance(spec, 0.0)
+        cg.set_cpu_quota(balance.quota_cores())
+        return cls(balance, 0.0, cg.cpu_seconds(), balance.quota_cores())
+
+
+def _credit_step(
+    cg: MemoryCgroup,
+    state: _CreditState,
+    result: LayoutResult,
+    t: float,
+    switch_t: float,
+    say: Progress,
+) -> None:
+    """Earn and spend from the group's CPU use; at ``switch_t`` the balance is full (the
+    same instance after a day's rest: 24 h of earning); apply the quota the balance allows."""
+    if not state.switched and t >= switch_t:
+        state.switched = True
+        state.balance.balance = state.balance.spec.max_balance
+        result.credit_switch_t = t
+        say(f"[{result.key}] {t:5.1f}s  full CPU credit balance: quota up to every vCPU")
+    cpu_s = cg.cpu_seconds()
+    state.balance.step(t - state.last_t, cpu_s - state.last_cpu_s)
+    state.last_t, state.last_cpu_s = t, cpu_s
+    quota = state.balance.quota_cores()
+    if quota != state.quota:
+        cg.set_cpu_quota(quota)
+        state.quota = quota
+    throttling = cg.cpu_throttling()
+    result.credit_trace.append(
+        (
+            round(t, 2),
+            round(state.balance.balance, 3),
+            quota,
+            throttling.periods if throttling else 0,
+            throttling.throttled_periods if throttling else 0,
+        )
+    )
 
 
 def _budget(stack: EmbeddedStack, window_s: float, result: LayoutResult, say: Progress) -> None:

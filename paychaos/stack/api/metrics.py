@@ -20,7 +20,7 @@ from prometheus_client import (
 from paychaos.contracts.domain import METHODS
 
 PAYMENT_STATUSES = ("success", "declined", "error")
-_LATENCY_BUCKETS_S = (
+LATENCY_BUCKETS_S = (
     0.005,
     0.01,
     0.025,
@@ -113,21 +113,21 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             "http_server_request_duration_seconds",
             "HTTP request duration (RED: duration)",
             ["route", "http_method", "code"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         checkout_duration=Histogram(
             "shop_checkout_duration_seconds",
             "End-to-end checkout duration inside the API, by payment method and outcome",
             ["method", "status"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         gateway_duration=Histogram(
             "shop_gateway_request_duration_seconds",
             "Duration of calls to the payment gateway, by payment method and outcome",
             ["method", "outcome"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         gateway_timeouts=gateway_timeouts,
