@@ -90,9 +90,9 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         "--traffic-factor",
         type=_positive,
         default=None,
-        help="the modelled components see N x the span/log rates the driver really causes "
-        "(a bigger flash sale than 2 shared cores send; default 16, but 1 with --credits or "
-        "--bad-deploy-at; 1 = only what is sent)",
+        help="a multiplier, off by default (1 = only what is really sent): the modelled "
+        "components see N x the span/log rates the driver causes (a bigger sale than 2 shared "
+        "cores send); when used, it is printed in the headline of every output",
     )
     p.add_argument(
         "--bad-deploy-at",
@@ -117,6 +117,14 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         help="with --bad-deploy-at: from the deploy on, evaluate the dashboard's heavy panels "
         "(the seed's 24 h increase/bottomk, and the same over the per-order metric) every "
         "SECONDS, recording their time and Prometheus' memory",
+    )
+    p.add_argument(
+        "--until-kill",
+        action="store_true",
+        help="with --bad-deploy-at: end a layout's sale 12 s after its first kernel OOM kill, "
+        "and drive the layouts after a killed one until their Prometheus holds at least the "
+        "head series the killed one peaked at (the same trajectory, however fast this machine "
+        "sends); --sale-seconds stays the bound",
     )
     p.add_argument(
         "--credits",
@@ -163,13 +171,11 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     from paychaos.oom.runner import RunSettings, TrafficPlan, run_all, stderr_progress
 
     explosion = args.bad_deploy_at is not None
-    factor = (
-        args.traffic_factor
-        if args.traffic_factor is not None
-        else (1.0 if explosion or args.credits else 16.0)
-    )
+    factor = args.traffic_factor if args.traffic_factor is not None else 1.0
     if args.dashboard_every is not None and not explosion:
         raise InvalidInput("--dashboard-every applies to the --bad-deploy-at run only")
+    if args.until_kill and not explosion:
+        raise InvalidInput("--until-kill applies to the --bad-deploy-at run only")
     if args.sale_seconds is not None and not explosion:
         raise InvalidInput("--sale-seconds applies to the --bad-deploy-at run only")
     if args.credits:
@@ -201,6 +207,7 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
         bad_deploy_at_s=args.bad_deploy_at,
         credits=args.credits,
         dashboard_every_s=args.dashboard_every,
+        until_kill=args.until_kill,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     headline = headline_of(settings)
@@ -214,8 +221,10 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
         "gateway simulator's own 502/504 are listed apart (they occur in every layout).",
     ]
     command = "paychaos " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    (args.out / "report.html").write_text(render_html(results, command=command, notes=notes))
-    write_json(results, args.out / "results.json")
+    (args.out / "report.html").write_text(
+        render_html(results, command=command, notes=notes, headline=headline)
+    )
+    write_json(results, args.out / "results.json", headline=headline)
     print(headline)
     print(summary_table(results))
     print(f"\nreport: {args.out / 'report.html'}")
@@ -244,7 +253,13 @@ def headline_of(settings: Any) -> str:
             what += f", bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
     else:
         what = "flash sale"
-    return f"{what}; {scale}; {factor}; sale {settings.plan.duration_s:.0f}s per layout"
+    sale = f"sale {settings.plan.duration_s:.0f}s per layout"
+    if getattr(settings, "until_kill", False):
+        sale = (
+            f"sale until the first OOM kill, or the series of a killed layout (at most "
+            f"{settings.plan.duration_s:.0f}s per layout)"
+        )
+    return f"{what}; {scale}; {factor}; {sale}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

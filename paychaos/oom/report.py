@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from paychaos.oom.results import LayoutResult
+from paychaos.oom.results import SERIES_RULES, LayoutResult
 from paychaos.stack.footprint import MODELS, SPAN_BYTES
 
 MIB = 2**20
@@ -61,6 +61,8 @@ def summary_table(results: Sequence[LayoutResult]) -> str:
 def explosion_lines(r: LayoutResult) -> list[str]:
     """The cardinality explosion, in detail: kernel kills, series, blind time, alerts."""
     lines = [f"\n{r.key} after the bad deploy at {r.bad_deploy_t:.0f}s:"]
+    if r.ended_by:
+        lines.append(f"  sale ended early: {r.ended_by}")
     for kill in r.kills:
         lines.append(f"  kernel OOM kill at {kill.t:.1f}s: {kill.evidence}")
     if not r.kills:
@@ -89,8 +91,11 @@ def explosion_lines(r: LayoutResult) -> list[str]:
                 + f"  Prometheus {before / MIB:.0f} -> {after / MIB:.0f} MiB"
             )
     for a in r.alerts:
-        if a.expected or a.name in ("PrometheusRestarted", "ActiveSeriesGrowth"):
+        if a.expected or a.name in ("PrometheusRestarted", *SERIES_RULES):
             lines.append(f"  alert {a.name}: {a.note}")
+    if r.could_not_fire:
+        lines.append("  alerts that could not fire while the monitoring was blind:")
+        lines.extend(f"    - {line}" for line in r.could_not_fire)
     return lines
 
 
@@ -112,8 +117,10 @@ def credit_lines(r: LayoutResult) -> list[str]:
     return lines
 
 
-def write_json(results: Sequence[LayoutResult], path: Path) -> None:
-    path.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+def write_json(results: Sequence[LayoutResult], path: Path, *, headline: str = "") -> None:
+    """One record per layout, each carrying the run's headline (scale, multiplier)."""
+    records = [{"headline": headline, **asdict(r)} for r in results]
+    path.write_text(json.dumps(records, indent=1, default=str))
 
 
 def _plot(result: LayoutResult) -> str:
@@ -188,13 +195,16 @@ def _model_rows() -> str:
     return "\n".join(rows)
 
 
-def render_html(results: Sequence[LayoutResult], *, command: str, notes: Sequence[str]) -> str:
+def render_html(
+    results: Sequence[LayoutResult], *, command: str, notes: Sequence[str], headline: str = ""
+) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>paychaos oom-demo</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px}"
         ".bad{color:#b00}.ok{color:#070}pre{background:#f6f6f6;padding:6px}</style></head><body>",
         "<h1>The t3.medium OOM demonstration</h1>",
+        f"<p><b>{_esc(headline)}</b></p>" if headline else "",
         f"<p>Command: <code>{_esc(command)}</code></p>",
         f"<pre>{_esc(summary_table(results))}</pre>",
     ]

@@ -59,6 +59,7 @@ class Kill:
     t: float
     component: str | None
     evidence: str
+    named_by: str = ""  # "kernel log" (its oom-kill record), "SIGKILL exit" or "" (unnamed)
 
 
 @dataclass
@@ -106,6 +107,14 @@ class LayoutResult:
     # the dashboard's heavy panels evaluated by the real Prometheus: one row per query
     # {t, panel, seconds, ok, prometheus_rss_before, prometheus_rss_after, head_series}
     heavy_queries: list[dict[str, float | str | bool]] = field(default_factory=list)
+    # the kernel log's oom-kill records for this cgroup: (t, task, pid, component or None);
+    # kernel_log says whether it could be read ("" = read, else why not)
+    kernel_kills: list[tuple[float, str, int, str | None]] = field(default_factory=list)
+    kernel_log: str = ""
+    # --until-kill: why the sale ended early, and the series target it was driven to
+    ended_by: str = ""
+    series_target: int | None = None
+    series_target_from: str = ""
     # filled by analyse()
     blind_by_signal: dict[str, float] = field(default_factory=dict)  # signal -> seconds
     pressure: dict[str, float] = field(default_factory=dict)  # checkouts before/after the deploy
@@ -115,6 +124,7 @@ class LayoutResult:
     prometheus_down_s: float = 0.0
     alerts: list[AlertFinding] = field(default_factory=list)
     verdict: str = ""
+    could_not_fire: list[str] = field(default_factory=list)  # alerts lost to the blind time
 
     @property
     def sent(self) -> int:
@@ -150,32 +160,58 @@ class LayoutResult:
 
 
 def match_kills(result: LayoutResult) -> list[Kill]:
-    """Kernel kill-counter increments, each named by a SIGKILL exit close in time."""
+    """Kernel kill-counter increments, each named by the kernel's own log record of the kill
+    (task and pid) when it could be read, else by a SIGKILL exit close in time."""
     sigkills = [(t, name) for t, name, code in result.exits if code == -signal.SIGKILL]
     used: set[int] = set()
+    used_kernel: set[int] = set()
     kills: list[Kill] = []
     prev_t, prev_count = 0.0, 0
     for sample in result.samples:
+        lo, hi = prev_t - MATCH_BEFORE_S, sample.t + MATCH_AFTER_S
         for _ in range(max(0, sample.oom_kills - prev_count)):
+            counted = f"cgroup oom_kill +1 at {sample.t:.1f}s"
+            kernel = next(
+                (
+                    i
+                    for i, (t, _task, _pid, _comp) in enumerate(result.kernel_kills)
+                    if i not in used_kernel and lo <= t <= hi
+                ),
+                None,
+            )
+            if kernel is not None:
+                used_kernel.add(kernel)
+                t, task, pid, comp = result.kernel_kills[kernel]
+                # the supervisor's SIGKILL record of the same process is used up too
+                for i, (st, name) in enumerate(sigkills):
+                    if i not in used and name == comp and lo <= st <= hi:
+                        used.add(i)
+                        break
+                kills.append(
+                    Kill(
+                        t,
+                        comp or task,
+                        f"{counted}; kernel log: killed process {pid} ({task})"
+                        + (f" = {comp}" if comp and comp != task else ""),
+                        "kernel log",
+                    )
+                )
+                continue
             match = None
             for i, (t, _name) in enumerate(sigkills):
-                if i not in used and prev_t - MATCH_BEFORE_S <= t <= sample.t + MATCH_AFTER_S:
+                if i not in used and lo <= t <= hi:
                     match = i
                     break
             if match is not None:
                 used.add(match)
                 t, name = sigkills[match]
-                kills.append(
-                    Kill(
-                        t, name, f"cgroup oom_kill +1 at {sample.t:.1f}s; {name} killed by SIGKILL"
-                    )
-                )
+                kills.append(Kill(t, name, f"{counted}; {name} killed by SIGKILL", "SIGKILL exit"))
             else:
                 kills.append(
                     Kill(
                         sample.t,
                         None,
-                        f"cgroup oom_kill +1 at {sample.t:.1f}s; no supervised process exited "
+                        f"{counted}; no supervised process exited "
                         "(a child process, e.g. a worker or backend, was killed)",
                     )
                 )
@@ -295,28 +331,36 @@ def analyse(result: LayoutResult) -> LayoutResult:
     }
     long_down = [name for name, secs in down.items() if secs >= DOWN_FOR_S]
     finding("ServiceDown", bool(long_down), f"down >= 15s: {', '.join(long_down) or '-'}")
-    known = {f.name for f in findings} | ({"ActiveSeriesGrowth"} if result.bad_deploy_t else set())
+    known = {f.name for f in findings} | (set(SERIES_RULES) if result.bad_deploy_t else set())
     for name in sorted(set(result.alerts_seen) - known):
         findings.append(
             AlertFinding(name, False, True, f"fired at {result.alerts_seen[name]:.0f}s")
         )
     if result.bad_deploy_t is not None:
-        findings.append(_series_growth_finding(result))
+        findings.extend(_series_growth_finding(result, name) for name in SERIES_RULES)
     result.alerts = findings
     result.blind_by_signal = blind_by_signal(result)
+    result.could_not_fire = could_not_fire(result)
     result.pressure = pressure_figures(result)
     result.credit_phases = credit_phases(result)
     result.verdict = verdict(result)
     return result
 
 
-SERIES_RULE_NEEDS_S = 5 * 60 + 2 * 60  # ActiveSeriesGrowth: 5 min of history, then `for: 2m`
+# the series-growth rules (rules/capacity.yml) and how long they need at least from the
+# start of the growth: ActiveSeriesGrowth compares with 5 min ago, then waits 2 min;
+# ActiveSeriesSurge wants > 1000 in a minute and > 100 per 15 s, for 15 s
+SERIES_RULES = {"ActiveSeriesSurge": 15 + 2, "ActiveSeriesGrowth": 5 * 60 + 2 * 60}
+SERIES_RULE_HOW = {
+    "ActiveSeriesSurge": "it wants growth over 15 s and 1 min, then waits 15 s",
+    "ActiveSeriesGrowth": "it compares with 5 min ago and then waits 2 min",
+}
 
 
-def _series_growth_finding(result: LayoutResult) -> AlertFinding:
-    """Did ActiveSeriesGrowth warn, and before the first kill?"""
-    name = "ActiveSeriesGrowth"
+def _series_growth_finding(result: LayoutResult, name: str) -> AlertFinding:
+    """Did a series-growth rule warn, and how long before the first kill?"""
     kill_t = result.first_kill_t
+    deploy_t = result.bad_deploy_t or 0.0
     if name in result.alerts_seen:
         t = result.alerts_seen[name]
         when = (
@@ -324,15 +368,50 @@ def _series_growth_finding(result: LayoutResult) -> AlertFinding:
             if kill_t is not None and t < kill_t
             else ("after the first kill" if kill_t is not None else "no kill followed")
         )
-        return AlertFinding(name, True, True, f"fired at {t:.0f}s, {when}")
+        return AlertFinding(
+            name, True, True, f"fired at {t:.0f}s ({t - deploy_t:.0f}s after the deploy), {when}"
+        )
     span = result.samples[-1].t if result.samples else 0.0
-    why = (
-        f"it compares with 5 min ago and then waits 2 min (>= {SERIES_RULE_NEEDS_S}s); "
-        f"this run lasted {span:.0f}s"
-    )
+    why = f"{SERIES_RULE_HOW[name]} (>= {SERIES_RULES[name]}s); this run lasted {span:.0f}s"
     if kill_t is not None:
-        why += f" and the kill came {kill_t - (result.bad_deploy_t or 0):.0f}s after the deploy"
+        why += f" and the kill came {kill_t - deploy_t:.0f}s after the deploy"
     return AlertFinding(name, True, False, f"did NOT fire: {why}")
+
+
+def could_not_fire(result: LayoutResult) -> list[str]:
+    """The alerts the monitoring could not send in time because it was itself down: a
+    killed Prometheus evaluates nothing, the alert about itself included."""
+    if not result.blind_by_signal.get("alerts"):
+        return []
+    out = []
+    prom_killed = any(k.component == "prometheus" for k in result.kills)
+    if prom_killed or result.prometheus_down_s:
+        out.append(
+            "ServiceDown (job prometheus): the alert about Prometheus is evaluated by "
+            "Prometheus itself; nothing fired it while it was down"
+        )
+    first = result.first_kill_t
+    for name in ("InstanceOOMKill", "PrometheusRestarted"):
+        if first is None:
+            break
+        fired = result.alerts_seen.get(name)
+        if fired is None:
+            out.append(
+                f"{name}: did NOT fire before the run ended ({result.samples[-1].t - first:.0f}s after the kill)"
+            )
+        elif fired > first:
+            out.append(
+                f"{name}: only at {fired:.0f}s, {fired - first:.0f}s after the kill (once Prometheus was back)"
+            )
+    for f in result.alerts:
+        if (
+            f.expected
+            and not f.fired
+            and f.name not in SERIES_RULES
+            and not any(line.startswith(f.name) for line in out)
+        ):
+            out.append(f"{f.name}: {f.note}")
+    return out
 
 
 def verdict(result: LayoutResult) -> str:
@@ -375,9 +454,16 @@ def _explosion_verdict(result: LayoutResult) -> str:
             f"{checkouts}"
         )
     headroom = max(0, result.limit_bytes - result.peak_usage_bytes) / 2**20
+    target = ""
+    if result.series_target is not None:
+        reached = result.peak_head_series >= result.series_target
+        target = (
+            f" ({'reached' if reached else 'did NOT reach'} the {result.series_target:,} "
+            f"series {result.series_target_from or 'a killed layout'} peaked at)"
+        )
     return (
-        f"NOT KILLED: no OOM kill, {series}; peak {result.peak_ratio:.0%} of the limit, "
-        f"{headroom:.0f} MiB headroom left; {checkouts}"
+        f"NOT KILLED: no OOM kill, {series}{target}; peak {result.peak_ratio:.0%} of the "
+        f"limit, {headroom:.0f} MiB headroom left; {checkouts}"
     )
 
 

@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from paychaos.budget import load_limits, parse_explosion, run_budget, sources_of, to_json
@@ -45,6 +45,7 @@ from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.errors import PaychaosError
 from paychaos.loadgen import drive
 from paychaos.oom.credits import T3_CREDITS, CreditBalance
+from paychaos.oom.kmsg import KernelOomLog
 from paychaos.oom.layouts import MONITORING, Layout
 from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
 from paychaos.stack.cgroups import CgroupError, MemoryCgroup, cleanup_stale
@@ -58,6 +59,7 @@ from paychaos.stack.supervisor import probe
 SAMPLE_INTERVAL_S = 0.5
 ALERT_POLL_S = 2.0
 SETTLE_S = 3.0
+AFTER_KILL_S = 12.0  # --until-kill: watched after the kill (restart, blind time, alerts)
 Progress = Callable[[str], None]
 _HEAD_SERIES = re.compile(r"^prometheus_tsdb_head_series ([0-9.e+]+)$", re.MULTILINE)
 
@@ -118,6 +120,12 @@ class RunSettings:
     bad_deploy_at_s: float | None = None  # the per-order metric goes live this far into the sale
     credits: bool = False  # noisy neighbour: first half with t3 credits, second half spent
     dashboard_every_s: float | None = None  # the heavy panels, every N s from the bad deploy
+    # --until-kill: a layout's sale ends AFTER_KILL_S after its first kernel OOM kill, and a
+    # layout with a ``series_target`` ends AFTER_KILL_S after its Prometheus holds that many
+    # head series (what a killed layout reached); the plan's duration stays the bound
+    until_kill: bool = False
+    series_target: int | None = None
+    series_target_from: str = ""  # the layout whose peak set the target
 
 
 def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> list[ProcessSpec]:
@@ -158,9 +166,17 @@ def footprint_specs(layout: Layout, cfg: StackConfig, settings: RunSettings) -> 
 class _Load(threading.Thread):
     """Drives the plan in slices, recording outcomes per slice."""
 
-    def __init__(self, api_url: str, plan: TrafficPlan, t0: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        plan: TrafficPlan,
+        t0: float,
+        stop: threading.Event,
+        sale_over: threading.Event | None = None,
+    ) -> None:
         super().__init__(name="oom-load", daemon=True)
         self.api_url, self.plan, self.t0, self.stop_event = api_url, plan, t0, stop
+        self.sale_over = sale_over or threading.Event()  # the sale ended early (--until-kill)
         self.slices: list[CheckoutSlice] = []
         self.error: BaseException | None = None
 
@@ -168,7 +184,11 @@ class _Load(threading.Thread):
         try:
             for stage in self.plan.stages:
                 stage_end = time.monotonic() + stage.duration_s
-                while not self.stop_event.is_set() and time.monotonic() < stage_end:
+                while (
+                    not self.stop_event.is_set()
+                    and not self.sale_over.is_set()
+                    and time.monotonic() < stage_end
+                ):
                     self._slice(stage, min(self.plan.slice_s, stage_end - time.monotonic()))
         except BaseException as exc:  # reported by the runner, never lost
             self.error = exc
@@ -377,6 +397,8 @@ def run_layout(
         real_on_instance=layout.real_on_instance,
         modelled=layout.modelled,
         off_instance=tuple(n for n in everything if n not in layout.real_on_instance),
+        series_target=settings.series_target,
+        series_target_from=settings.series_target_from,
     )
     state = settings.state_dir / layout.key.replace("@", "-")
     cfg = StackConfig(
@@ -393,6 +415,8 @@ def run_layout(
     result.cgroup, result.cgroup_version = cg.dirname, cg.info.version
     result.cpu_quota_applied = cg.cpu_quota_applied
     inside = set(layout.on_instance)
+    kmsg = KernelOomLog(cg.dirname)
+    result.kernel_log = kmsg.reason
     stack = EmbeddedStack(
         cfg,
         instance=cg,
@@ -410,7 +434,7 @@ def run_layout(
         )
         cg.set_limit(result.limit_bytes)
         wall0 = time.time()
-        _drive(stack, cg, layout, settings, result, say, stop)
+        _drive(stack, cg, layout, settings, result, say, stop, kmsg)
         if layout.option == "C" and not stop.is_set():
             _budget(stack, time.time() - wall0, result, say)
     except KeyboardInterrupt:
@@ -423,6 +447,7 @@ def run_layout(
         for name, comp in stack.supervisor.components.items():
             result.restarts[name] = comp.restarts
         _read_footprints(state, layout, result)
+        kmsg.close()
         try:
             stack.stop()
         finally:
@@ -438,12 +463,16 @@ def _drive(
     result: LayoutResult,
     say: Progress,
     stop: threading.Event,
+    kmsg: KernelOomLog | None = None,
 ) -> None:
     prom = PrometheusClient(stack.urls["prometheus"], timeout_s=0.5)
+    pids: dict[int, str] = {}
     t0 = time.monotonic()
     wall0 = time.time()
-    load = _Load(stack.urls["api"], settings.plan, t0, stop)
+    sale_over = threading.Event()  # ends the load between slices (as `stop` does)
+    load = _Load(stack.urls["api"], settings.plan, t0, stop, sale_over)
     load.start()
+    end_at: float | None = None  # --until-kill: the kill or the series target was reached
     end_after_load: float | None = None
     next_alert_poll = 0.0
     next_say = 0.0
@@ -454,6 +483,9 @@ def _drive(
     while True:
         t = time.monotonic() - t0
         result.samples.append(_sample(stack, cg, layout, t))
+        if kmsg is not None:
+            _kernel_kills(stack, kmsg, pids, result, t, t0)
+            pids = _pid_map(stack)
         if deploy_at is not None and t >= deploy_at:
             deploy_at = None
             ttl = settings.plan.duration_s + settings.plan.tail_s - t + 30.0
@@ -488,11 +520,18 @@ def _drive(
                 + (f"  head series {result.head_series[-1][1]:,}" if result.head_series else "")
             )
             next_say = t + 2.0
+        if end_at is None:
+            end_at = _until_kill_end(settings, result, t)
         if not load.is_alive() and end_after_load is None:
             end_after_load = t + settings.plan.tail_s
-        if stop.is_set() or (end_after_load is not None and t >= end_after_load):
+        if (
+            stop.is_set()
+            or (end_after_load is not None and t >= end_after_load)
+            or (end_at is not None and t >= end_at)
+        ):
             break
         time.sleep(SAMPLE_INTERVAL_S)
+    sale_over.set()
     dashboard_done.set()  # the run is over: the dashboard closes too
     if dashboard is not None:
         dashboard.join(timeout=25)
@@ -504,6 +543,55 @@ def _drive(
         for when, code in comp.exits:
             result.exits.append((when - wall0, name, code))
     result.exits.sort()
+
+
+def _pid_map(stack: EmbeddedStack) -> dict[int, str]:
+    """Every live process of every component (its children too), by pid."""
+    out: dict[int, str] = {}
+    for name, comp in stack.supervisor.components.items():
+        if comp.alive and comp.pid:
+            out.update((pid, name) for pid in process_tree([comp.pid]))
+    return out
+
+
+def _kernel_kills(
+    stack: EmbeddedStack,
+    kmsg: KernelOomLog,
+    pids: dict[int, str],
+    result: LayoutResult,
+    t: float,
+    t0: float,
+) -> None:
+    """The kernel's oom-kill records since the last sample, each named by its pid (from the
+    map of the previous sample: the victim is dead by now)."""
+    for kill in kmsg.poll():
+        name = pids.get(kill.pid) or next(
+            (n for n, c in stack.supervisor.components.items() if c.pid == kill.pid), None
+        )
+        prev_t = result.samples[-2].t if len(result.samples) > 1 else 0.0
+        when = min(t, max(prev_t - 1.0, kill.ts_s - t0))  # its clock is the boot clock
+        result.kernel_kills.append((round(when, 2), kill.task, kill.pid, name))
+    if not kmsg.available and not result.kernel_log:
+        result.kernel_log = kmsg.reason
+
+
+def _until_kill_end(settings: RunSettings, result: LayoutResult, t: float) -> float | None:
+    """With ``until_kill``: when to end this layout's sale, once its first kernel OOM kill
+    was counted or its Prometheus reached the series target (None: not yet)."""
+    if not settings.until_kill or result.bad_deploy_t is None:
+        return None
+    if result.samples and result.samples[-1].oom_kills > 0:
+        result.ended_by = f"first kernel OOM kill (counted at {t:.1f}s), then {AFTER_KILL_S:g}s"
+        return t + AFTER_KILL_S
+    target = settings.series_target
+    if target is not None and result.head_series and result.head_series[-1][1] >= target:
+        n = result.head_series[-1][1]
+        result.ended_by = (
+            f"head series {n:,} at {t:.1f}s >= {target:,} (the peak of "
+            f"{settings.series_target_from or 'the killed layout'}), then {AFTER_KILL_S:g}s"
+        )
+        return t + AFTER_KILL_S
+    return None
 
 
 @dataclass
@@ -599,9 +687,17 @@ def run_all(
     removed = cleanup_stale()
     if removed and progress:
         progress(f"removed leftover cgroups of dead runs: {', '.join(removed)}")
-    results = []
+    results: list[LayoutResult] = []
     for layout in layouts:
-        results.append(run_layout(layout, settings, progress=progress))
+        result = run_layout(layout, settings, progress=progress)
+        results.append(result)
+        if settings.until_kill and settings.series_target is None and result.oom_kills:
+            # the layouts after it must carry at least the series that killed this one
+            settings = replace(
+                settings,
+                series_target=result.peak_head_series,
+                series_target_from=result.key,
+            )
     return results
 
 

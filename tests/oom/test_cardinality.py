@@ -92,4 +92,43 @@ def test_a_layout_not_killed_says_so_with_its_headroom() -> None:
     assert result.verdict.startswith("NOT KILLED: no OOM kill, head series peaked at 17,000")
     assert "100 MiB headroom left" in result.verdict
     growth = next(a for a in result.alerts if a.name == "ActiveSeriesGrowth")
-    assert growth.fired and growth.note == "fired at 25s, no kill followed"
+    assert growth.fired and growth.note == "fired at 25s (15s after the deploy), no kill followed"
+    assert result.could_not_fire == []  # never blind
+
+
+def test_the_kernel_log_names_the_victim_and_the_fast_rule_warns_before_the_kill() -> None:
+    samples = [_sample(float(t), 200 + 3 * t, 0, True) for t in range(0, 30)]
+    samples += [_sample(30.0 + t, 250, 1, t >= 4) for t in range(0, 10)]
+    result = _result(samples, [(29.8, "prometheus", -signal.SIGKILL)])
+    result.kernel_kills = [(29.6, "prometheus", 4242, "prometheus")]
+    result.alerts_seen["ActiveSeriesSurge"] = 22.0
+    result.alerts_seen["InstanceOOMKill"] = 37.0
+    result = analyse(result)
+    assert len(result.kills) == 1  # the SIGKILL record of the same process is not counted twice
+    kill = result.kills[0]
+    assert (kill.component, kill.named_by) == ("prometheus", "kernel log")
+    assert "killed process 4242 (prometheus)" in kill.evidence
+    surge = next(a for a in result.alerts if a.name == "ActiveSeriesSurge")
+    assert surge.fired and "8s BEFORE the first kill" in surge.note, surge.note
+    assert result.could_not_fire[0].startswith("ServiceDown (job prometheus)")
+    assert "InstanceOOMKill: only at 37s, 7s after the kill" in result.could_not_fire[1]
+    assert any(
+        line.startswith("PrometheusRestarted: did NOT fire") for line in result.could_not_fire
+    )
+
+
+def test_a_kill_the_kernel_log_missed_falls_back_to_the_sigkill_exit() -> None:
+    samples = [_sample(float(t), 200, 0, True) for t in range(0, 30)]
+    samples += [_sample(30.0 + t, 250, 1, t >= 4) for t in range(0, 10)]
+    result = analyse(_result(samples, [(29.8, "api", -signal.SIGKILL)]))
+    assert [(k.component, k.named_by) for k in result.kills] == [("api", "SIGKILL exit")]
+
+
+def test_a_layout_driven_to_a_series_target_says_whether_it_got_there() -> None:
+    samples = [_sample(float(t), 200, 0, True) for t in range(0, 40)]
+    result = _result(samples, [])
+    result.series_target, result.series_target_from = 16000, "A@t3.medium"
+    assert "(reached the 16,000 series A@t3.medium peaked at)" in analyse(result).verdict
+    result = _result(samples, [])
+    result.series_target, result.series_target_from = 18000, "A@t3.medium"
+    assert "(did NOT reach the 18,000 series" in analyse(result).verdict
