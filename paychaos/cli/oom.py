@@ -16,10 +16,14 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from paychaos.contracts.errors import InvalidInput, MissingDependency
@@ -212,7 +216,8 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     headline = headline_of(settings)
     print(f"oom-demo: {len(layouts)} layout(s); {headline}", file=sys.stderr)
-    results = run_all(layouts, settings, progress=stderr_progress)
+    with _sigterm_as_ctrl_c():  # the stack stopped and the cgroup removed on SIGTERM too
+        results = run_all(layouts, settings, progress=stderr_progress)
     notes = [
         headline,
         f"Modelled components saw {factor:g} x the span and log rates the load "
@@ -229,6 +234,24 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     print(summary_table(results))
     print(f"\nreport: {args.out / 'report.html'}")
     return 1 if any(r.error for r in results) else 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM interrupts the run like Ctrl-C (``finally`` stops the stack and removes the
+    cgroup); Python's default would end the process with its children left running."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def headline_of(settings: Any) -> str:

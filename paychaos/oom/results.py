@@ -422,16 +422,26 @@ def verdict(result: LayoutResult) -> str:
     if result.bad_deploy_t is not None:
         return _explosion_verdict(result)
     peak = f"peak {result.peak_ratio:.0%} of the limit"
+    p95 = percentile([ms for s in result.slices for ms in s.latencies_ms], 0.95)
     if result.oom_kills:
         victims = sorted({k.component or "a child process" for k in result.kills})
         blind = f", monitoring blind {result.blind_s:.0f}s" if result.blind_s else ""
         return (
             f"OOM: {result.oom_kills} kernel OOM kill(s) ({', '.join(victims)}), "
-            f"{result.failed} failed checkouts ({result.failed_share:.1%}){blind}"
+            f"{result.failed} failed checkouts ({result.failed_share:.1%}), checkout p95 "
+            f"{p95:.0f} ms{blind}"
         )
+    headroom = max(0, result.limit_bytes - result.peak_usage_bytes) / 2**20
+    left = f"{peak} ({headroom:.0f} MiB headroom left)"
     if result.peak_ratio > PRESSURE_RATIO:
-        return f"survives at the edge: no OOM kill, {peak}, {result.failed} failed checkouts"
-    return f"survives: no OOM kill, {peak}, {result.failed} failed checkouts"
+        return (
+            f"survives at the edge: no OOM kill, {left}, {result.failed} failed checkouts, "
+            f"checkout p95 {p95:.0f} ms"
+        )
+    return (
+        f"survives: no OOM kill, {left}, {result.failed} failed checkouts, "
+        f"checkout p95 {p95:.0f} ms"
+    )
 
 
 def _explosion_verdict(result: LayoutResult) -> str:
