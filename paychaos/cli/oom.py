@@ -133,8 +133,9 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument(
         "--credits",
         action="store_true",
-        help="noisy neighbour: the same steady load first with the t3 CPU credits spent (the "
-        "cgroup's CPU quota at the baseline), then with a full balance, side by side; with "
+        help="noisy neighbour: the same steady load with the t3 CPU credits spent (the "
+        "cgroup's CPU quota at the baseline) and with a full balance, side by side in four "
+        "blocks (spent, full, full, spent: a drift over the run weighs on both); with "
         "--bad-deploy-at the monitoring's own CPU (scrapes of the exploding metric) competes",
     )
     p.add_argument("--db-on-instance", action="store_true", help="PostgreSQL on the box too")
@@ -271,7 +272,10 @@ def headline_of(settings: Any) -> str:
         what = f"bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
     elif settings.credits:
         rate = settings.plan.stages[0].rate_per_s
-        what = f"noisy neighbour: {rate:g} checkouts/s with t3 credits spent, then a full balance"
+        what = (
+            f"noisy neighbour: {rate:g} checkouts/s with t3 credits spent, full, full, spent "
+            "(ABBA blocks)"
+        )
         if settings.bad_deploy_at_s is not None:
             what += f", bad deploy (per-order label) at {settings.bad_deploy_at_s:g}s"
     else:

@@ -103,7 +103,7 @@ def credit_lines(r: LayoutResult) -> list[str]:
     """The noisy-neighbour run, side by side: with t3 credits and with them spent."""
     lines = [
         f"\n{r.key}: checkouts with the t3 CPU credits spent vs a full balance "
-        f"(switch at {r.credit_switch_t or 0:.0f}s)",
+        f"({', '.join(f'{name} from {t:.0f}s' for t, name in r.credit_switches)})",
         f"  {'phase':<14} {'quota':>6} {'of time':>7} {'throttled':>9} {'sent':>6} {'failed':>6} "
         f"{'p50 ms':>7} {'p95 ms':>7}",
     ]

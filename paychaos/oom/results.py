@@ -100,7 +100,8 @@ class LayoutResult:
     error: str | None = None
     bad_deploy_t: float | None = None  # when the per-order metric went live (s into the sale)
     head_series: list[tuple[float, int]] = field(default_factory=list)  # (t, head series)
-    credit_switch_t: float | None = None  # when the t3 credit balance was spent
+    # (t, phase) each time the t3 credit balance was set: "credits spent" or "with credits"
+    credit_switches: list[tuple[float, str]] = field(default_factory=list)
     # (t, credit balance, CPU quota in cores, CFS periods, throttled periods)
     credit_trace: list[tuple[float, float, float, int, int]] = field(default_factory=list)
     credit_phases: list[dict[str, float | str]] = field(default_factory=list)
@@ -478,33 +479,47 @@ def _explosion_verdict(result: LayoutResult) -> str:
 
 
 def credit_phases(result: LayoutResult) -> list[dict[str, float | str]]:
-    """Checkouts with the t3 balance spent, then full: sent, failed, p50/p95 (ms),
-    the quota applied and the share of CFS periods throttled."""
-    switch = result.credit_switch_t
-    if switch is None:
+    """Checkouts with the t3 balance spent, then full (each pooled over its blocks): sent,
+    failed, p50/p95 (ms), the quota applied and the share of CFS periods throttled."""
+    switches = result.credit_switches
+    if not switches:
         return []
+    blocks = [
+        (t, switches[i + 1][0] if i + 1 < len(switches) else 1e12, name)
+        for i, (t, name) in enumerate(switches)
+    ]
     trace = result.credit_trace
     phases: list[dict[str, float | str]] = []
-    for name, lo, hi in (("credits spent", 0.0, switch), ("with credits", switch, 1e12)):
-        part = [s for s in result.slices if lo - 0.5 <= s.t_start and s.t_end <= hi + 0.5]
+    for name in ("credits spent", "with credits"):
+        spans = [(lo, hi) for lo, hi, phase in blocks if phase == name]
+        part = [
+            s
+            for s in result.slices
+            if any(lo - 0.5 <= s.t_start and s.t_end <= hi + 0.5 for lo, hi in spans)
+        ]
         latencies = [ms for s in part for ms in s.latencies_ms]
-        inside = [row for row in trace if lo <= row[0] < hi - 0.05]  # rows are rounded
-        periods = inside[-1][3] - inside[0][3] if len(inside) > 1 else 0
-        throttled = inside[-1][4] - inside[0][4] if len(inside) > 1 else 0
+        inside: list[tuple[float, float, float, int, int]] = []
+        periods = throttled = 0
+        for lo, hi in spans:
+            rows = [row for row in trace if lo <= row[0] < hi - 0.05]  # rows are rounded
+            inside += rows
+            if len(rows) > 1:
+                periods += rows[-1][3] - rows[0][3]
+                throttled += rows[-1][4] - rows[0][4]
+        lowest = min((row[2] for row in inside), default=float("nan"))
         phases.append(
             {
                 "phase": name,
+                "blocks": float(len(spans)),
                 "sent": float(sum(s.sent for s in part)),
                 "failed": float(sum(s.failed for s in part)),
                 "p50_ms": percentile(latencies, 0.5),
                 "p95_ms": percentile(latencies, 0.95),
-                "quota_cores": min((row[2] for row in inside), default=float("nan")),
+                "quota_cores": lowest,
                 # share of the phase held at the lowest quota (a spent balance earns back
                 # while the instance uses less than its baseline, and bursts on it briefly)
                 "at_min_quota_share": (
-                    sum(1 for row in inside if row[2] == min(r[2] for r in inside)) / len(inside)
-                    if inside
-                    else 0.0
+                    sum(1 for row in inside if row[2] == lowest) / len(inside) if inside else 0.0
                 ),
                 "throttled_share": throttled / periods if periods else 0.0,
             }

@@ -20,8 +20,8 @@ Two other runs use a steady rate instead of the ramp, and the traffic really sen
   reads ``prometheus_tsdb_head_series`` from Prometheus' own ``/metrics`` and, with
   ``dashboard_every_s``, has the real Prometheus evaluate the dashboard's heavy panels;
 - ``credits`` (noisy neighbour): the t3 CPU credit balance (:mod:`paychaos.oom.credits`)
-  is earned and spent from the cgroup's CPU use and applied as its CPU quota, spent for
-  the first half of the run and full for the second.
+  is earned and spent from the cgroup's CPU use and applied as its CPU quota, set spent,
+  full, full, spent over four equal blocks (ABBA, so a drift weighs on both phases).
 """
 
 from __future__ import annotations
@@ -95,13 +95,12 @@ class TrafficPlan:
 
     @classmethod
     def credits(cls, phase_s: float = 30.0, rate_per_s: float = 40.0) -> TrafficPlan:
-        """The noisy-neighbour run: the same steady rate in two equal phases (credits spent,
-        then a full balance), 5 s slices that never straddle the switch."""
-        return cls(
-            stages=(Stage(rate_per_s, phase_s), Stage(rate_per_s, phase_s)),
-            tail_s=2.0,
-            slice_s=5.0,
-        )
+        """The noisy-neighbour run: the same steady rate in four blocks of ``phase_s / 2``
+        (credits spent, full, full, spent: ABBA, so that a drift over the run — series,
+        tables, this machine's other work — weighs on both phases alike), 5 s slices that
+        never straddle a switch."""
+        block = Stage(rate_per_s, phase_s / 2)
+        return cls(stages=(block,) * len(CREDIT_ORDER), tail_s=2.0, slice_s=5.0)
 
     @classmethod
     def explosion(cls, duration_s: float = 70.0) -> TrafficPlan:
@@ -501,7 +500,7 @@ def _drive(
                 )
                 dashboard.start()
         if credits is not None:
-            _credit_step(cg, credits, result, t, settings.plan.stages[0].duration_s, say)
+            _credit_step(cg, credits, result, t, credit_schedule(settings.plan), say)
         if t >= next_alert_poll:
             if "prometheus" in layout.real_on_instance or settings.bad_deploy_at_s is not None:
                 series = head_series(stack.urls["prometheus"])
@@ -600,7 +599,7 @@ class _CreditState:
     last_t: float
     last_cpu_s: float
     quota: float
-    switched: bool = False
+    phase: str = ""
 
     @classmethod
     def start(cls, cg: MemoryCgroup, layout: Layout) -> _CreditState:
@@ -610,11 +609,24 @@ class _CreditState:
             raise CgroupError(f"no published credit figures for {layout.instance.name} ({known})")
         if not cg.cpu_quota_applied:
             raise CgroupError(f"{cg.path}: no CPU controller, the credit quota cannot apply")
-        # phase 1: the balance spent (hours above the baseline); spent first, so that what
-        # grows during a run (series, tables, caches) weighs against the finding, not for it
+        # the balance spent (hours above the baseline), then full, full, spent (ABBA): what
+        # grows during a run (series, tables, caches) weighs on both phases alike
         balance = CreditBalance(spec, 0.0)
         cg.set_cpu_quota(balance.quota_cores())
         return cls(balance, 0.0, cg.cpu_seconds(), balance.quota_cores())
+
+
+SPENT, FULL = "credits spent", "with credits"
+CREDIT_ORDER = (SPENT, FULL, FULL, SPENT)  # ABBA: a linear drift weighs on both alike
+
+
+def credit_schedule(plan: TrafficPlan) -> list[tuple[float, str]]:
+    """(start, phase) of each stage of the credits plan, in :data:`CREDIT_ORDER`."""
+    out, start = [], 0.0
+    for stage, phase in zip(plan.stages, CREDIT_ORDER, strict=False):
+        out.append((start, phase))
+        start += stage.duration_s
+    return out
 
 
 def _credit_step(
@@ -622,16 +634,19 @@ def _credit_step(
     state: _CreditState,
     result: LayoutResult,
     t: float,
-    switch_t: float,
+    schedule: list[tuple[float, str]],
     say: Progress,
 ) -> None:
-    """Earn and spend from the group's CPU use; at ``switch_t`` the balance is full (the
-    same instance after a day's rest: 24 h of earning); apply the quota the balance allows."""
-    if not state.switched and t >= switch_t:
-        state.switched = True
-        state.balance.balance = state.balance.spec.max_balance
-        result.credit_switch_t = t
-        say(f"[{result.key}] {t:5.1f}s  full CPU credit balance: quota up to every vCPU")
+    """Earn and spend from the group's CPU use; at each phase of ``schedule`` the balance is
+    set: empty (credits spent) or full (the same instance after a day's rest: 24 h of
+    earning); apply the quota the balance allows."""
+    phase = next((p for start, p in reversed(schedule) if t >= start), SPENT)
+    if phase != state.phase:
+        state.phase = phase
+        state.balance.balance = state.balance.spec.max_balance if phase == FULL else 0.0
+        result.credit_switches.append((round(t, 2), phase))
+        allowed = "up to every vCPU" if phase == FULL else "at the baseline"
+        say(f"[{result.key}] {t:5.1f}s  {phase}: CPU quota {allowed}")
     cpu_s = cg.cpu_seconds()
     state.balance.step(t - state.last_t, cpu_s - state.last_cpu_s)
     state.last_t, state.last_cpu_s = t, cpu_s

@@ -36,20 +36,36 @@ def test_phases_side_by_side() -> None:
     result = LayoutResult(
         key="A@t3.medium", title="t", instance="t3.medium", full_limit_bytes=1,
         scale=1.0, real_on_instance=("api",), modelled=(), off_instance=(), limit_bytes=1,
-        credit_switch_t=20.0,
-        credit_trace=[(0.0, 0.0, 0.4, 0, 0), (19.5, 0.0, 0.4, 195, 150),
-                      (20.0, 576.0, 2.0, 200, 150), (40.0, 575.9, 2.0, 400, 150)],
+        credit_switches=[(0.0, "credits spent"), (10.0, "with credits"), (30.0, "credits spent")],
+        credit_trace=[(0.0, 0.0, 0.4, 0, 0), (9.5, 0.0, 0.4, 95, 75),
+                      (10.0, 576.0, 2.0, 100, 75), (29.5, 575.9, 2.0, 295, 75),
+                      (30.0, 0.0, 0.4, 300, 75), (39.5, 0.0, 0.4, 395, 150)],
     )  # fmt: skip
-    result.slices = [
-        CheckoutSlice(0, 20, 64, sent=200, succeeded=195, failed=5, latencies_ms=[800.0] * 200),
-        CheckoutSlice(20.1, 40, 64, sent=200, succeeded=200, latencies_ms=[50.0] * 200),
+    result.slices = [  # ABBA: spent, full, full, spent
+        CheckoutSlice(0, 10, 64, sent=100, succeeded=98, failed=2, latencies_ms=[800.0] * 100),
+        CheckoutSlice(10.1, 20, 64, sent=100, succeeded=100, latencies_ms=[50.0] * 100),
+        CheckoutSlice(20.1, 30, 64, sent=100, succeeded=100, latencies_ms=[60.0] * 100),
+        CheckoutSlice(30.1, 40, 64, sent=100, succeeded=97, failed=3, latencies_ms=[700.0] * 100),
     ]
     result = analyse(result)
     spent, with_credits = result.credit_phases
     assert spent["phase"] == "credits spent" and with_credits["phase"] == "with credits"
-    assert with_credits["p95_ms"] == 50.0 and spent["p95_ms"] == 800.0
+    assert spent["blocks"] == 2.0 and with_credits["blocks"] == 1.0
+    assert spent["sent"] == 200.0 and spent["failed"] == 5.0 and with_credits["sent"] == 200.0
+    assert with_credits["p95_ms"] == 60.0 and spent["p95_ms"] == 800.0
     assert spent["quota_cores"] == pytest.approx(0.4) and with_credits["quota_cores"] == 2.0
-    assert spent["throttled_share"] == pytest.approx(150 / 195)
+    assert spent["throttled_share"] == pytest.approx(150 / 190)  # 75/95 and 75/95
     assert with_credits["throttled_share"] == 0.0
     assert result.verdict.startswith("NOISY NEIGHBOUR: checkout p95 800 ms with the t3 credits")
-    assert "(16.0x)" in result.verdict
+    assert "(13.3x)" in result.verdict
+
+
+def test_the_credits_plan_is_abba() -> None:
+    from paychaos.oom.runner import TrafficPlan, credit_schedule
+
+    plan = TrafficPlan.credits(30.0)
+    assert plan.duration_s == 60.0
+    assert credit_schedule(plan) == [
+        (0.0, "credits spent"), (15.0, "with credits"), (30.0, "with credits"),
+        (45.0, "credits spent"),
+    ]  # fmt: skip
