@@ -179,8 +179,11 @@ def _run(args: argparse.Namespace, layouts: list[Any]) -> int:
     factor = args.traffic_factor if args.traffic_factor is not None else 1.0
     if args.dashboard_every is not None and not explosion:
         raise InvalidInput("--dashboard-every applies to the --bad-deploy-at run only")
-    if args.until_kill and not explosion:
-        raise InvalidInput("--until-kill applies to the --bad-deploy-at run only")
+    if args.until_kill and (not explosion or args.credits):
+        raise InvalidInput(
+            "--until-kill applies to the --bad-deploy-at run only (not --credits: its "
+            "phases must run to the end to be compared)"
+        )
     if args.sale_seconds is not None and not explosion:
         raise InvalidInput("--sale-seconds applies to the --bad-deploy-at run only")
     if args.credits:

@@ -27,6 +27,10 @@ def test_no_multiplier_by_default_and_a_multiplier_heads_the_output() -> None:
     ("argv", "message"),
     [
         (["--until-kill"], "--until-kill applies to the --bad-deploy-at run only"),
+        (
+            ["--until-kill", "--credits", "--bad-deploy-at", "1"],
+            "--until-kill applies to the --bad-deploy-at run only (not --credits",
+        ),
         (["--dashboard-every", "5"], "--dashboard-every applies to the --bad-deploy-at run only"),
         (["--bad-deploy-at", "70", "--quick"], "--bad-deploy-at 70: must come before the sale"),
     ],
