@@ -132,3 +132,27 @@ def test_a_layout_driven_to_a_series_target_says_whether_it_got_there() -> None:
     result = _result(samples, [])
     result.series_target, result.series_target_from = 18000, "A@t3.medium"
     assert "(did NOT reach the 18,000 series" in analyse(result).verdict
+
+
+def test_until_kill_ends_at_the_first_kill_or_at_the_series_target() -> None:
+    from paychaos.oom.runner import AFTER_KILL_S, RunSettings, _until_kill_end
+
+    off = RunSettings(bad_deploy_at_s=8.0)
+    on = RunSettings(bad_deploy_at_s=8.0, until_kill=True)
+    result = _result([_sample(20.0, 200, 0, True)], [])
+    assert _until_kill_end(off, result, 20.0) is None  # the sale runs its length
+    assert _until_kill_end(on, result, 20.0) is None  # no kill yet
+    result.samples.append(_sample(21.0, 250, 1, False))
+    assert _until_kill_end(off, result, 21.0) is None
+    assert _until_kill_end(on, result, 21.0) == 21.0 + AFTER_KILL_S
+    assert result.ended_by.startswith("first kernel OOM kill (counted at 21.0s)")
+
+    target = RunSettings(
+        bad_deploy_at_s=8.0, until_kill=True, series_target=17000, series_target_from="A@t3.medium"
+    )
+    large = _result([_sample(20.0, 200, 0, True)], [])
+    large.head_series = [(18.0, 16999)]
+    assert _until_kill_end(target, large, 20.0) is None
+    large.head_series.append((20.0, 17001))
+    assert _until_kill_end(target, large, 20.0) == 20.0 + AFTER_KILL_S
+    assert "head series 17,001 at 20.0s >= 17,000 (the peak of A@t3.medium)" in large.ended_by
