@@ -9,6 +9,9 @@
 # ALONE scenarios run on their own: they read host-wide counters (the embedded
 # instance's OOM-kill count is the host's), which pytest's OOM tests move.
 # Exit 0 only if pytest, the suite and the ALONE scenarios all passed.
+# pytest's temporary directories (tmp_path) live under a mktemp directory of this
+# script's, removed when it ends, not in pytest's /tmp/pytest-of-<user>, which pytest
+# keeps (its last 3 runs) on purpose: `make test` leaves nothing in /tmp (.ci/run checks).
 # Ctrl-C or SIGTERM stops the suite too (it reverts its faults and stops its
 # stacks); the suite's processes are ended by their own pid.
 set -u
@@ -23,6 +26,8 @@ for path in scenarios/*.yaml; do
     for a in "${alone[@]}"; do [ "$path" = "$a" ] && skip=1; done
     [ "$skip" = 1 ] || together+=("$path")
 done
+pytest_tmp="$(mktemp -d -t paychaos-pytest.XXXXXX)"
+trap 'rm -rf "$pytest_tmp"' EXIT
 started=$SECONDS
 "$venv/bin/paychaos" run "${together[@]}" --fresh --lanes "$lanes" --no-progress \
     --reports-dir "$reports" >"$log" 2>&1 &
@@ -34,7 +39,7 @@ stop_suite() {
 }
 trap stop_suite INT TERM
 echo "suite: ${#together[@]} scenarios in $lanes lanes running beside pytest (pid $suite, log $log)"
-"$venv/bin/pytest"
+"$venv/bin/pytest" --basetemp "$pytest_tmp/basetemp"
 tests=$?
 echo "pytest ended (exit $tests) after $(( SECONDS - started )) s; waiting for the suite ..."
 wait "$suite"

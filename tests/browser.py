@@ -5,6 +5,14 @@ Clicks and typing go through the browser's input pipeline (``Input.dispatchMouse
 networking, component updates and sync are off. Without Chromium a test skips, and
 fails under ``CI=true`` (``make system-deps`` installs it).
 
+Nothing is left in ``/tmp``: Chromium puts its singleton socket (a
+``org.chromium.Chromium.XXXXXX`` directory) and, with ``--disable-dev-shm-usage``, its
+shared-memory files in ``$TMPDIR``, and leaves the directory behind when it is killed
+rather than closed. So each browser gets a ``TMPDIR`` of its own, a short
+``paychaos-chromium-*`` directory (the socket's path must fit in 107 bytes, which a
+pytest ``tmp_path`` can exceed), is closed over DevTools (``Browser.close``) before any
+signal, and that directory is removed with the profile on every exit path.
+
 Example::
 
     with Browser(tmp_path) as page:
@@ -21,6 +29,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -70,13 +79,21 @@ class Browser:
     def __init__(self, tmp: Path, timeout_s: float = 30.0) -> None:
         self.profile = tmp / "chromium-profile"
         self.profile.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [chromium(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        binary = chromium()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="paychaos-chromium-"))
+        self.ws: websocket.WebSocket | None = None
         self._id = 0
+        try:
+            self.proc = subprocess.Popen(
+                [binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "TMPDIR": str(self.tmpdir)},
+                start_new_session=True,
+            )
+        except BaseException:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
         try:
             port = self._devtools_port(timeout_s)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
@@ -98,6 +115,7 @@ class Browser:
         raise BrowserError(f"Chromium did not open its DevTools port within {timeout_s:g}s")
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
+        assert self.ws is not None, "no DevTools connection"
         self._id += 1
         self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
         while True:  # events in between are not needed here
@@ -177,18 +195,41 @@ class Browser:
         return path
 
     def _stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close()
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
+        if self.ws is not None and self.proc.poll() is None:
+            # closed, not killed: a killed Chromium leaves its singleton directory behind
+            with contextlib.suppress(Exception):
+                self.send("Browser.close")
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        with contextlib.suppress(Exception):
+            if self.ws is not None:
+                self.ws.close()
+        # what is left of its process group (all of it if it did not close, else the
+        # helpers still winding down): SIGTERM, then SIGKILL after 10 s
+        group = self.proc.pid
+        self._signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while self._group_alive(group) and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.1)
+        if self._group_alive(group):
+            self._signal_group(group, signal.SIGKILL)
+        self.proc.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    @staticmethod
+    def _signal_group(group: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, sig)
+
+    @staticmethod
+    def _group_alive(group: int) -> bool:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def __enter__(self) -> Browser:
         return self

@@ -35,6 +35,7 @@ Dependency = Literal["database", "gateway"]
 DEPENDENCIES: tuple[Dependency, ...] = get_args(Dependency)
 
 CARD_TESTING_FAULT = "card-testing"
+BROKEN_PAY_BUTTON_FAULT = "broken-pay-button"
 """The fault that is a card tester among the shoppers (one customer, card after card)."""
 CUSTOMER_SPAN_ATTRIBUTE = "customer.id"
 """Who pays, on the checkout span (an attribute, never a metric label: cardinality)."""
@@ -71,6 +72,7 @@ def parse_mix(text: str) -> dict[Method, float]:
 
 
 __all__ = [
+    "BROKEN_PAY_BUTTON_FAULT",
     "CARD_TESTING_FAULT",
     "COMPONENTS",
     "CUSTOMER_LOG_ATTRIBUTE",

@@ -8,7 +8,11 @@
 (() => {
   "use strict";
   const TAB = "paychaos-chaos";
-  const API = "/chaos/api/";
+  // Under Locust's --web-base-path (e.g. /locust) the API is too: beside this script's
+  // own address (<base>/paychaos/chaos-tab.js).
+  const SCRIPT = document.currentScript ? new URL(document.currentScript.src) : null;
+  const BASE = SCRIPT ? SCRIPT.pathname.replace(/\/paychaos\/chaos-tab\.js$/, "") : "";
+  const API = BASE + "/chaos/api/";
   let panel = null;
   let faults = null;
   let loading = false;

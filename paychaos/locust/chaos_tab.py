@@ -43,6 +43,7 @@ from paychaos.chaos.params import parse_duration_s
 from paychaos.chaos.target import FaultTarget
 from paychaos.contracts.errors import PaychaosError
 from paychaos.targets.resolve import plan_target
+from paychaos.traffic.business import web_base_path
 
 TAB_KEY = "paychaos-chaos"
 STATE_DIR_ENV = "PAYCHAOS_STATE_DIR"
@@ -162,7 +163,10 @@ def install(
         return None
     panel = ChaosPanel(target or (lambda: default_target(environment)))
     auth = web_ui.auth_required_if_enabled
-    blueprint = Blueprint("paychaos_chaos", __name__)
+    # Locust serves its UI under --web-base-path (e.g. /locust): so do the tab's routes,
+    # and chaos_tab.js finds them beside the address it was loaded from.
+    base = web_base_path(web_ui)
+    blueprint = Blueprint("paychaos_chaos", __name__, url_prefix=base or None)
 
     def answer(action: Callable[[], str]) -> Any:
         try:
@@ -197,7 +201,7 @@ def install(
         return Response(SCRIPT.read_text(), mimetype="application/javascript")
 
     def tab() -> Any:  # the old address: the tab now holds the controls
-        return redirect(f"/?tab={TAB_KEY}", code=302)
+        return redirect(f"{base}/?tab={TAB_KEY}", code=302)
 
     blueprint.add_url_rule("/chaos", "tab", auth(tab), methods=["GET"])
     blueprint.add_url_rule("/chaos/api/faults", "faults", auth(faults), methods=["GET"])
@@ -219,13 +223,17 @@ def install(
 
     @web_ui.app.after_request
     def _extend(response: Any) -> Any:
-        if request.path == "/" and response.mimetype == "text/html" and response.status_code == 200:
+        if (
+            request.path == base + "/"
+            and response.mimetype == "text/html"
+            and response.status_code == 200
+        ):
             page = response.get_data(as_text=True)
-            tag = f'<script src="{SCRIPT_URL}" defer></script>'
+            tag = f'<script src="{base}{SCRIPT_URL}" defer></script>'
             if tag not in page:
                 response.set_data(page.replace("</body>", tag + "</body>", 1))
             return response
-        if request.path != "/stats/requests" or response.json is None:
+        if request.path != base + "/stats/requests" or response.json is None:
             return response
         body = dict(response.json)
         # Locust memoizes this response: replace our entry, never append to a cached body

@@ -543,6 +543,7 @@ def _run(run: _Run, opts: RunOptions, session: TargetSession, ledger_dir: Path) 
                 "completed": stats.completed,
                 "errors": stats.errors,
                 "dropped": stats.dropped,
+                **({"button_errors": stats.button_errors} if stats.button_errors else {}),
             }
         failure = getattr(driver, "failure", None)
         if rollback_errors:

@@ -17,6 +17,13 @@ scenario): one customer of the same pools checking out small amounts with card
 after card (:class:`paychaos.traffic.card_testing.CardTester`), at its own
 rate, bounded in count and time, through the same client, ledger and stats.
 
+It can also break the shoppers' pay button for a while
+(:meth:`AsyncTrafficDriver.break_pay_button`, the ``broken-pay-button`` fault):
+a ``share`` of the clicks (of one ``method``, or all) throws a JavaScript error in
+the simulated browser, which its RUM reports (Faro exception, context ``method``
+and ``screen: checkout``); that checkout is never sent, so no backend sees
+anything. It ends by itself at its deadline, or when reverted.
+
 Example::
 
     driver = AsyncTrafficDriver(api_url, collector_url)
@@ -52,7 +59,7 @@ from paychaos.traffic.adapter import Cart, CheckoutClient
 from paychaos.traffic.card_testing import CardTester
 from paychaos.traffic.ledger import LedgerEntry
 from paychaos.traffic.model import Payment, RetryPolicy, ShopperModel
-from paychaos.traffic.rum import Journey
+from paychaos.traffic.rum import JS_ERRORS, Journey
 
 MAX_IN_FLIGHT = 200
 MAX_RUM_QUEUED = 2000
@@ -73,6 +80,28 @@ class TrafficStats:
     error_ratio: float
     window_completed: int = 0
     """Checkouts completed in the recent window ``error_ratio`` is computed over."""
+    button_errors: int = 0
+    """Clicks on a broken pay button (``break_pay_button``): checkouts never sent."""
+
+
+@dataclass
+class BrokenButton:
+    """A broken pay button: ``share`` of the clicks of ``method`` (``None``: any) throw
+    ``error`` (JS type, message) until ``until`` (monotonic); ``counts`` what it did."""
+
+    method: str | None
+    share: float
+    until: float
+    error: tuple[str, str]
+    rng: random.Random
+    counts: dict[str, int]
+
+    def breaks(self, method: str, now: float) -> bool:
+        """Whether this click throws (the share is drawn from the button's own generator,
+        not from the shoppers')."""
+        if now >= self.until or (self.method is not None and method != self.method):
+            return False
+        return self.rng.random() < self.share
 
 
 class LedgerFile:
@@ -150,6 +179,8 @@ class AsyncTrafficDriver:
         self._session: aiohttp.ClientSession | None = None
         self._traffic: Traffic | None = None
         self._actors: dict[str, tuple[threading.Event, dict[str, int]]] = {}
+        self._broken: dict[str, BrokenButton] = {}
+        self._button_errors = 0
         self._actor_tasks: set[asyncio.Task[None]] = set()
 
     # -- interface ------------------------------------------------------------
@@ -178,6 +209,7 @@ class AsyncTrafficDriver:
                 rate_per_s=recent / STATS_WINDOW_S,
                 error_ratio=recent_errors / recent if recent else 0.0,
                 window_completed=recent,
+                button_errors=self._button_errors,
             )
 
     def stop(self) -> TrafficStats:
@@ -233,8 +265,46 @@ class AsyncTrafficDriver:
             "amount": f"{tester.amount_cents / 100:.2f} {tester.currency}",
         }
 
+    def break_pay_button(
+        self,
+        actor: str,
+        *,
+        duration_s: float,
+        share: float = 1.0,
+        method: str | None = None,
+        error: tuple[str, str] = JS_ERRORS[0],
+        rng: random.Random | None = None,
+    ) -> dict[str, str]:
+        """Break the shoppers' pay button (``actor`` names the breakage) for ``duration_s``:
+        ``share`` of the clicks of ``method`` (``None``: every method) throw ``error``
+        instead of sending the checkout. It ends by itself at its deadline; ``stop_actor``
+        mends it before. Returns what was injected."""
+        if not self.running() or self._traffic is None:
+            raise FaultInjectionFailed(f"{actor}: a broken pay button needs the shoppers running")
+        with self._lock:
+            if actor in self._broken:
+                raise FaultInjectionFailed(f"{actor}: this pay button is already broken")
+            self._broken[actor] = BrokenButton(
+                method,
+                share,
+                time.monotonic() + duration_s,
+                error,
+                rng or random.Random(),
+                {"clicks_broken": 0},
+            )
+        return {
+            "method": method or "*",
+            "share": f"{share:g}",
+            "error": f"{error[0]}: {error[1]}",
+            "rum": "on" if self._traffic.rum else "off",
+        }
+
     def stop_actor(self, actor: str) -> dict[str, int]:
         """Stop actor ``actor`` (idempotent; its checkouts in flight complete); its counts."""
+        with self._lock:
+            button = self._broken.pop(actor, None)
+        if button is not None:
+            return dict(button.counts)
         entry = self._actors.get(actor)
         if entry is None:
             return {}
@@ -393,6 +463,10 @@ class AsyncTrafficDriver:
             assert shoppers is not None
             purchase = shoppers.purchase(rng)
             cart, method = purchase.cart(key), purchase.method
+            broken = self._broken_button(method)
+            if broken is not None:
+                self._click_broken_button(traffic, rng, purchase, key, broken)
+                return
             if traffic.rum:
                 journey = model.visit(rng, purchase, f"paychaos-{self.seed}-{key}")
                 journey.page_view(rng, "checkout")
@@ -436,6 +510,38 @@ class AsyncTrafficDriver:
                         self._rum.append(journey)
                     else:
                         self.rum_dropped += 1
+
+    def _broken_button(self, method: str) -> BrokenButton | None:
+        """The broken pay button this click of ``method`` hits, if any (one past its
+        deadline breaks nothing: it has mended by itself; its counts stay for the revert)."""
+        now = time.monotonic()
+        with self._lock:
+            for button in self._broken.values():
+                if button.breaks(method, now):
+                    button.counts["clicks_broken"] += 1
+                    self._button_errors += 1
+                    return button
+        return None
+
+    def _click_broken_button(
+        self,
+        traffic: Traffic,
+        rng: random.Random,
+        purchase: model.Purchase,
+        key: str,
+        button: BrokenButton,
+    ) -> None:
+        """The shopper clicks pay, the page throws; its RUM says so, no checkout leaves."""
+        if not traffic.rum:
+            return  # nobody is told: the failure stays invisible
+        journey = model.visit(rng, purchase, f"paychaos-{self.seed}-{key}")
+        journey.page_view(rng, "checkout")
+        model.js_error(journey, rng, purchase, button.error)
+        with self._lock:
+            if len(self._rum) < MAX_RUM_QUEUED:
+                self._rum.append(journey)
+            else:
+                self.rum_dropped += 1
 
     async def _rum_pusher(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         """Flush the queued RUM every second until ``stop``; a flush under way completes."""

@@ -120,11 +120,25 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def web_base_path(web_ui: Any) -> str:
+    """The path Locust serves its web UI under (``--web-base-path``, e.g. ``/locust``;
+    ``""`` by default), without a trailing slash: the routes paychaos adds go under it.
+    Read from Locust's own blueprint (its ``url_prefix``), else from the options."""
+    blueprint = web_ui.app.blueprints.get("locust")
+    prefix = getattr(blueprint, "url_prefix", None)
+    if prefix is None:
+        options = getattr(web_ui.environment, "parsed_options", None)
+        prefix = getattr(options, "web_base_path", "")
+    return str(prefix or "").rstrip("/")
+
+
 def install_web_ui(web_ui: Any, cluster: ClusterStats) -> None:
-    """Add the *Payments* tab to Locust's web UI and a JSON route ``/paychaos/payments``."""
+    """Add the *Payments* tab to Locust's web UI and a JSON route ``/paychaos/payments``
+    (both under Locust's ``--web-base-path``, if any)."""
     import orjson
     from flask import Response, request
 
+    base = web_base_path(web_ui)
     args = web_ui.template_args
     args.setdefault("extended_tabs", []).append({"title": "Payments", "key": TAB_KEY})
     args.setdefault("extended_tables", []).append(
@@ -160,7 +174,7 @@ def install_web_ui(web_ui: Any, cluster: ClusterStats) -> None:
 
     @web_ui.app.after_request
     def _extend_stats(response: Any) -> Any:
-        if request.path != "/stats/requests" or not response.is_json:
+        if request.path != base + "/stats/requests" or not response.is_json:
             return response
         body = response.get_json()
         # Locust memoizes this response: replace our entry, never append to a cached body
@@ -169,6 +183,6 @@ def install_web_ui(web_ui: Any, cluster: ClusterStats) -> None:
         response.set_data(orjson.dumps(body))
         return response
 
-    @web_ui.app.route("/paychaos/payments")
+    @web_ui.app.route(base + "/paychaos/payments")
     def _payments() -> Any:
         return Response(orjson.dumps(payload()), mimetype="application/json")

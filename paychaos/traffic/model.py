@@ -374,10 +374,16 @@ def click_payment(
     journey.event_json(PAYMENT_CLICK, purchase.click_json, trace=trace)
 
 
-def js_error(journey: Journey, rng: random.Random, purchase: Purchase) -> None:
-    """The broken payment button: the click, then a JS exception; no payment leaves."""
+def js_error(
+    journey: Journey,
+    rng: random.Random,
+    purchase: Purchase,
+    error: tuple[str, str] | None = None,
+) -> None:
+    """The broken payment button: the click, then a JS exception (``error``: its type and
+    message; default: one drawn); no payment leaves."""
     click_payment(journey, purchase)
-    journey.exception(rng, purchase.method)
+    journey.exception(rng, purchase.method, error)
 
 
 def attempt_failed(journey: Journey, method: str, status: int) -> None:

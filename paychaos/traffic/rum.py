@@ -195,8 +195,12 @@ class Journey:
         vitals_json = vitals[rng.getrandbits(_VITALS_POOL_BITS)]
         self._items.append((_PAGE_VIEW, time.time(), _page_parts(page), vitals_json, None))
 
-    def exception(self, rng: random.Random, method: str) -> None:
-        kind, message = rng.choice(JS_ERRORS)
+    def exception(
+        self, rng: random.Random, method: str, error: tuple[str, str] | None = None
+    ) -> None:
+        """A JS exception on the checkout page (``error``: its type and message; default:
+        one of :data:`JS_ERRORS` drawn), context ``method`` and ``screen: checkout``."""
+        kind, message = error or rng.choice(JS_ERRORS)
         self._exceptions.append(
             orjson.dumps(
                 {

@@ -15,10 +15,22 @@ server-side:
 
 The open model sends shoppers straight to checkout (an arrival *is* a
 checkout), so abandonment can only be measured in the closed model.
+
+In the closed model (``-u``) a shape sets how many shoppers run at once
+(``round(level(t) x -u)``, at least 1, :class:`paychaos.traffic.shapes.ShapedLoad`),
+each looping visit, think, checkout: what it asks for is concurrency, not a rate
+(the checkouts per second follow from think times and latency). So the closed
+runs (five more Locusts at once, one per shape, each against its own shop)
+are judged by the shoppers Locust really ran, second by second (the user count
+of its ``--csv`` stats history), against the same levels written out here, on
+the shape's own clock (from Locust's "Shape test starting." log line); and each
+shop must receive checkouts in every 3 s bucket once the shoppers are up (the
+counted shoppers do shop).
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import signal
@@ -26,6 +38,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -254,3 +267,128 @@ def test_every_shape_and_abandonment_achieve_what_was_asked(tmp_path: Path) -> N
         f"abandonment {achieved:.3f} ({abandoned} of {visits} visits), asked "
         f"{ABANDON_RATE} ± {tolerance:.3f}"
     )
+
+
+# ---------------------------------------------------------------- the closed model
+
+PEAK_USERS = 20
+SPAWN_RATE = 200.0
+CLOSED_RUN_S = 30  # the shape's clock runs to --run-time; the window is its first 24 s
+# Tolerance of the closed model, on the number of shoppers running. Locust asks the shape
+# once a second (its shape worker's tick) and spawns or stops the difference at -r
+# (PEAK_USERS / SPAWN_RATE = 0.1 s at most); a history row stamped second T (whole
+# seconds) was written some time in [T, T + 1). So the count a row shows must lie
+# between the least and the most shoppers the shape asked for over the shape-clock
+# interval [T - t0 - LAG_S, T + 1 - t0], t0 being the shape's start: LAG_S = the 1 s
+# tick + the spawn time + 0.9 s for a busy machine's scheduling. No count is rounded
+# or averaged away: one row outside its band fails the shape.
+LAG_S = 2.0
+MIN_ROWS = 15  # of the 24 s window; fewer and the run is not judged (it fails)
+_SHAPE_START = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\][^\n]*Shape test starting")
+
+
+def requested_users(level: Level, t: float) -> int:
+    return max(1, round(level(t) * PEAK_USERS))
+
+
+def user_band(level: Level, lo_s: float, hi_s: float) -> tuple[int, int]:
+    """The fewest and most shoppers the shape asks for over [lo_s, hi_s] (10 ms steps)."""
+    steps = max(1, int((hi_s - lo_s) * 100))
+    asked = [
+        requested_users(level, max(0.0, lo_s + i * (hi_s - lo_s) / steps)) for i in range(steps + 1)
+    ]
+    return min(asked), max(asked)
+
+
+def _row_band(level: Level, second: float, t0: float) -> tuple[int, int]:
+    return user_band(level, second - t0 - LAG_S, second + 1 - t0)
+
+
+def test_the_user_tolerance_tells_every_shape_from_every_other() -> None:
+    """The closed-model check could fail: every other shape's shoppers, second by second,
+    leave this shape's band at least once (t0 = 0, a row each second of the window)."""
+    for name, (_, level) in SHAPES.items():
+        for other, (_, other_level) in SHAPES.items():
+            if other == name:
+                continue
+            outside = [
+                second
+                for second in range(int(WINDOW_S))
+                if not (
+                    (band := _row_band(level, second, 0.0))[0]
+                    <= requested_users(other_level, second + 0.5)
+                    <= band[1]
+                )
+            ]
+            assert outside, f"{other} would pass as {name}"
+
+
+def _shape_start(output: str) -> float:
+    """When the shape's clock started (Locust's log line; local time, milliseconds)."""
+    found = _SHAPE_START.search(output)
+    assert found, f"no 'Shape test starting.' line:\n{output[-3000:]}"
+    stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S")
+    return time.mktime(stamp.timetuple()) + int(found.group(2)) / 1000
+
+
+def _user_counts(history: Path) -> list[tuple[int, int]]:
+    """(second, shoppers running) of each row of Locust's stats history (its aggregate)."""
+    with history.open() as fh:
+        return [
+            (int(row["Timestamp"]), int(row["User Count"]))
+            for row in csv.DictReader(fh)
+            if row["Name"] == "Aggregated"
+        ]
+
+
+def test_every_shape_in_the_closed_model_runs_the_shoppers_it_asks_for(tmp_path: Path) -> None:
+    runs = {
+        name: (
+            *("-u", str(PEAK_USERS), "-r", str(SPAWN_RATE), "--think-time-scale", "0.05"),
+            *("--shape", name, "--shape-params", params),
+            *("--run-time", f"{CLOSED_RUN_S}s", "--csv", str(tmp_path / name / "locust")),
+        )
+        for name, (params, _) in SHAPES.items()
+    }
+    with ExitStack() as stack:
+        shops = {name: stack.enter_context(run_shop_api()) for name in runs}
+        procs = {
+            name: stack.enter_context(_locust(tmp_path, name, shops[name], *args))
+            for name, args in runs.items()
+        }
+        outputs = {name: finish(proc, CLOSED_RUN_S + 90) for name, proc in procs.items()}
+        arrivals = {name: shop.arrivals_s() for name, shop in shops.items()}
+
+    failures = []
+    for name, (_, level) in SHAPES.items():
+        out = outputs[name]
+        assert procs[name].returncode == 0, f"{name}:\n{out[-3000:]}"
+        assert "Traceback" not in out, out[-3000:]
+        t0 = _shape_start(out)
+        rows = [
+            (second, users)
+            for second, users in _user_counts(tmp_path / name / "locust_stats_history.csv")
+            if t0 <= second and second + 1 - t0 <= WINDOW_S
+        ]
+        assert len(rows) >= MIN_ROWS, f"{name}: {len(rows)} history rows in the window"
+        off = []
+        for second, users in rows:
+            low, high = _row_band(level, second, t0)
+            if not low <= users <= high:
+                off.append(f"  {second - t0:5.1f}s: {users} shoppers, asked {low}-{high}")
+        print(f"{name}: shoppers {[u for _, u in rows]}")
+        if off:
+            failures.append(f"{name} (t0 {t0:.3f}):\n" + "\n".join(off))
+        # the counted shoppers do shop: checkouts in every 3 s bucket once they are up
+        times = arrivals[name]
+        assert times, f"{name}: the shop received no checkout"
+        up, end = times[0] + 1.0, t0 + WINDOW_S
+        buckets = int((end - up) // BUCKET_S)
+        counts = [
+            sum(1 for t in times if up + b * BUCKET_S <= t < up + (b + 1) * BUCKET_S)
+            for b in range(buckets)
+        ]
+        assert all(counts), (
+            f"{name}: a bucket with no checkout after the shoppers were up: {counts}"
+        )
+    assert not failures, "shoppers running outside the shape's band:\n" + "\n".join(failures)

@@ -494,6 +494,74 @@ def test_payments_tab_fills_while_the_run_goes(tmp_path: Path, mode: str) -> Non
     assert not wait_gone(stack_dir)
 
 
+PAYMENTS_TABLE = """(() => {
+  const tab = document.querySelector('.MuiTab-root.Mui-selected');
+  const table = document.querySelector('.MuiTableContainer-root table');
+  if (!tab || !table) return null;
+  const cells = el => [...el.querySelectorAll('th, td')].map(c => c.innerText.trim());
+  return {tab: tab.innerText, head: cells(table.querySelector('thead')),
+          rows: [...table.querySelectorAll('tbody tr')].map(cells)};
+})()"""
+
+
+def _table_counts(rows: list[list[str]]) -> dict[tuple[str, str], int]:
+    """(method, outcome) -> the Payments column of the tab's rows."""
+    return {(r[0], r[1]): int("".join(ch for ch in r[2] if ch.isdigit())) for r in rows}
+
+
+def test_payments_tab_shows_live_figures_in_a_real_browser(tmp_path: Path) -> None:
+    """In headless Chromium, inside Locust's own UI: the Payments tab lists the running
+    Locust's payments by method and outcome, in Locust's table, and its figures grow while
+    the run goes; each is at most what ``/paychaos/payments`` says just after (the same
+    counts, read later)."""
+    chromium()  # skips without it (fails under CI=true), before any stack starts
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    proc, stack_dir, _ledger = start_locust(
+        tmp_path,
+        *("--autostart", "--autoquit", "1", "--web-host", "127.0.0.1", "--web-port", str(port)),
+        *("-u", "6", "-r", "6", "--run-time", "45s", *FAST),
+        environ={"PAYCHAOS_STATE_DIR": str(tmp_path / "no-stack-here")},
+        headless=False,
+    )
+    try:
+        _wait_for_page(web + "/", proc)
+        with Browser(tmp_path) as page:
+            page.goto(web + "/?tab=payments")
+            first = page.wait(
+                f"(t => t && t.rows.length && t.rows.every(r => r.length === 5) && t)"
+                f"({PAYMENTS_TABLE})",
+                60,
+                "rows in the Payments tab",
+            )
+            assert first["tab"].lower() == "payments", first
+            assert first["head"] == ["Method", "Outcome", "Payments", "Share", "Amount"], first
+            before = _table_counts(first["rows"])
+            assert {m for m, _ in before} <= set(MIX) and sum(before.values()) > 0, first
+            assert any(o == "succeeded" for _, o in before), first
+            # live: the same tab, without a reload, shows more payments a moment later
+            later = page.wait(
+                "(t => t && t.rows.reduce((n, r) => n + Number(r[2].replace(/[^0-9]/g, '')), 0)"
+                f" > {sum(before.values())} && t)({PAYMENTS_TABLE})",
+                30,
+                "the Payments figures growing",
+            )
+            running = proc.poll() is None
+            _, body = _http(web + "/paychaos/payments")
+            page.screenshot(tmp_path / "payments-tab.png")
+        after = _table_counts(later["rows"])
+        served = {(r["method"], r["outcome"]): int(r["payments"]) for r in json.loads(body)["rows"]}
+    finally:
+        out = finish(proc, 150)
+    assert running, "the figures grew only after Locust stopped"
+    assert sum(after.values()) > sum(before.values())
+    assert all(after.get(k, 0) >= n for k, n in before.items()), (before, after)
+    assert set(after) <= set(served), (after, served)
+    assert all(n <= served[k] for k, n in after.items()), (after, served)
+    _assert_ok_or_only_retriable(proc.returncode, out)
+    assert not wait_gone(stack_dir)
+
+
 def test_sigterm_during_a_shaped_run_quits_with_the_final_report(tmp_path: Path) -> None:
     """A headless Locust with a shape (here the open model's) installs its own SIGTERM
     handler only after the shape ends; until then a SIGTERM killed it (exit -15, no
