@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 from paychaos.stack.instance import cpu_seconds, process_tree, rss_bytes
+from paychaos.stack.service import free_port
 from paychaos.stack.telemetry import OTLP_ENCODER_ENV, TELEMETRY_ENV
 
 P99_GOAL_MS = 250.0
@@ -99,6 +102,74 @@ def loadgen(url: str, *, seconds: float, concurrency: int, rate: float | None = 
         argv += ["--rate", str(rate)]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60)
     return Run(json.loads(out.stdout))
+
+
+def loadgen_split(urls: list[str], *, seconds: float, concurrency: int) -> Run:
+    """Closed model split over several API processes (one load generator each, the
+    concurrency shared); codes summed, duration the longest, p50/p99 the worst of them."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "paychaos.loadgen",
+                "--url",
+                url,
+                "--total",
+                "10000000",
+                "--concurrency",
+                str(max(1, concurrency // len(urls))),
+                "--duration-s",
+                str(seconds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
+    outs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        outs.append(json.loads(out))
+    codes: dict[str, int] = {}
+    for out in outs:
+        for code, n in out["codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    return Run(
+        {
+            "sent": sum(o["sent"] for o in outs),
+            "duration_s": max(o["duration_s"] for o in outs),
+            "p50_ms": max(o["p50_ms"] for o in outs),
+            "p99_ms": max(o["p99_ms"] for o in outs),
+            "codes": codes,
+            "transport_errors": sum(o["transport_errors"] for o in outs),
+        }
+    )
+
+
+def second_api(stack: EmbeddedStack) -> tuple[subprocess.Popen[bytes], str]:
+    """The API's own command line and environment again, on another port: what a second
+    worker would cost and serve (the experiment; the stack itself runs one API process)."""
+    spec = stack.supervisor.components["api"].spec
+    port = free_port()
+    argv = list(spec.argv)
+    argv[argv.index("--port") + 1] = str(port)
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **spec.env}, cwd=spec.cwd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("the second API process did not get ready in 30 s")
 
 
 def component_pids(stack: EmbeddedStack) -> dict[str, list[int]]:
@@ -170,9 +241,11 @@ class Bench:
         scale: float,
         profile: bool = False,
         variant: tuple[tuple[str, str], ...] = (),
+        api_processes: int = 1,
     ) -> Run:
         stack, state = self.stack(telemetry, scale, variant)
         spy: subprocess.Popen[bytes] | None = None
+        extra: list[subprocess.Popen[bytes]] = []
         try:
             if self.memory is None:
                 self.idle_memory(stack)
@@ -180,15 +253,35 @@ class Bench:
             loadgen(url, seconds=self.args.warmup_s, concurrency=16)
             if profile:
                 spy = start_spy(stack, state, self.args.seconds)
+            urls = [url]
+            for _ in range(api_processes - 1):
+                proc, other = second_api(stack)
+                extra.append(proc)
+                urls.append(other)
+                loadgen(other, seconds=self.args.warmup_s, concurrency=16)
             before = component_cpu(stack)
-            run = loadgen(url, seconds=self.args.seconds, concurrency=self.args.concurrency)
+            cpu0 = sum(cpu_seconds(p.pid) for p in extra)
+            if len(urls) > 1:
+                run = loadgen_split(
+                    urls, seconds=self.args.seconds, concurrency=self.args.concurrency
+                )
+            else:
+                run = loadgen(url, seconds=self.args.seconds, concurrency=self.args.concurrency)
             after = component_cpu(stack)
+            after["api"] = after.get("api", 0.0) + sum(cpu_seconds(p.pid) for p in extra) - cpu0
             run.cpu_s = {n: after[n] - before.get(n, 0.0) for n in after}
             if spy is not None:
                 spy.wait(timeout=self.args.seconds + 30)
                 print_profile(state / "api.folded")
             return run
         finally:
+            for proc in extra:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
             if spy is not None and spy.poll() is None:
                 spy.kill()
                 spy.wait()
@@ -303,6 +396,9 @@ def main() -> int:
     parser.add_argument("--idle-s", type=float, default=5.0, help="settle before idle memory")
     parser.add_argument("--profile", action="store_true", help="py-spy on the API, first on run")
     parser.add_argument("--no-open", action="store_true", help="skip the open-model runs")
+    parser.add_argument("--two-api", action="store_true",
+                        help="experiment: each round also runs on/off with a second API process "
+                        "(same command line, another port; the load split over both)")  # fmt: skip
     parser.add_argument("--variants", action="store_true",
                         help=f"each round also runs: {', '.join(VARIANTS)} (instant gateway)")  # fmt: skip
     args = parser.parse_args()
@@ -313,6 +409,7 @@ def main() -> int:
     bench = Bench(args)
     results: dict[tuple[str, bool | str], list[Run]] = {}
     ratios: dict[str, list[float]] = {p: [] for p in PROFILES}
+    two_ratios: list[float] = []
     profiled = not args.profile
     for i in range(args.rounds):
         for profile, scale in PROFILES.items():
@@ -332,6 +429,15 @@ def main() -> int:
                     run = bench.closed(True, scale, variant=env)
                     results.setdefault(("instant", name), []).append(run)
                     print(f"round {i + 1} instant gateway, {name}: {run.line()}", flush=True)
+            if args.two_api and profile == "instant":
+                pair = {}
+                for telemetry in order:
+                    run = bench.closed(telemetry, scale, api_processes=2)
+                    pair[telemetry] = run
+                    name = f"2 API processes, telemetry {'on' if telemetry else 'off'}"
+                    results.setdefault(("instant", name), []).append(run)
+                    print(f"round {i + 1} instant gateway, {name}: {run.line()}", flush=True)
+                two_ratios.append(pair[True].good_per_s / max(pair[False].good_per_s, 1e-9))
     print(f"\nclosed model, {args.concurrency} checkouts in flight, {args.seconds:.0f} s per run, "
           f"{args.rounds} on/off pair(s) per profile; good = 201 + 402")  # fmt: skip
     for profile in PROFILES:
@@ -349,6 +455,16 @@ def main() -> int:
               f"{api_ms(runs):.2f} ms CPU per good checkout (telemetry on: "
               f"{api_ms(results[('instant', True)]):.2f}, off: "
               f"{api_ms(results[('instant', False)]):.2f}; medians)")  # fmt: skip
+    if two_ratios:
+        on = statistics.median(
+            r.good_per_s for r in results[("instant", "2 API processes, telemetry on")]
+        )
+        off = statistics.median(
+            r.good_per_s for r in results[("instant", "2 API processes, telemetry off")]
+        )
+        print(f"  instant gateway, 2 API processes (experiment): on {on:7.1f} good/s  off "
+              f"{off:7.1f} good/s  ratio on/off {statistics.median(two_ratios):.3f} (per round: "
+              f"{', '.join(f'{x:.3f}' for x in two_ratios)})")  # fmt: skip
     first_on, first_off = results[("instant", True)][0], results[("instant", False)][0]
     print("\nCPU ms per good checkout, per component (instant gateway, first round):")
     for name in sorted(first_on.cpu_s, key=lambda n: -first_on.cpu_s[n]):
