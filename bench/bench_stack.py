@@ -297,7 +297,7 @@ def start_spy(stack: EmbeddedStack, state: Path, seconds: float) -> subprocess.P
     pid = stack.supervisor.pid_of("api")
     return subprocess.Popen(
         [spy_bin, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-         "--format", "raw", "--full-filenames", "--output", str(state / "api.folded"),
+         "--format", "raw", "--threads", "--full-filenames", "--output", str(state / "api.folded"),
          "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -308,6 +308,14 @@ PACKAGES = (
     "pydantic", "fastapi", "starlette", "uvicorn", "stack/api", "stack/telemetry", "json",
     "threading",
 )  # fmt: skip
+
+
+def _thread_kind(stack: str) -> str:
+    if "asyncio/runners.py" in stack or "uvicorn" in stack:
+        return "(event loop)"
+    if "sdk/_shared_internal" in stack or "export/__init__.py" in stack:
+        return "(OpenTelemetry export)"
+    return "(other)"
 
 
 def print_profile(folded: Path, n: int = 15) -> None:
@@ -324,7 +332,7 @@ def print_profile(folded: Path, n: int = 15) -> None:
         count = int(count_text)
         frames = stack.split(";")
         own[frames[-1]] = own.get(frames[-1], 0) + count
-        thread = frames[0] if frames[0].startswith(("thread", "process")) else "?"
+        thread = frames[0].split(" ")[0] + " " + _thread_kind(stack)
         threads[thread] = threads.get(thread, 0) + count
         total += count
         for pkg in PACKAGES:
@@ -333,6 +341,9 @@ def print_profile(folded: Path, n: int = 15) -> None:
     total = max(1, total)
     print("\npayment API (telemetry on), py-spy: own time per function", flush=True)
     for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:n]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("share of samples per thread:")
+    for name, count in sorted(threads.items(), key=lambda kv: -kv[1])[:6]:
         print(f"  {100 * count / total:5.1f} %  {name}")
     print("share of samples inside each package (inclusive; sums exceed 100 %):")
     for name, count in sorted(hits.items(), key=lambda kv: -kv[1]):
