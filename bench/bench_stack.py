@@ -87,9 +87,11 @@ class Run:
         return self.good / self.raw["duration_s"] if self.raw["duration_s"] else 0.0
 
     def line(self) -> str:
+        by_code = ",".join(f"{c}:{n}" for c, n in sorted(self.codes.items()) if c >= 500)
         return (
             f"{self.good_per_s:7.1f} good/s  p50 {self.raw['p50_ms']:6.1f} ms  "
-            f"p99 {self.raw['p99_ms']:6.1f} ms  5xx {self.server_errors}  "
+            f"p99 {self.raw['p99_ms']:6.1f} ms  5xx {self.server_errors}"
+            f"{f' ({by_code})' if by_code else ''}  "
             f"transport {self.transport_errors}  other {self.other}"
         )
 
@@ -350,24 +352,31 @@ def print_profile(folded: Path, n: int = 15) -> None:
         print(f"  {100 * count / total:5.1f} %  {name}")
 
 
-def open_model(bench: Bench, args: argparse.Namespace, guide: float) -> None:
-    """Fixed-rate runs on one stack (telemetry on): the fixed rate at both gateway profiles,
-    then the bounded search at the instant gateway."""
+SETTLE_S = 3.0  # between runs on one stack: what an overloaded run left queued drains first
+
+
+def open_model(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
+    """Fixed-rate runs (telemetry on): one per gateway profile at ``--rate`` (default: half
+    the closed model's good/s with telemetry on at that profile, measured above), then the
+    bounded search at the instant gateway."""
     for profile, scale in PROFILES.items():
         stack, state = bench.stack(True, scale)
         try:
             url = stack.urls["api"]
             loadgen(url, seconds=args.warmup_s, concurrency=16)
-            r = loadgen(url, seconds=args.seconds, concurrency=args.open_cap, rate=args.rate)
+            rate = args.rate or max(1.0, round(closed_on[profile] / 2))
+            r = loadgen(url, seconds=args.seconds, concurrency=args.open_cap, rate=rate)
             achieved = r.raw["sent"] / r.raw["duration_s"]
-            print(f"open model, {profile} gateway, target {args.rate:.0f}/s: achieved "
-                  f"{achieved:.1f}/s sent, {r.line()}", flush=True)  # fmt: skip
+            source = "--rate" if args.rate else "half the closed model's on rate"
+            print(f"open model, {profile} gateway, target {rate:.0f}/s ({source}): sent "
+                  f"{achieved:.1f}/s, {r.line()}", flush=True)  # fmt: skip
             if profile != "instant":
                 continue
-            lo, hi = 0.0, max(guide * 1.2, args.rate)
+            lo, hi = 0.0, max(closed_on["instant"] * 1.2, rate)
             best: Run | None = None
             for _ in range(args.search_steps):
                 mid = (lo + hi) / 2 if best or lo else hi * 0.6
+                time.sleep(SETTLE_S)
                 r = loadgen(url, seconds=args.search_s, concurrency=args.open_cap, rate=mid)
                 achieved = r.raw["sent"] / r.raw["duration_s"]
                 bad = r.server_errors + r.transport_errors
@@ -399,7 +408,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="each measured run")
     parser.add_argument("--rounds", type=int, default=2, help="on/off pairs per gateway profile")
     parser.add_argument("--concurrency", type=int, default=64, help="closed model")
-    parser.add_argument("--rate", type=float, default=200.0, help="open model's fixed rate")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open model's fixed rate (default: half the closed model's good/s, "
+                        "telemetry on, at each gateway profile)")  # fmt: skip
     parser.add_argument("--open-cap", type=int, default=512, help="open model: max in flight")
     parser.add_argument("--search-steps", type=int, default=5)
     parser.add_argument("--search-s", type=float, default=6.0)
@@ -415,7 +426,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.search_steps, args.search_s = 1, 5.0, 4, 4.0
-    if min(args.seconds, args.rounds, args.concurrency, args.rate, args.open_cap) <= 0:
+    if min(args.seconds, args.rounds, args.concurrency, args.rate or 1, args.open_cap) <= 0:
         parser.error("--seconds, --rounds, --concurrency, --rate and --open-cap must be positive")
     bench = Bench(args)
     results: dict[tuple[str, bool | str], list[Run]] = {}
@@ -484,8 +495,10 @@ def main() -> int:
         print(f"  {name:<13} on {on_ms:5.2f}   off {off_ms:5.2f}")
     if not args.no_open:
         print()
-        guide = statistics.median(r.good_per_s for r in results[("instant", True)])
-        open_model(bench, args, guide)
+        closed_on = {
+            p: statistics.median(r.good_per_s for r in results[(p, True)]) for p in PROFILES
+        }
+        open_model(bench, args, closed_on)
     print(f"\nstart to every component healthy: median {statistics.median(bench.start_s):.2f} s, "
           f"max {max(bench.start_s):.2f} s over {len(bench.start_s)} starts")  # fmt: skip
     if bench.memory:
