@@ -8,7 +8,8 @@ every outcome. Its shoppers are the shared shopper model's
 (:mod:`paychaos.traffic.model`: who buys what, the ledger line) and its
 requests go through the target's checkout adapter (paychaos' own API by
 default); it sends each checkout once (no retries: it counts what the API
-answered) and keeps no RUM.
+answered) and keeps no RUM. At an arrival rate (``--rate``), a checkout's
+latency counts from when it was due, so a stack that falls behind shows it.
 
 Example::
 
