@@ -7,6 +7,7 @@ Names and labels are a contract shared with the alert rules in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -159,4 +160,36 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             ["version"],
             registry=reg,
         ),
+    )
+
+
+class _NoMetric:
+    """A metric that records nothing (``labels`` returns itself; every update is a no-op)."""
+
+    def labels(self, *_: Any, **__: Any) -> _NoMetric:
+        return self
+
+    def inc(self, *_: Any, **__: Any) -> None:
+        return None
+
+    dec = observe = set = inc
+
+
+def create_noop_metrics() -> ApiMetrics:
+    """Metrics off (the telemetry-off benchmark mode): every update is a no-op and the
+    registry is empty, so ``/metrics`` answers an empty exposition, not stale numbers."""
+    nothing = cast(Any, _NoMetric())
+    return ApiMetrics(
+        registry=CollectorRegistry(),
+        payments=nothing,
+        requests=nothing,
+        request_duration=nothing,
+        checkout_duration=nothing,
+        gateway_duration=nothing,
+        gateway_timeouts=nothing,
+        db_duration=nothing,
+        db_errors=nothing,
+        in_flight=nothing,
+        reconciled=nothing,
+        build_info=nothing,
     )
