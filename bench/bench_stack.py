@@ -1,201 +1,547 @@
-"""End-to-end throughput and latency of the whole embedded stack; telemetry on vs off.
+"""End-to-end figures of the whole embedded stack a user can trust, in one run.
 
 Starts the real stack (PostgreSQL, gateway, fault proxy, collector, API,
-Prometheus, Alertmanager), drives checkouts from a separate process for a
-fixed time, and prints checkouts/s and p50/p99. Rounds alternate telemetry
-on / off in one run so that the ratio is measured side by side on the same
-machine state. "Off" means the OpenTelemetry SDK is disabled in every service
-(no spans, no OTLP logs); Prometheus metrics and JSON log lines stay on.
+Prometheus, Alertmanager) and drives checkouts from a separate process
+(``python -m paychaos.loadgen``). It prints:
 
-    .venv/bin/python bench/bench_stack.py [--duration-s 15] [--concurrency 64]
-        [--rounds 2] [--gateway-latency-scale 0] [--profile]
+1. closed model (``--concurrency`` checkouts in flight): *good* checkouts/s only
+   (201 charged + 402 declined: the API decided the payment); 5xx answers,
+   transport errors and other 4xx are counted apart. Telemetry on vs all off,
+   at the instant gateway and at the default gateway latency profile. Rounds
+   interleave on/off (and swap the order every round) so that the ratio is
+   measured side by side on the same machine state; the ratio is the median of
+   the per-round ratios. "Off" is ``PAYCHAOS_TELEMETRY=off``: in the payment API
+   the OpenTelemetry SDK, the Prometheus metrics (an empty ``/metrics``) and the
+   JSON log lines are all off; the other services' OpenTelemetry SDK is off too.
+2. open model (telemetry on): a fixed arrival rate, with p50/p99 counted from
+   when each checkout was due and the achieved vs the target rate; then a
+   bounded search for the highest rate the stack sustains with p99 < 250 ms.
+3. the stack's idle resident memory, summed over every component's process tree
+   (PostgreSQL and Prometheus included; RSS and PSS, which counts shared pages
+   once), and the time from the stack's start to every component healthy.
 
-With ``--profile``, py-spy samples the payment API during the first
-telemetry-on round and the top functions by own time are printed.
+    .venv/bin/python bench/bench_stack.py            # ~4 minutes
+    .venv/bin/python bench/bench_stack.py --quick    # ~1.5 minutes, noisier
+    .venv/bin/python bench/bench_stack.py --profile  # + py-spy on the API (telemetry on)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
-from paychaos.stack.instance import cpu_seconds, process_tree
+from paychaos.stack.instance import cpu_seconds, process_tree, rss_bytes
+from paychaos.stack.service import free_port
+from paychaos.stack.telemetry import OTLP_ENCODER_ENV, TELEMETRY_ENV
 
-VARIANTS = {
-    "no trace export": (("OTEL_TRACES_EXPORTER", "none"),),
-    "no log export": (("OTEL_LOGS_EXPORTER", "none"),),
+P99_GOAL_MS = 250.0
+PROFILES = {"instant": 0.0, "default": 1.0}
+VARIANTS = {  # --variants: telemetry on, one approach changed (instant gateway, each round)
+    "SDK encoder": ((OTLP_ENCODER_ENV, "sdk"),),
 }
 
 
-def one_round(
-    tracing: bool, args: argparse.Namespace, profile: bool, extra_env: tuple = ()
-) -> dict:
-    state = Path(tempfile.mkdtemp(prefix="paychaos-bench-"))
-    cfg = StackConfig(
-        state_dir=state,
-        ports=StackPorts.auto(),
-        extra_env=extra_env,
-        tracing=tracing,
-        gateway_latency_scale=args.gateway_latency_scale,
-        gateway_seed=1,
-    )
-    stack = EmbeddedStack(cfg)
-    spy: subprocess.Popen[bytes] | None = None
-    try:
-        stack.start()
-        url = stack.urls["api"]
-        # warm up: connections, JIT-less caches, the table's first pages
-        subprocess.run([sys.executable, "-m", "paychaos.loadgen", "--url", url, "--total", "300",
-                        "--concurrency", "16"], check=True, capture_output=True)  # fmt: skip
-        spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        if profile and Path(spy_bin).exists():
-            pid = stack.supervisor.pid_of("api")
-            spy = subprocess.Popen(
-                [spy_bin, "record", "--pid", str(pid), "--duration", str(int(args.duration_s)),
-                 "--format", "raw", "--full-filenames", "--output", str(state / "api.folded"), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-        cpu_before = component_cpu(stack)
-        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(
-            [sys.executable, "-m", "paychaos.loadgen", "--url", url, "--total", "10000000",
-             "--concurrency", str(args.concurrency), "--duration-s", str(args.duration_s)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        result = json.loads(out.stdout)
-        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_after = component_cpu(stack)
-        cpu = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
-        cpu["load generator"] = (children_after.ru_utime + children_after.ru_stime) - (
-            children_before.ru_utime + children_before.ru_stime
+@dataclass
+class Run:
+    """One load run's figures (from the load generator's JSON summary)."""
+
+    raw: dict[str, Any]
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def codes(self) -> dict[int, int]:
+        return {int(k): v for k, v in self.raw["codes"].items()}
+
+    @property
+    def good(self) -> int:
+        return self.codes.get(201, 0) + self.codes.get(402, 0)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for c, n in self.codes.items() if c >= 500)
+
+    @property
+    def transport_errors(self) -> int:
+        return int(self.raw["transport_errors"])
+
+    @property
+    def other(self) -> int:
+        return self.raw["sent"] - self.good - self.server_errors - self.transport_errors
+
+    @property
+    def good_per_s(self) -> float:
+        return self.good / self.raw["duration_s"] if self.raw["duration_s"] else 0.0
+
+    def line(self) -> str:
+        by_code = ",".join(f"{c}:{n}" for c, n in sorted(self.codes.items()) if c >= 500)
+        return (
+            f"{self.good_per_s:7.1f} good/s  p50 {self.raw['p50_ms']:6.1f} ms  "
+            f"p99 {self.raw['p99_ms']:6.1f} ms  5xx {self.server_errors}"
+            f"{f' ({by_code})' if by_code else ''}  "
+            f"transport {self.transport_errors}  other {self.other}"
         )
-        result["cpu_s"] = cpu
-        if spy is not None:
-            spy.wait(timeout=args.duration_s + 30)
-            result["profile"] = top_functions(state / "api.folded")
-            result["packages"] = package_shares(state / "api.folded")
-        return result
-    finally:
-        if spy is not None and spy.poll() is None:
-            spy.kill()
-            spy.wait()
-        stack.stop()
-        shutil.rmtree(state, ignore_errors=True)
+
+
+def loadgen(url: str, *, seconds: float, concurrency: int, rate: float | None = None) -> Run:
+    total = int(rate * seconds) if rate else 10_000_000
+    argv = [sys.executable, "-m", "paychaos.loadgen", "--url", url, "--total", str(total),
+            "--concurrency", str(concurrency), "--duration-s", str(seconds)]  # fmt: skip
+    if rate:
+        argv += ["--rate", str(rate)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60)
+    return Run(json.loads(out.stdout))
+
+
+def loadgen_split(urls: list[str], *, seconds: float, concurrency: int) -> Run:
+    """Closed model split over several API processes (one load generator each, the
+    concurrency shared); codes summed, duration the longest, p50/p99 the worst of them."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "paychaos.loadgen",
+                "--url",
+                url,
+                "--total",
+                "10000000",
+                "--concurrency",
+                str(max(1, concurrency // len(urls))),
+                "--duration-s",
+                str(seconds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
+    outs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        outs.append(json.loads(out))
+    codes: dict[str, int] = {}
+    for out in outs:
+        for code, n in out["codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    return Run(
+        {
+            "sent": sum(o["sent"] for o in outs),
+            "duration_s": max(o["duration_s"] for o in outs),
+            "p50_ms": max(o["p50_ms"] for o in outs),
+            "p99_ms": max(o["p99_ms"] for o in outs),
+            "codes": codes,
+            "transport_errors": sum(o["transport_errors"] for o in outs),
+        }
+    )
+
+
+def second_api(stack: EmbeddedStack) -> tuple[subprocess.Popen[bytes], str]:
+    """The API's own command line and environment again, on another port: what a second
+    worker would cost and serve (the experiment; the stack itself runs one API process)."""
+    spec = stack.supervisor.components["api"].spec
+    port = free_port()
+    argv = list(spec.argv)
+    argv[argv.index("--port") + 1] = str(port)
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **spec.env}, cwd=spec.cwd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("the second API process did not get ready in 30 s")
+
+
+def component_pids(stack: EmbeddedStack) -> dict[str, list[int]]:
+    return {
+        name: process_tree([comp.pid])
+        for name, comp in stack.supervisor.components.items()
+        if comp.pid
+    }
+
+
+def pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def api_ms(runs: list[Run]) -> float:
+    """Median CPU ms the payment API spent per good checkout."""
+    return statistics.median(1000 * r.cpu_s.get("api", 0.0) / max(1, r.good) for r in runs)
+
+
+def thread_cpu_s(pid: int, *, main: bool) -> float:
+    """CPU seconds of a process's main thread (``main``) or of all its other threads."""
+    total = 0.0
+    try:
+        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return 0.0
+    for tid in tids:
+        if (tid == pid) != main:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def component_cpu(stack: EmbeddedStack) -> dict[str, float]:
-    """CPU seconds used so far by each component's process tree."""
-    usage = {}
-    for name, comp in stack.supervisor.components.items():
-        if comp.pid:
-            usage[name] = sum(cpu_seconds(pid) for pid in process_tree([comp.pid]))
+    usage = {n: sum(cpu_seconds(p) for p in pids) for n, pids in component_pids(stack).items()}
+    api = stack.supervisor.components["api"].pid
+    if api:  # the event loop's thread vs the rest (the OpenTelemetry SDK's export threads)
+        usage["api: event loop"] = thread_cpu_s(api, main=True)
+        usage["api: threads"] = thread_cpu_s(api, main=False)
     return usage
 
 
-PACKAGES = ("opentelemetry", "logging", "prometheus_client", "asyncpg", "aiohttp", "pydantic",
-            "fastapi", "starlette", "uvicorn", "stack/api", "json", "uuid", "hashlib")  # fmt: skip
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.start_s: list[float] = []
+        self.memory: dict[str, tuple[int, int]] | None = None
+
+    def stack(
+        self, telemetry: bool, scale: float, variant: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[EmbeddedStack, Path]:
+        state = Path(tempfile.mkdtemp(prefix="paychaos-bench-"))
+        extra = variant if telemetry else ((TELEMETRY_ENV, "off"),)
+        cfg = StackConfig(
+            state_dir=state,
+            ports=StackPorts.auto(),
+            extra_env=extra,
+            tracing=telemetry,
+            gateway_latency_scale=scale,
+            gateway_seed=1,
+        )
+        stack = EmbeddedStack(cfg)
+        t0 = time.perf_counter()
+        try:
+            stack.start()  # returns once every component answered its health check
+        except BaseException:
+            shutil.rmtree(state, ignore_errors=True)
+            raise
+        self.start_s.append(time.perf_counter() - t0)
+        return stack, state
+
+    def idle_memory(self, stack: EmbeddedStack) -> None:
+        time.sleep(self.args.idle_s)
+        self.memory = {
+            name: (sum(rss_bytes(p) for p in pids), sum(pss_bytes(p) for p in pids))
+            for name, pids in component_pids(stack).items()
+        }
+
+    def closed(
+        self,
+        telemetry: bool,
+        scale: float,
+        profile: bool = False,
+        variant: tuple[tuple[str, str], ...] = (),
+        api_processes: int = 1,
+    ) -> Run:
+        stack, state = self.stack(telemetry, scale, variant)
+        spy: subprocess.Popen[bytes] | None = None
+        extra: list[subprocess.Popen[bytes]] = []
+        try:
+            if self.memory is None:
+                self.idle_memory(stack)
+            url = stack.urls["api"]
+            loadgen(url, seconds=self.args.warmup_s, concurrency=16)
+            if profile:
+                spy = start_spy(stack, state, self.args.seconds)
+            urls = [url]
+            for _ in range(api_processes - 1):
+                proc, other = second_api(stack)
+                extra.append(proc)
+                urls.append(other)
+                loadgen(other, seconds=self.args.warmup_s, concurrency=16)
+            before = component_cpu(stack)
+            cpu0 = sum(cpu_seconds(p.pid) for p in extra)
+            if len(urls) > 1:
+                run = loadgen_split(
+                    urls, seconds=self.args.seconds, concurrency=self.args.concurrency
+                )
+            else:
+                run = loadgen(url, seconds=self.args.seconds, concurrency=self.args.concurrency)
+            after = component_cpu(stack)
+            extra_cpu = sum(cpu_seconds(p.pid) for p in extra) - cpu0
+            after["api"] = after.get("api", 0.0) + extra_cpu
+            run.cpu_s = {n: after[n] - before.get(n, 0.0) for n in after}
+            if spy is not None:
+                spy.wait(timeout=self.args.seconds + 30)
+                print_profile(state / "api.folded")
+            return run
+        finally:
+            for proc in extra:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if spy is not None and spy.poll() is None:
+                spy.kill()
+                spy.wait()
+            stack.stop()
+            shutil.rmtree(state, ignore_errors=True)
 
 
-def package_shares(folded: Path) -> list[tuple[str, float]]:
-    """Inclusive share of samples with a frame from each package (sums can exceed 100 %)."""
+def start_spy(stack: EmbeddedStack, state: Path, seconds: float) -> subprocess.Popen[bytes] | None:
+    spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy_bin).exists():
+        print("py-spy not found (pip install py-spy): no profile", flush=True)
+        return None
+    pid = stack.supervisor.pid_of("api")
+    return subprocess.Popen(
+        [spy_bin, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+         "--format", "raw", "--threads", "--full-filenames", "--output", str(state / "api.folded"),
+         "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+PACKAGES = (
+    "opentelemetry", "google/protobuf", "logging", "prometheus_client", "asyncpg", "aiohttp",
+    "pydantic", "fastapi", "starlette", "uvicorn", "stack/api", "stack/telemetry", "json",
+    "threading",
+)  # fmt: skip
+
+
+def _thread_kind(stack: str) -> str:
+    if "asyncio/runners.py" in stack or "uvicorn" in stack:
+        return "(event loop)"
+    if "sdk/_shared_internal" in stack or "export/__init__.py" in stack:
+        return "(OpenTelemetry export)"
+    return "(other)"
+
+
+def print_profile(folded: Path, n: int = 15) -> None:
+    """py-spy's folded stacks: own time per function, inclusive share per package, threads."""
     if not folded.exists():
-        return []
+        print("py-spy wrote no profile", flush=True)
+        return
+    own: dict[str, int] = {}
     hits = dict.fromkeys(PACKAGES, 0)
+    threads: dict[str, int] = {}
     total = 0
     for line in folded.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        thread = frames[0].split(" ")[0] + " " + _thread_kind(stack)
+        threads[thread] = threads.get(thread, 0) + count
+        total += count
         for pkg in PACKAGES:
             if f"/{pkg}/" in stack or f"/{pkg}.py" in stack:
-                hits[pkg] += int(count)
-    return sorted(((p, 100.0 * n / max(1, total)) for p, n in hits.items()), key=lambda x: -x[1])
+                hits[pkg] += count
+    total = max(1, total)
+    print("\npayment API (telemetry on), py-spy: own time per function", flush=True)
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:n]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("share of samples per thread:")
+    for name, count in sorted(threads.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("share of samples inside each package (inclusive; sums exceed 100 %):")
+    for name, count in sorted(hits.items(), key=lambda kv: -kv[1]):
+        print(f"  {100 * count / total:5.1f} %  {name}")
 
 
-def top_functions(folded: Path, n: int = 15) -> list[tuple[str, float]]:
-    """Own-time share per function from py-spy's folded stacks."""
-    if not folded.exists():
-        return []
-    own: dict[str, int] = {}
-    total = 0
-    for line in folded.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        leaf = frames[-1] if frames else "?"
-        own[leaf] = own.get(leaf, 0) + int(count)
-        total += int(count)
-    ranked = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:n]
-    return [(name, 100.0 * count / total) for name, count in ranked]
+SETTLE_S = 3.0  # between runs on one stack: what an overloaded run left queued drains first
+
+
+def open_model(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
+    """Fixed-rate runs (telemetry on): one per gateway profile at ``--rate`` (default: half
+    the closed model's good/s with telemetry on at that profile, measured above), then the
+    bounded search at the instant gateway."""
+    for profile, scale in PROFILES.items():
+        stack, state = bench.stack(True, scale)
+        try:
+            url = stack.urls["api"]
+            loadgen(url, seconds=args.warmup_s, concurrency=16)
+            rate = args.rate or max(1.0, round(closed_on[profile] / 2))
+            r = loadgen(url, seconds=args.seconds, concurrency=args.open_cap, rate=rate)
+            achieved = r.raw["sent"] / r.raw["duration_s"]
+            source = "--rate" if args.rate else "half the closed model's on rate"
+            print(f"open model, {profile} gateway, target {rate:.0f}/s ({source}): sent "
+                  f"{achieved:.1f}/s, {r.line()}", flush=True)  # fmt: skip
+            if profile != "instant":
+                continue
+            lo, hi = 0.0, max(closed_on["instant"] * 1.2, rate)
+            best: Run | None = None
+            for _ in range(args.search_steps):
+                mid = (lo + hi) / 2 if best or lo else hi * 0.6
+                time.sleep(SETTLE_S)
+                r = loadgen(url, seconds=args.search_s, concurrency=args.open_cap, rate=mid)
+                achieved = r.raw["sent"] / r.raw["duration_s"]
+                bad = r.server_errors + r.transport_errors
+                ok = r.raw["p99_ms"] < P99_GOAL_MS and achieved >= 0.97 * mid and bad == 0
+                print(f"  search {mid:6.0f}/s: achieved {achieved:6.1f}/s  p99 "
+                      f"{r.raw['p99_ms']:6.1f} ms  errors {bad}  -> "
+                      f"{'sustained' if ok else 'not sustained'}", flush=True)  # fmt: skip
+                if ok:
+                    lo, best = mid, r
+                else:
+                    hi = mid
+            if best is not None:
+                print(f"highest rate sustained with p99 < {P99_GOAL_MS:.0f} ms (instant gateway, "
+                      f"telemetry on, {args.search_steps} bisection steps of {args.search_s:.0f} "
+                      f"s): {lo:.0f}/s (p99 {best.raw['p99_ms']:.1f} ms); not sustained at "
+                      f"{hi:.0f}/s", flush=True)  # fmt: skip
+            else:
+                print(f"no searched rate was sustained with p99 < {P99_GOAL_MS:.0f} ms "
+                      f"(lowest tried: {hi:.0f}/s)", flush=True)  # fmt: skip
+        finally:
+            stack.stop()
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration-s", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--gateway-latency-scale", type=float, default=0.0)
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument(
-        "--breakdown",
-        action="store_true",
-        help="also run with only trace export off and only log export off",
-    )
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round, 5 s runs, 4 search steps (about 1.5 minutes)")  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measured run")
+    parser.add_argument("--rounds", type=int, default=2, help="on/off pairs per gateway profile")
+    parser.add_argument("--concurrency", type=int, default=64, help="closed model")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open model's fixed rate (default: half the closed model's good/s, "
+                        "telemetry on, at each gateway profile)")  # fmt: skip
+    parser.add_argument("--open-cap", type=int, default=512, help="open model: max in flight")
+    parser.add_argument("--search-steps", type=int, default=5)
+    parser.add_argument("--search-s", type=float, default=6.0)
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--idle-s", type=float, default=5.0, help="settle before idle memory")
+    parser.add_argument("--profile", action="store_true", help="py-spy on the API, first on run")
+    parser.add_argument("--no-open", action="store_true", help="skip the open-model runs")
+    parser.add_argument("--two-api", action="store_true",
+                        help="experiment: each round also runs on/off with a second API process "
+                        "(same command line, another port; the load split over both)")  # fmt: skip
+    parser.add_argument("--variants", action="store_true",
+                        help=f"each round also runs: {', '.join(VARIANTS)} (instant gateway)")  # fmt: skip
     args = parser.parse_args()
-    results: dict[bool, list[dict]] = {True: [], False: []}
-    profiled = False
+    if args.quick:
+        args.rounds, args.seconds, args.search_steps, args.search_s = 1, 5.0, 4, 4.0
+    if min(args.seconds, args.rounds, args.concurrency, args.rate or 1, args.open_cap) <= 0:
+        parser.error("--seconds, --rounds, --concurrency, --rate and --open-cap must be positive")
+    bench = Bench(args)
+    results: dict[tuple[str, bool | str], list[Run]] = {}
+    ratios: dict[str, list[float]] = {p: [] for p in PROFILES}
+    two_ratios: list[float] = []
+    profiled = not args.profile
     for i in range(args.rounds):
-        for tracing in (True, False):
-            want_profile = args.profile and tracing and not profiled
-            r = one_round(tracing, args, want_profile)
-            profiled = profiled or want_profile
-            results[tracing].append(r)
-            print(f"round {i + 1} telemetry {'on ' if tracing else 'off'}: {r['rate_per_s']:7.1f} "
-                  f"checkouts/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                  f"codes {r['codes']}", flush=True)  # fmt: skip
-    on = statistics.median(r["rate_per_s"] for r in results[True])
-    off = statistics.median(r["rate_per_s"] for r in results[False])
-    p99_on = statistics.median(r["p99_ms"] for r in results[True])
-    print()
-    print(f"concurrency {args.concurrency}, {args.duration_s:.0f}s per round, gateway latency "
-          f"scale {args.gateway_latency_scale}")  # fmt: skip
-    print(f"telemetry on : {on:7.1f} checkouts/s (median of {args.rounds}), p99 {p99_on:.1f} ms")
-    print(f"telemetry off: {off:7.1f} checkouts/s (median of {args.rounds})")
-    print(
-        f"throughput ratio on/off: {on / off:.3f}  (telemetry costs {100 * (1 - on / off):.1f} %)"
-    )
-    print("\nCPU seconds per component during the measured window (first round):")
-    on_cpu, off_cpu = results[True][0]["cpu_s"], results[False][0]["cpu_s"]
-    for name in sorted(on_cpu, key=lambda n: -on_cpu[n]):
-        per_k_on = 1000 * on_cpu[name] / max(1, results[True][0]["sent"])
-        per_k_off = 1000 * off_cpu.get(name, 0.0) / max(1, results[False][0]["sent"])
-        print(f"  {name:<15} on {on_cpu[name]:6.2f} s ({per_k_on:5.2f} s per 1000 checkouts)   "
-              f"off {off_cpu.get(name, 0.0):6.2f} s ({per_k_off:5.2f} s per 1000)")  # fmt: skip
-    if args.breakdown:
-        print("\nbreakdown (one round each): checkouts/s and payment-API CPU per checkout")
-        rows = [("full telemetry", results[True][0]), ("SDK disabled", results[False][0])]
-        rows += [(name, one_round(True, args, False, env)) for name, env in VARIANTS.items()]
-        for name, r in rows:
-            api_ms = 1000 * r["cpu_s"]["api"] / max(1, r["sent"])
-            total_ms = 1000 * sum(r["cpu_s"].values()) / max(1, r["sent"])
-            print(f"  {name:<16} {r['rate_per_s']:7.1f}/s   api {api_ms:5.2f} ms CPU/checkout   "
-                  f"whole stack {total_ms:5.2f} ms CPU/checkout")  # fmt: skip
-    for r in results[True]:
-        if r.get("profile"):
-            print("\npayment API, own time per function (py-spy, telemetry on):")
-            for name, share in r["profile"]:
-                print(f"  {share:5.1f} %  {name}")
-            print("\npayment API, share of samples inside each package (inclusive):")
-            for name, share in r["packages"]:
-                print(f"  {share:5.1f} %  {name}")
+        for profile, scale in PROFILES.items():
+            order = (True, False) if i % 2 == 0 else (False, True)
+            pair = {}
+            for telemetry in order:
+                want = not profiled and telemetry and profile == "instant"
+                run = bench.closed(telemetry, scale, profile=want)
+                profiled = profiled or want
+                pair[telemetry] = run
+                results.setdefault((profile, telemetry), []).append(run)
+                print(f"round {i + 1} {profile:<7} gateway, telemetry {'on ' if telemetry else 'off'}"
+                      f": {run.line()}", flush=True)  # fmt: skip
+            ratios[profile].append(pair[True].good_per_s / max(pair[False].good_per_s, 1e-9))
+            if args.variants and profile == "instant":
+                for name, env in VARIANTS.items():
+                    run = bench.closed(True, scale, variant=env)
+                    results.setdefault(("instant", name), []).append(run)
+                    print(f"round {i + 1} instant gateway, {name}: {run.line()}", flush=True)
+            if args.two_api and profile == "instant":
+                pair = {}
+                for telemetry in order:
+                    run = bench.closed(telemetry, scale, api_processes=2)
+                    pair[telemetry] = run
+                    name = f"2 API processes, telemetry {'on' if telemetry else 'off'}"
+                    results.setdefault(("instant", name), []).append(run)
+                    print(f"round {i + 1} instant gateway, {name}: {run.line()}", flush=True)
+                two_ratios.append(pair[True].good_per_s / max(pair[False].good_per_s, 1e-9))
+    print(f"\nclosed model, {args.concurrency} checkouts in flight, {args.seconds:.0f} s per run, "
+          f"{args.rounds} on/off pair(s) per profile; good = 201 + 402")  # fmt: skip
+    for profile in PROFILES:
+        on = statistics.median(r.good_per_s for r in results[(profile, True)])
+        off = statistics.median(r.good_per_s for r in results[(profile, False)])
+        p99 = statistics.median(r.raw["p99_ms"] for r in results[(profile, True)])
+        ratio = statistics.median(ratios[profile])
+        print(f"  {profile:<7} gateway: on {on:7.1f} good/s (p99 {p99:.0f} ms)  off {off:7.1f} "
+              f"good/s  ratio on/off {ratio:.3f} (per round: "
+              f"{', '.join(f'{x:.3f}' for x in ratios[profile])})")  # fmt: skip
+    for name in VARIANTS if args.variants else ():
+        runs = results[("instant", name)]
+        threads_ms = statistics.median(
+            1000 * r.cpu_s.get("api: threads", 0.0) / max(1, r.good) for r in runs
+        )
+        ours_ms = statistics.median(
+            1000 * r.cpu_s.get("api: threads", 0.0) / max(1, r.good)
+            for r in results[("instant", True)]
+        )
+        print(f"  instant gateway, {name}: API threads other than the event loop's (the SDK's "
+              f"export threads) {threads_ms:.2f} ms CPU per good checkout vs {ours_ms:.2f} with "
+              f"telemetry on as built (medians)")  # fmt: skip
+        on = statistics.median(r.good_per_s for r in runs)
+        print(f"  instant gateway, {name}: {on:7.1f} good/s; API "
+              f"{api_ms(runs):.2f} ms CPU per good checkout (telemetry on: "
+              f"{api_ms(results[('instant', True)]):.2f}, off: "
+              f"{api_ms(results[('instant', False)]):.2f}; medians)")  # fmt: skip
+    if two_ratios:
+        on = statistics.median(
+            r.good_per_s for r in results[("instant", "2 API processes, telemetry on")]
+        )
+        off = statistics.median(
+            r.good_per_s for r in results[("instant", "2 API processes, telemetry off")]
+        )
+        print(f"  instant gateway, 2 API processes (experiment): on {on:7.1f} good/s  off "
+              f"{off:7.1f} good/s  ratio on/off {statistics.median(two_ratios):.3f} (per round: "
+              f"{', '.join(f'{x:.3f}' for x in two_ratios)})")  # fmt: skip
+    first_on, first_off = results[("instant", True)][0], results[("instant", False)][0]
+    print("\nCPU ms per good checkout, per component (instant gateway, first round):")
+    for name in sorted(first_on.cpu_s, key=lambda n: -first_on.cpu_s[n]):
+        on_ms = 1000 * first_on.cpu_s[name] / max(1, first_on.good)
+        off_ms = 1000 * first_off.cpu_s.get(name, 0.0) / max(1, first_off.good)
+        print(f"  {name:<16} on {on_ms:5.2f}   off {off_ms:5.2f}")
+    if not args.no_open:
+        print()
+        closed_on = {
+            p: statistics.median(r.good_per_s for r in results[(p, True)]) for p in PROFILES
+        }
+        open_model(bench, args, closed_on)
+    print(f"\nstart to every component healthy: median {statistics.median(bench.start_s):.2f} s, "
+          f"max {max(bench.start_s):.2f} s over {len(bench.start_s)} starts")  # fmt: skip
+    if bench.memory:
+        rss = sum(v[0] for v in bench.memory.values())
+        pss = sum(v[1] for v in bench.memory.values())
+        parts = ", ".join(f"{n} {v[0] / 2**20:.0f}" for n, v in
+                          sorted(bench.memory.items(), key=lambda kv: -kv[1][0]))  # fmt: skip
+        print(f"idle memory after {args.idle_s:.0f} s (telemetry on): RSS sum {rss / 2**20:.0f} "
+              f"MiB, PSS sum {pss / 2**20:.0f} MiB (shared pages once); RSS MiB: {parts}")  # fmt: skip
     return 0
 
 

@@ -8,7 +8,8 @@ every outcome. Its shoppers are the shared shopper model's
 (:mod:`paychaos.traffic.model`: who buys what, the ledger line) and its
 requests go through the target's checkout adapter (paychaos' own API by
 default); it sends each checkout once (no retries: it counts what the API
-answered) and keeps no RUM.
+answered) and keeps no RUM. At an arrival rate (``--rate``), a checkout's
+latency counts from when it was due, so a stack that falls behind shows it.
 
 Example::
 
@@ -125,10 +126,13 @@ async def drive(
             i = next(counter, None)
             if i is None:
                 return
+            late_s = 0.0
             if rate_per_s:
                 delay = first_due + i / rate_per_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                else:
+                    late_s = -delay
                 if time.monotonic() >= deadline:
                     return
             method = plan[i % len(plan)]
@@ -136,7 +140,9 @@ async def drive(
                 client, shoppers.purchase(rng, method).cart(f"load-{run_tag}-{i}"), _ONCE
             )
             req = payment.request
-            start = time.perf_counter()
+            # Open model: the latency counts from when the checkout was due, so a stack
+            # that falls behind shows it (no coordinated omission).
+            start = time.perf_counter() - late_s
             try:
                 async with session.request(
                     req.method, req.url, data=req.body, headers=req.headers
@@ -185,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration-s", type=float, default=300.0, help="stop sending after this")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open model: checkouts per second, due on a fixed schedule whatever the answers' "
+        "speed (latency counts from when each was due); --concurrency caps what is in flight",
+    )
     args = parser.parse_args(argv)
     try:
         result = asyncio.run(
@@ -194,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=args.concurrency,
                 max_duration_s=args.duration_s,
                 seed=args.seed,
+                rate_per_s=args.rate,
             )
         )
     except InvalidInput as exc:

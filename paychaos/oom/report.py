@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from paychaos.oom.results import LayoutResult
+from paychaos.oom.results import SERIES_RULES, LayoutResult
 from paychaos.stack.footprint import MODELS, SPAN_BYTES
 
 MIB = 2**20
@@ -33,7 +33,7 @@ def summary_table(results: Sequence[LayoutResult]) -> str:
     """The terminal summary: one row per layout, then one verdict line per layout."""
     header = (
         f"{'layout':<14} {'limit MiB':>9} {'real MiB':>8} {'peak':>5} {'OOM':>4} "
-        f"{'checkouts':>9} {'failed':>12} {'gw err':>6} {'blind s':>7}  victims"
+        f"{'checkouts':>9} {'failed':>12} {'gw err':>6} {'blind s':>7} {'series':>8}  victims"
     )
     lines = [header, "-" * len(header)]
     for r in results:
@@ -42,19 +42,85 @@ def summary_table(results: Sequence[LayoutResult]) -> str:
             f"{r.key:<14} {r.limit_bytes / MIB:>9.0f} {r.real_ref_bytes / MIB:>8.0f} "
             f"{r.peak_ratio:>5.0%} {r.oom_kills:>4} {r.sent:>9} "
             f"{r.failed:>5} ({r.failed_share:>5.1%}) {r.processor_errors:>6} "
-            f"{r.blind_s:>7.0f}  {victims}"
+            f"{r.blind_s:>7.0f} {r.peak_head_series or '-':>8}  {victims}"
         )
     lines.append("")
     for r in results:
         lines.append(f"{r.key}: {r.verdict}")
+    for r in results:
+        if r.bad_deploy_t is not None:
+            lines.extend(explosion_lines(r))
+        if r.credit_phases:
+            lines.extend(credit_lines(r))
     for r in results:
         if r.budget_summary:
             lines.append(f"{r.key}: {r.budget_summary}")
     return "\n".join(lines)
 
 
-def write_json(results: Sequence[LayoutResult], path: Path) -> None:
-    path.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+def explosion_lines(r: LayoutResult) -> list[str]:
+    """The cardinality explosion, in detail: kernel kills, series, blind time, alerts."""
+    lines = [f"\n{r.key} after the bad deploy at {r.bad_deploy_t:.0f}s:"]
+    if r.ended_by:
+        lines.append(f"  sale ended early: {r.ended_by}")
+    for kill in r.kills:
+        lines.append(f"  kernel OOM kill at {kill.t:.1f}s: {kill.evidence}")
+    if not r.kills:
+        headroom = max(0, r.limit_bytes - r.peak_usage_bytes) / MIB
+        lines.append(f"  no kernel OOM kill (oom_kill stayed 0); {headroom:.0f} MiB headroom left")
+    series = ", ".join(
+        f"{n:,} at {t:.0f}s" for t, n in r.head_series[:: max(1, len(r.head_series) // 6)]
+    )
+    lines.append(f"  prometheus_tsdb_head_series: peak {r.peak_head_series:,} ({series})")
+    blind = ", ".join(f"{name} {secs:.0f}s" for name, secs in r.blind_by_signal.items())
+    lines.append(f"  blind: {blind}")
+    p = r.pressure
+    lines.append(
+        f"  checkouts before the deploy: {p.get('before_sent', 0):.0f} sent, "
+        f"{p.get('before_failed', 0):.0f} failed, p95 {p.get('before_p95_ms', float('nan')):.0f} ms;"
+        f" after: {p.get('after_sent', 0):.0f} sent, {p.get('after_failed', 0):.0f} failed, "
+        f"p95 {p.get('after_p95_ms', float('nan')):.0f} ms"
+    )
+    if r.heavy_queries:
+        lines.append("  heavy dashboard panels (range 15 min, step 2 s) evaluated by Prometheus:")
+        for q in r.heavy_queries:
+            before, after = int(q["prometheus_rss_before"]), int(q["prometheus_rss_after"])
+            lines.append(
+                f"    {float(q['t']):5.1f}s {q['panel']!s:<38} "
+                + (f"{float(q['seconds']):6.2f}s" if q["ok"] else "FAILED ")
+                + f"  Prometheus {before / MIB:.0f} -> {after / MIB:.0f} MiB"
+            )
+    for a in r.alerts:
+        if a.expected or a.name in ("PrometheusRestarted", *SERIES_RULES):
+            lines.append(f"  alert {a.name}: {a.note}")
+    if r.could_not_fire:
+        lines.append("  alerts that could not fire while the monitoring was blind:")
+        lines.extend(f"    - {line}" for line in r.could_not_fire)
+    return lines
+
+
+def credit_lines(r: LayoutResult) -> list[str]:
+    """The noisy-neighbour run, side by side: with t3 credits and with them spent."""
+    lines = [
+        f"\n{r.key}: checkouts with the t3 CPU credits spent vs a full balance "
+        f"({', '.join(f'{name} from {t:.0f}s' for t, name in r.credit_switches)})",
+        f"  {'phase':<14} {'quota':>6} {'of time':>7} {'throttled':>9} {'sent':>6} {'failed':>6} "
+        f"{'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for p in r.credit_phases:
+        lines.append(
+            f"  {p['phase']!s:<14} {float(p['quota_cores']):>6g} "
+            f"{float(p.get('at_min_quota_share', 1.0)):>7.0%} {float(p['throttled_share']):>9.0%} "
+            f"{float(p['sent']):>6.0f} {float(p['failed']):>6.0f} {float(p['p50_ms']):>7.0f} "
+            f"{float(p['p95_ms']):>7.0f}"
+        )
+    return lines
+
+
+def write_json(results: Sequence[LayoutResult], path: Path, *, headline: str = "") -> None:
+    """One record per layout, each carrying the run's headline (scale, multiplier)."""
+    records = [{"headline": headline, **asdict(r)} for r in results]
+    path.write_text(json.dumps(records, indent=1, default=str))
 
 
 def _plot(result: LayoutResult) -> str:
@@ -98,6 +164,13 @@ def _plot(result: LayoutResult) -> str:
             align="edge", color="tab:green", alpha=0.5,
         )  # fmt: skip
     ax2.set_ylabel("checkouts\n(red: failed)", fontsize=7)
+    if result.head_series:
+        ax3 = ax2.twinx()
+        ax3.plot([t for t, _ in result.head_series], [n for _, n in result.head_series], "b-", lw=1)
+        ax3.set_ylabel("head series", fontsize=7, color="b")
+    if result.bad_deploy_t is not None:
+        ax.axvline(result.bad_deploy_t, color="purple", lw=1.2, ls=":")
+        ax.annotate("bad deploy", (result.bad_deploy_t, 0), rotation=90, fontsize=7, color="purple")
     ax2.set_xlabel("seconds since the flash sale began")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -122,13 +195,16 @@ def _model_rows() -> str:
     return "\n".join(rows)
 
 
-def render_html(results: Sequence[LayoutResult], *, command: str, notes: Sequence[str]) -> str:
+def render_html(
+    results: Sequence[LayoutResult], *, command: str, notes: Sequence[str], headline: str = ""
+) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>paychaos oom-demo</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px}"
         ".bad{color:#b00}.ok{color:#070}pre{background:#f6f6f6;padding:6px}</style></head><body>",
         "<h1>The t3.medium OOM demonstration</h1>",
+        f"<p><b>{_esc(headline)}</b></p>" if headline else "",
         f"<p>Command: <code>{_esc(command)}</code></p>",
         f"<pre>{_esc(summary_table(results))}</pre>",
     ]
@@ -163,6 +239,18 @@ def render_html(results: Sequence[LayoutResult], *, command: str, notes: Sequenc
             + ("<li class='bad'>interrupted</li>" if r.interrupted else "")
             + "</ul>"
         )
+        if r.bad_deploy_t is not None:
+            parts.append(
+                "<h3>Cardinality explosion</h3><pre>"
+                + _esc("\n".join(explosion_lines(r)[1:]))
+                + "</pre>"
+            )
+        if r.credit_phases:
+            parts.append(
+                "<h3>Noisy neighbour: t3 CPU credits</h3><pre>"
+                + _esc("\n".join(credit_lines(r)[1:]))
+                + "</pre>"
+            )
         if r.kills:
             parts.append("<h3>OOM kills</h3><ul>")
             parts.extend(f"<li>{k.t:.1f}s: {_esc(k.evidence)}</li>" for k in r.kills)

@@ -352,6 +352,14 @@ class MemoryCgroup:
                     "Delegate=yes slice)"
                 ) from exc
 
+    def set_cpu_quota(self, cores: float) -> bool:
+        """Change the group's CPU quota to ``cores`` (a t3 out of credits drops to its
+        baseline); False when the group has no CPU controller."""
+        if self._cpu_path is None or not self.cpu_quota_applied:
+            return False
+        self._set_cpu_quota(cores)
+        return True
+
     def _set_cpu_quota(self, cores: float) -> None:
         assert self._cpu_path is not None
         quota_us = max(1000, int(cores * CPU_PERIOD_US))

@@ -48,6 +48,10 @@ OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
+TELEMETRY_ENV = "PAYCHAOS_TELEMETRY"
+OTLP_ENCODER_ENV = "PAYCHAOS_OTLP_ENCODER"
+"""``sdk``: encode spans and logs with the SDK's own encoder (the benchmark's comparison)."""
+"""``off``: the payment API runs with every kind of telemetry off (SDK, metrics, JSON logs)."""
 
 _PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
@@ -110,6 +114,8 @@ class TelemetrySettings:
     max_queue_size: int = 8192
     schedule_delay_ms: int = 500
     json_logs: bool = True
+    fast_encoder: bool = True
+    """Encode OTLP with :mod:`paychaos.stack.otlp_encode` (the same bytes, cheaper)."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -253,7 +259,10 @@ def setup_telemetry(
         if exporter is None and settings.otlp_endpoint and settings.export_traces:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(
+            from paychaos.stack.otlp_encode import FastOTLPSpanExporter
+
+            span_class = FastOTLPSpanExporter if settings.fast_encoder else OTLPSpanExporter
+            exporter = span_class(
                 endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",
                 timeout=settings.export_timeout_s,
                 meter_provider=meter_provider,
@@ -287,10 +296,14 @@ def setup_telemetry(
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
+        from paychaos.stack.otlp_encode import FastOTLPLogExporter
+
+        log_class = FastOTLPLogExporter if settings.fast_encoder else OTLPLogExporter
+
         logger_provider = LoggerProvider(resource=_resource(settings))
         logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(
-                OTLPLogExporter(
+                log_class(
                     endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/logs",
                     timeout=settings.export_timeout_s,
                     meter_provider=meter_provider,
@@ -325,6 +338,7 @@ def settings_from_env(
         "tracing": tracing,
         "export_traces": environ.get(OTEL_TRACES_EXPORTER, "otlp").lower() != "none",
         "export_logs": environ.get(OTEL_LOGS_EXPORTER, "otlp").lower() != "none",
+        "fast_encoder": environ.get(OTLP_ENCODER_ENV, "fast").strip().lower() != "sdk",
     }
     values.update(overrides)
     return TelemetrySettings(service_name=service_name, **values)

@@ -8,6 +8,7 @@ import random
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from api_helpers import checkout_body, eventually, http, new_key
@@ -296,3 +297,54 @@ def test_checkouts_do_not_wait_for_a_stuck_collector(stack: EmbeddedStack) -> No
     assert set(codes) <= {201, 402}, codes  # charged or declined: answered, not stuck
     # 20 sequential checkouts with a 2 s export timeout would take 40 s or more if export blocked
     assert elapsed < 30, elapsed
+
+
+def test_telemetry_off_is_all_off_and_the_api_still_charges(
+    stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    """``--no-telemetry`` (the benchmark's off): no spans and no log records reach the
+    collector, ``/metrics`` is empty, no JSON log line is written; checkouts still answer."""
+    import subprocess
+
+    from paychaos.stack.service import free_port
+
+    spec = stack.supervisor.components["api"].spec
+    port = free_port()
+    argv = list(spec.argv)
+    argv[argv.index("--port") + 1] = str(port)
+    stderr = tmp_path / "api-off.stderr"
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(
+            [*argv, "--no-telemetry"], env={**os.environ, **spec.env}, cwd=spec.cwd,
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert eventually(lambda: _status(url + "/readyz"), lambda code: code == 200) == 200
+        trace_id = f"{random.getrandbits(128):032x}"
+        status, _, body = http("POST", url + "/api/checkout", checkout_body("visa"),
+                               {"Idempotency-Key": new_key(),
+                                "traceparent": f"00-{trace_id}-{random.getrandbits(64):016x}-01"})  # fmt: skip
+        assert status in (201, 402), body
+        metrics_status, _, metrics = http("GET", url + "/metrics")
+        assert metrics_status == 200 and not str(metrics or "").strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    # The stack's own API is on: its spans for other traces arrive within a second; this
+    # trace's server span would have been exported by now (500 ms batches) if it existed.
+    time.sleep(2.0)
+    collector = CollectorClient(stack.urls["collector"])
+    # (the gateway is the stack's, telemetry on: its own span may carry the trace on)
+    assert [s.name for s in collector.get_trace(trace_id) if s.service == "payment-api"] == []
+    logs = collector.find_logs(LogQuery(trace_id=trace_id))
+    assert [r.body for r in logs if r.service == "payment-api"] == []
+    lines = [line for line in stderr.read_text().splitlines() if line.strip()]
+    assert not any(line.lstrip().startswith("{") for line in lines), lines[:5]
+
+
+def _status(url: str) -> int:
+    try:
+        return http("GET", url)[0]
+    except OSError:
+        return 0

@@ -27,6 +27,7 @@ REQUIRED_ALERTS = {
     "InstanceOOMKill",
     "FrontendErrors",
     "ActiveSeriesGrowth",
+    "ActiveSeriesSurge",
     "InstanceCPUThrottled",
     "TelemetryExportFailing",
     "PrometheusRestarted",

@@ -97,7 +97,8 @@ def test_medium_is_oom_killed_large_and_option_c_are_not(tmp_path: Path) -> None
     _assert_nothing_left(out, proc.pid)
 
 
-def test_ctrl_c_mid_run_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_mid_run_leaves_nothing_behind(tmp_path: Path, sig: int) -> None:
     out = tmp_path / "interrupted"
     err = tmp_path / "stderr.txt"
     with err.open("w") as err_fh:
@@ -111,7 +112,7 @@ def test_ctrl_c_mid_run_leaves_nothing_behind(tmp_path: Path) -> None:
                 assert proc.poll() is None, err.read_text()[-2000:]
                 time.sleep(0.3)
             assert any(g.endswith(f"-{proc.pid}") for g in list_groups())
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             code = proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
@@ -119,3 +120,30 @@ def test_ctrl_c_mid_run_leaves_nothing_behind(tmp_path: Path) -> None:
                 proc.wait()
     assert code == 130, err.read_text()[-2000:]
     _assert_nothing_left(out, proc.pid)
+
+
+def test_a_run_that_fails_mid_way_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure inside the run (here: the driver raising once the stack is up, in its
+    cgroup) still stops every process and removes the cgroup, and is not swallowed."""
+    from paychaos.oom import runner
+    from paychaos.oom.layouts import parse_layout
+
+    started: list[list[int]] = []
+
+    def failing_drive(stack: object, cg: object, *_args: object, **_kw: object) -> None:
+        started.append(cg.pids())  # type: ignore[attr-defined]
+        raise RuntimeError("the load driver broke")
+
+    monkeypatch.setattr(runner, "_drive", failing_drive)
+    settings = runner.RunSettings(scale=0.1, state_dir=tmp_path / "state")
+    with pytest.raises(RuntimeError, match="the load driver broke"):
+        runner.run_layout(parse_layout("A@t3.medium", {}), settings)
+    assert started and started[0], "the stack was not running inside the cgroup"
+    assert not [g for g in list_groups() if g.endswith(f"-{os.getpid()}")]
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in started[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in started[0] if Path(f"/proc/{pid}").exists()] == []
+    assert _processes_mentioning(str(tmp_path)) == []

@@ -10,10 +10,10 @@ from paychaos.contracts.release import RELEASE_FILE_ENV, read_release
 from paychaos.stack.api.app import ApiSettings, create_app
 from paychaos.stack.api.db import DbSettings
 from paychaos.stack.api.gateway_client import GatewaySettings
-from paychaos.stack.api.metrics import create_metrics
+from paychaos.stack.api.metrics import create_metrics, create_noop_metrics
 from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, SdkMetricsCollector
 from paychaos.stack.service import base_parser, serve_asgi
-from paychaos.stack.telemetry import settings_from_env, setup_telemetry
+from paychaos.stack.telemetry import TELEMETRY_ENV, settings_from_env, setup_telemetry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ORIGIN",
         help="a browser origin allowed to call the API, e.g. http://127.0.0.1:8080 (repeatable)",
     )
+    parser.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        default=os.environ.get(TELEMETRY_ENV, "").strip().lower() == "off",
+        help="all telemetry off: the OpenTelemetry SDK, Prometheus metrics (an empty /metrics) "
+        f"and the JSON log lines (warnings and errors only, plain text); env {TELEMETRY_ENV}=off. "
+        "For the telemetry on/off benchmark",
+    )
     args = parser.parse_args(argv)
     if not args.database_url or not args.gateway_url:
         parser.error("--database-url and --gateway-url are required")
@@ -52,16 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    overrides = {"tracing": False} if args.no_tracing else {}
+    overrides: dict[str, object] = {"tracing": False} if args.no_tracing else {}
+    if args.no_telemetry:
+        overrides = {"tracing": False, "json_logs": False, "log_level": "WARNING"}
     release_file = os.environ.get(RELEASE_FILE_ENV)  # the deploy fault's record
-    metrics = create_metrics()
+    metrics = create_noop_metrics() if args.no_telemetry else create_metrics()
     # The SDK's own count of spans and log records it failed to deliver (a collector down).
     sdk_metrics = None
-    if os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true":
+    sdk_env = os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower()
+    if sdk_env == "true" and not args.no_telemetry:
         sdk_metrics = SdkMetricsCollector()
         metrics.registry.register(sdk_metrics)
     telemetry = setup_telemetry(
-        settings_from_env("payment-api", os.environ, log_level=args.log_level, **overrides),
+        settings_from_env("payment-api", os.environ, **{"log_level": args.log_level, **overrides}),
         meter_provider=sdk_metrics.meter_provider if sdk_metrics else None,
     )
     settings = ApiSettings(

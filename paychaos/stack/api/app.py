@@ -55,6 +55,7 @@ from paychaos.stack.api.gateway_client import GatewayClient, GatewaySettings
 from paychaos.stack.api.metrics import ApiMetrics, create_metrics
 from paychaos.stack.api.middleware import TelemetryMiddleware
 from paychaos.stack.api.models import IDEMPOTENCY_KEY, MAX_BODY_BYTES, CheckoutRequest, Payment
+from paychaos.stack.api.order_label import OrderLabel, install_order_label_routes
 from paychaos.stack.api.problems import problem, problem_response, validation_problem
 from paychaos.stack.telemetry import redact_pan
 
@@ -125,11 +126,13 @@ class CheckoutService:
         store: PaymentStore,
         gateway: GatewayClient,
         metrics: ApiMetrics,
+        order_label: OrderLabel | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.gateway = gateway
         self.metrics = metrics
+        self.order_label = order_label  # the bad deploy's per-order metric (off unless deployed)
 
     async def checkout(self, req: CheckoutRequest, key: str) -> Response:
         start = time.perf_counter()
@@ -149,6 +152,8 @@ class CheckoutService:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - start
             self.metrics.checkout_duration.labels(req.method, status).observe(elapsed)
+            if self.order_label is not None:
+                self.order_label.observe(req.method, status, req.order_id or key, elapsed)
 
     async def _checkout(self, req: CheckoutRequest, key: str) -> tuple[Response, str]:
         request_hash = hashlib.sha256(req.model_dump_json().encode()).hexdigest()
@@ -375,7 +380,8 @@ def create_app(
     tracer = tracer or trace.get_tracer("payment-api")
     store = PaymentStore(settings.database, tracer, metrics)
     gateway = GatewayClient(settings.gateway, tracer, metrics)
-    service = CheckoutService(settings, store, gateway, metrics)
+    order_label = OrderLabel(metrics.registry)
+    service = CheckoutService(settings, store, gateway, metrics, order_label)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -539,6 +545,7 @@ def create_app(
     from paychaos.stack.api.leak import install_leak_routes  # the app-leak fault's admin hook
 
     install_leak_routes(app)
+    install_order_label_routes(app, order_label)  # the bad deploy's per-order metric
     app.state.service = service
     traced = TelemetryMiddleware(
         app, metrics=metrics, tracer=tracer, max_body_bytes=settings.max_body_bytes

@@ -27,7 +27,7 @@ MAX_SIZE_MB = 8192
 MAX_TTL_S = 3600.0
 
 
-def _denied(request: Request, token: str | None) -> JSONResponse | None:
+def admin_denied(request: Request, token: str | None) -> JSONResponse | None:
     if not token:
         return JSONResponse({"error": f"admin hook disabled: set {TOKEN_ENV}"}, status_code=403)
     if request.client is None or not is_loopback(request.client.host):
@@ -52,7 +52,7 @@ def install_leak_routes(app: FastAPI, environ: Mapping[str, str] = os.environ) -
 
     @app.post("/admin/leak", include_in_schema=False)
     async def add_leak(request: Request) -> JSONResponse:
-        if (denied := _denied(request, token)) is not None:
+        if (denied := admin_denied(request, token)) is not None:
             return denied
         try:
             body = await request.json()
@@ -72,7 +72,7 @@ def install_leak_routes(app: FastAPI, environ: Mapping[str, str] = os.environ) -
 
     @app.delete("/admin/leak/{leak_id}", include_in_schema=False)
     async def delete_leak(request: Request, leak_id: str) -> JSONResponse:
-        if (denied := _denied(request, token)) is not None:
+        if (denied := admin_denied(request, token)) is not None:
             return denied
         if not release(leak_id):
             return JSONResponse({"error": f"no leak {leak_id}"}, status_code=404)

@@ -7,6 +7,7 @@ Names and labels are a contract shared with the alert rules in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,7 +21,7 @@ from prometheus_client import (
 from paychaos.contracts.domain import METHODS
 
 PAYMENT_STATUSES = ("success", "declined", "error")
-_LATENCY_BUCKETS_S = (
+LATENCY_BUCKETS_S = (
     0.005,
     0.01,
     0.025,
@@ -113,21 +114,21 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             "http_server_request_duration_seconds",
             "HTTP request duration (RED: duration)",
             ["route", "http_method", "code"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         checkout_duration=Histogram(
             "shop_checkout_duration_seconds",
             "End-to-end checkout duration inside the API, by payment method and outcome",
             ["method", "status"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         gateway_duration=Histogram(
             "shop_gateway_request_duration_seconds",
             "Duration of calls to the payment gateway, by payment method and outcome",
             ["method", "outcome"],
-            buckets=_LATENCY_BUCKETS_S,
+            buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
         gateway_timeouts=gateway_timeouts,
@@ -159,4 +160,36 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             ["version"],
             registry=reg,
         ),
+    )
+
+
+class _NoMetric:
+    """A metric that records nothing (``labels`` returns itself; every update is a no-op)."""
+
+    def labels(self, *_: Any, **__: Any) -> _NoMetric:
+        return self
+
+    def inc(self, *_: Any, **__: Any) -> None:
+        return None
+
+    dec = observe = set = inc
+
+
+def create_noop_metrics() -> ApiMetrics:
+    """Metrics off (the telemetry-off benchmark mode): every update is a no-op and the
+    registry is empty, so ``/metrics`` answers an empty exposition, not stale numbers."""
+    nothing = cast(Any, _NoMetric())
+    return ApiMetrics(
+        registry=CollectorRegistry(),
+        payments=nothing,
+        requests=nothing,
+        request_duration=nothing,
+        checkout_duration=nothing,
+        gateway_duration=nothing,
+        gateway_timeouts=nothing,
+        db_duration=nothing,
+        db_errors=nothing,
+        in_flight=nothing,
+        reconciled=nothing,
+        build_info=nothing,
     )
