@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply the gateway's latency profiles (0 = instant)",
     )
+    up.add_argument(
+        "--app",
+        choices=("python", "nestjs"),
+        default="python",
+        help="the payment API: paychaos' own (python, default) or the seed's NestJS service "
+        "(nestjs: Node.js 20+, built with `make nestjs`)",
+    )
     up.add_argument("--no-tracing", action="store_true", help="turn OpenTelemetry off in services")
     up.add_argument("--no-proxy", action="store_true", help="connect the API directly (no faults)")
     up.add_argument(
@@ -166,6 +173,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "stop it with: paychaos down"
         )
     _check_ports_free(ports)
+    if args.backend == "docker" and args.app != "python":
+        raise InvalidInput(
+            f"--app {args.app} runs on the embedded backend only (the Docker stack runs "
+            "paychaos' own API); drop --backend docker"
+        )
+    if args.app == "nestjs":
+        from paychaos.stack.nestjs_app import require_build
+
+        require_build()  # before anything starts: what is missing, and the command that fixes it
     if args.backend == "docker":
         from paychaos.stack.backends.cli import docker_up
 
@@ -179,6 +195,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         tracing=not args.no_tracing,
         gateway_latency_scale=args.gateway_latency_scale,
         with_proxy=not args.no_proxy,
+        app=args.app,
     )
     if args.foreground:
         return run_daemon(cfg)
