@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_option(demo)
     demo.add_argument("--checkouts", type=_positive_int, default=1200)
+    demo.add_argument(
+        "--app",
+        choices=("python", "nestjs"),
+        default="python",
+        help="the payment API of the stack started for the demo (nestjs: `make nestjs` first)",
+    )
     demo.add_argument("--concurrency", type=_positive_int, default=24)
     demo.add_argument(
         "--mix",
@@ -292,8 +298,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     # no --target: a fresh embedded stack, as a new user's first run
     start: Start = "always" if args.target is None else "never"
+    if args.app != "python" and args.target is not None:
+        raise InvalidInput("--app chooses the API of the stack the demo starts; not with --target")
+    if args.app == "nestjs":
+        from paychaos.stack.nestjs_app import require_build
+
+        require_build()
     options = StartOptions(
-        scrape_interval_s=5.0, gateway_latency_scale=1.0, gateway_timeout_s=2.0, say=print
+        scrape_interval_s=5.0,
+        gateway_latency_scale=1.0,
+        gateway_timeout_s=2.0,
+        app=args.app,
+        say=print,
     )
     with plan_target(args.target, args.state_dir, start=start, options=options).open() as session:
         run_demo(

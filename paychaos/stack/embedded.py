@@ -175,7 +175,12 @@ def _nestjs_api(cfg: StackConfig, database_url: str, gateway_url: str) -> Proces
     from paychaos.stack import nestjs_app
 
     node = nestjs_app.require_build()
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": _url(cfg.ports.collector), **dict(cfg.extra_env)}
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": _url(cfg.ports.collector),
+        # the deploy fault's release file, read at start as the Python API does
+        RELEASE_FILE_ENV: str(cfg.state_dir.resolve() / RELEASE_FILE_NAME),
+        **dict(cfg.extra_env),
+    }
     if not cfg.tracing:
         env["OTEL_SDK_DISABLED"] = "true"
     return nestjs_app.process_spec(

@@ -18,6 +18,7 @@ import { log } from "./logger";
 import { PAYMENT_STATUSES } from "./metrics";
 import { problem, type Problem } from "./problem";
 import { redactPan } from "./redact";
+import { effectiveVersion, readRelease, RELEASE_FILE_ENV, type Release } from "./release";
 import { SETTINGS } from "./settings";
 
 export interface Answer {
@@ -53,7 +54,10 @@ export function paymentJson(row: PaymentRow): Record<string, unknown> {
 @Injectable()
 export class PaymentService implements OnApplicationBootstrap, OnModuleDestroy {
   private reconciler?: NodeJS.Timeout;
+  private rollback?: NodeJS.Timeout;
   private reconciling = false;
+  private readonly release: Release | null = readRelease(process.env[RELEASE_FILE_ENV]);
+  private readonly version: string = effectiveVersion(this.release, Date.now() / 1000);
 
   constructor(
     @InjectMetric("shop_payments_total") public paymentCounter: Counter<string>,
@@ -71,7 +75,7 @@ export class PaymentService implements OnApplicationBootstrap, OnModuleDestroy {
       gatewayTimeouts.inc({ method }, 0);
       for (const status of PAYMENT_STATUSES) paymentCounter.inc({ method, status }, 0);
     }
-    buildInfo.set({ version: "0.1.0-nestjs" }, 1);
+    buildInfo.set({ version: this.version }, 1);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -81,11 +85,34 @@ export class PaymentService implements OnApplicationBootstrap, OnModuleDestroy {
       log.warn({ detail: String(exc) }, "database not ready at start; will retry on first use");
     }
     this.reconciler = setInterval(() => void this.reconcileTick(), this.settings.reconcileIntervalS * 1000);
-    log.info({ version: "0.1.0-nestjs" }, "payment-api (NestJS) started");
+    this.announceRelease();
   }
 
   onModuleDestroy(): void {
     if (this.reconciler) clearInterval(this.reconciler);
+    if (this.rollback) clearTimeout(this.rollback);
+  }
+
+  /** Log the deployment or its rollback (JSON, with the version); schedule the rollback at the TTL. */
+  private announceRelease(): void {
+    const { release, version } = this;
+    if (release === null) {
+      log.info({ version }, `payment-api ${version} started`);
+      return;
+    }
+    if (version !== release.version) {
+      log.info({ event: "rollback", version, from_version: release.version }, `rolled back to ${version}`);
+      return;
+    }
+    log.info({ event: "deployment", version, previous_version: release.previous }, `deployed ${version}`);
+    if (release.untilUnixS === null) return;
+    const delayMs = Math.max(0, release.untilUnixS * 1000 - Date.now());
+    this.rollback = setTimeout(() => {
+      log.info({ event: "rollback", version: release.previous, from_version: version },
+        `deployment of ${version} expired: restarting onto ${release.previous}`);
+      process.kill(process.pid, "SIGTERM"); // graceful; the supervisor starts the previous
+    }, delayMs);
+    this.rollback.unref();
   }
 
   async checkout(req: CheckoutRequest, key: string): Promise<Answer> {
