@@ -59,7 +59,8 @@ def build_problem(node: str | None = None) -> str | None:
     if node is None:
         return (
             "--app nestjs needs Node.js 20 or newer and npm: node is not on PATH "
-            "(Debian: apt-get install nodejs npm), then: " + BUILD_HINT
+            "(Debian 13's nodejs and npm packages; Debian 12's Node.js 18 is too old), then: "
+            + BUILD_HINT
         )
     major = node_major(node)
     if major is None or major < MIN_NODE_MAJOR:

@@ -75,3 +75,28 @@ def test_the_nestjs_target_offers_no_leak_hook_and_runs_node_as_the_api(tmp_path
         api = next(spec for spec in build_specs(cfg) if spec.name == "api")
         assert api.argv[1] == str(nestjs_app.ENTRY) and "--database-url" in api.argv
         assert api.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == stack_urls(cfg)["collector"]
+
+
+LEAK_SCENARIO = """
+name: leak
+description: the app-leak fault, which needs the API's leak hook
+traffic: {rate_per_s: 1, duration_s: 5}
+faults:
+  - {id: leak, fault: app-leak, at_s: 1, duration_s: 2, params: {size_mb: 8}}
+expectations:
+  - {type: ledger}
+"""
+
+
+def test_a_scenario_needing_the_leak_hook_is_refused_on_the_nestjs_target(tmp_path: Path) -> None:
+    from paychaos.runner.actors import run_catalog
+    from paychaos.runner.needs import unmet
+    from paychaos.scenario.load import parse_scenario
+
+    loaded = parse_scenario(LEAK_SCENARIO, "leak.yaml")
+    ports = StackPorts.from_base(27000)
+    nest = StackConfig(state_dir=tmp_path, ports=ports, app="nestjs")
+    python = StackConfig(state_dir=tmp_path, ports=ports)
+    gaps = unmet(loaded, embedded_target(nest, stack_urls(nest), None), run_catalog())
+    assert [need for _, need in gaps] == ["api.leak"]
+    assert unmet(loaded, embedded_target(python, stack_urls(python), None), run_catalog()) == []
