@@ -61,6 +61,15 @@ def test_the_docker_backend_refuses_the_nestjs_app(
     assert code != 0 and "embedded backend only" in capsys.readouterr().err
 
 
+def test_run_with_the_nestjs_app_refuses_to_reuse_a_running_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = "scenarios/db-latency.yaml"
+    code = main(["--state-dir", str(tmp_path), "run", scenario, "--reuse", "--app", "nestjs"])
+    err = capsys.readouterr().err
+    assert code != 0 and "not with --reuse" in err and "Traceback" not in err
+
+
 def test_the_nestjs_target_offers_no_leak_hook_and_runs_node_as_the_api(tmp_path: Path) -> None:
     cfg = StackConfig(state_dir=tmp_path, ports=StackPorts.from_base(27000), app="nestjs")
     target = embedded_target(cfg, stack_urls(cfg), None)
