@@ -48,11 +48,13 @@ test-deps: nestjs
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_APT_PACKAGES) >/dev/null; \
 	fi
 
-# The NestJS service: its Node packages from package-lock.json (npm ci) and its build (tsc).
+# The NestJS service and its checkout page: the Node packages from package-lock.json (npm ci),
+# the service built with tsc, the page (React + Faro Web SDK) bundled with esbuild.
 # Needs Node.js 20+ and npm; rebuilt when the lock file or a source changes.
 nestjs: $(NESTJS_BUILT)
 
-$(NESTJS_BUILT): $(NESTJS_DIR)/package.json $(NESTJS_DIR)/package-lock.json $(NESTJS_DIR)/tsconfig.json $(wildcard $(NESTJS_DIR)/src/*.ts)
+$(NESTJS_BUILT): $(NESTJS_DIR)/package.json $(NESTJS_DIR)/package-lock.json $(NESTJS_DIR)/tsconfig.json \
+		$(wildcard $(NESTJS_DIR)/src/*.ts $(NESTJS_DIR)/web/*)
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	   { echo "the NestJS service needs Node.js 20+ and npm on PATH (nodejs.org, or your distribution's nodejs and npm)" >&2; exit 1; }
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \

@@ -49,7 +49,12 @@ def node_major(node: str) -> int | None:
 
 
 def _newest_source_mtime() -> float:
-    sources = [*NESTJS_DIR.joinpath("src").glob("*.ts"), NESTJS_DIR / "package-lock.json"]
+    sources = [
+        *NESTJS_DIR.joinpath("src").glob("*.ts"),
+        *NESTJS_DIR.joinpath("web").glob("*.tsx"),
+        NESTJS_DIR / "web" / "index.html",
+        NESTJS_DIR / "package-lock.json",
+    ]
     return max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
 
 

@@ -17,6 +17,7 @@ import { parseArgs, UsageError, type Settings } from "./config";
 import { ProblemFilter } from "./errors.filter";
 import type { Req, Res } from "./http";
 import { log } from "./logger";
+import { PUBLIC_DIR } from "./shop.controller";
 import { shutdownTelemetry } from "./tracing";
 
 // Nest's own messages (module init, routes) as JSON lines too, not its coloured text
@@ -49,6 +50,7 @@ async function main(settings: Settings): Promise<void> {
   });
   app.useBodyParser("json", { limit: settings.maxBodyBytes, type: () => true, strict: false });
   app.useGlobalFilters(new ProblemFilter());
+  app.useStaticAssets(PUBLIC_DIR, { prefix: "/shop/", index: false });
   app.disable("x-powered-by");
   app.set("etag", false);
   await app.listen(settings.port, settings.host);
