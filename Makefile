@@ -17,7 +17,13 @@ SUITE_ALONE ?= scenarios/memory-pressure.yaml
 WEBAPP := paychaos/stack/webapp
 WEBAPP_APT_PACKAGES := nodejs npm
 
-.PHONY: setup system-deps test-deps webapp node demo test lint suite bench clean
+# The payment API `make demo` runs: python (paychaos' own) or nestjs (the seed's NestJS
+# service in stack/nestjs, built with npm: `make demo APP=nestjs`).
+APP ?= python
+NESTJS_DIR := stack/nestjs
+NESTJS_BUILT := $(NESTJS_DIR)/dist/.built
+
+.PHONY: setup system-deps test-deps webapp node nestjs demo test lint suite bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +41,9 @@ system-deps:
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
 
-# What only the tests need: a real headless browser for the Locust web UI tests.
-test-deps:
+# What only the tests need: a real headless browser for the Locust web UI tests, and the
+# NestJS service (its tests run against a stack with --app nestjs).
+test-deps: webapp nestjs
 	@if command -v chromium >/dev/null; then \
 	   echo "test packages present: $(TEST_APT_PACKAGES)"; \
 	else \
@@ -45,7 +52,7 @@ test-deps:
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_APT_PACKAGES) >/dev/null; \
 	fi
 
-# Node and npm for the checkout page's build (Debian's packages when missing).
+# Node and npm for the checkout page and the NestJS service (Debian's packages when missing).
 node:
 	@if command -v node >/dev/null && command -v npm >/dev/null; then \
 	   echo "node present: $$(node --version), npm $$(npm --version)"; \
@@ -65,10 +72,24 @@ $(WEBAPP)/dist/app.js: $(WEBAPP)/node_modules/.package-lock.json $(WEBAPP)/build
 
 webapp: $(WEBAPP)/dist/app.js
 
-setup: system-deps $(VENV)/.installed webapp
+# The NestJS service and its checkout page: the Node packages from package-lock.json (npm ci),
+# the service built with tsc, the page (React + Faro Web SDK) bundled with esbuild.
+# Needs Node.js 20+ and npm; rebuilt when the lock file or a source changes.
+nestjs: $(NESTJS_BUILT)
+
+$(NESTJS_BUILT): $(NESTJS_DIR)/package.json $(NESTJS_DIR)/package-lock.json $(NESTJS_DIR)/tsconfig.json \
+		$(wildcard $(NESTJS_DIR)/src/*.ts $(NESTJS_DIR)/web/*) | node
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	   { echo "the NestJS service needs Node.js 20+ and npm on PATH (nodejs.org, or your distribution's nodejs and npm)" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+	   { echo "the NestJS service needs Node.js 20 or newer; found $$(node --version)" >&2; exit 1; }
+	cd $(NESTJS_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
+
+setup: system-deps $(VENV)/.installed $(if $(filter nestjs,$(APP)),nestjs)
 
 demo: setup
-	$(VENV)/bin/paychaos demo
+	$(VENV)/bin/paychaos demo$(if $(filter nestjs,$(APP)), --app nestjs)
 	$(VENV)/bin/paychaos run scenarios/db-latency.yaml --reports-dir reports
 
 lint: setup
@@ -90,4 +111,4 @@ bench: setup
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf .paychaos .pytest_cache .mypy_cache .ruff_cache $(WEBAPP)/dist
+	rm -rf .paychaos .pytest_cache .mypy_cache .ruff_cache $(WEBAPP)/dist $(NESTJS_DIR)/dist

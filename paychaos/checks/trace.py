@@ -3,13 +3,15 @@
 The blame uses the collector's critical-path analysis
 (:func:`paychaos.stack.collector.analysis.latency_breakdown`): the dominant contributor
 of the matching traces must be the faulted component (service, and a
-substring of the span name, e.g. ``payment-api`` / ``payments`` for the DB).
+substring of the span name, or of what the span calls, e.g. ``payment-api`` /
+``calls: payments`` for the DB: stack-neutral, it holds for paychaos' API's
+``INSERT payments`` and Node's ``pg.query:INSERT postgres`` on the payments table alike).
 
 Example::
 
     TraceCheck(SpanQuery(service="payment-api", name="POST /api/checkout",
                          min_duration_ms=300), dominant=Dominant(service="payment-api",
-                                                                 name_contains="payments"))
+                                                                 calls="payments"))
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import ClassVar
 
 from paychaos.contracts.errors import StackError
 from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
-from paychaos.contracts.scenario import Dominant
-from paychaos.contracts.signals import SpanQuery
+from paychaos.contracts.scenario import CALL_ATTRIBUTES, Dominant
+from paychaos.contracts.signals import Span, SpanQuery
 from paychaos.stack.collector.analysis import latency_breakdown
 
 
@@ -56,11 +58,12 @@ class TraceCheck:
             if part
         )
         self.requires = [*self.needs]
-        self.description = f"spans {what or '(any)'}" + (
-            f", dominated by {dominant.service or '*'}/{dominant.name_contains or '*'}"
-            if dominant
-            else ""
-        )
+        blamed = ""
+        if dominant:
+            blamed = f", dominated by {dominant.service or '*'}/{dominant.name_contains or '*'}"
+            if dominant.calls:
+                blamed += f" calling {dominant.calls!r}"
+        self.description = f"spans {what or '(any)'}" + blamed
 
     def observe(self, ctx: CheckContext, window: Window) -> Observation:
         query = replace(
@@ -94,6 +97,15 @@ class TraceCheck:
             self.dominant.service in (None, top.service)
             and self.dominant.name_contains in top.name
             and top.share >= self.dominant.min_share
+            and (
+                not self.dominant.calls
+                or any(
+                    calls(span, self.dominant.calls)
+                    for trace in traces
+                    for span in trace
+                    if span.service == top.service and span.name == top.name
+                )
+            )
         )
         verdict = "dominant" if ok else "dominant is not the expected component"
         others = "; ".join(
@@ -101,3 +113,10 @@ class TraceCheck:
         )
         detail = f"{verdict}: {top.describe()}" + (f"; then {others}" if others else "")
         return Observation(ok, detail, ctx.clock() if ok else None)
+
+
+def calls(span: Span, text: str) -> bool:
+    """True when ``text`` is in the span's name or in what it calls (:data:`CALL_ATTRIBUTES`)."""
+    if text in span.name:
+        return True
+    return any(text in str(span.attributes.get(key, "")) for key in CALL_ATTRIBUTES)

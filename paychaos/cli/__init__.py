@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply the gateway's latency profiles (0 = instant)",
     )
+    up.add_argument(
+        "--app",
+        choices=("python", "nestjs"),
+        default="python",
+        help="the payment API: paychaos' own (python, default) or the seed's NestJS service "
+        "(nestjs: Node.js 20+, built with `make nestjs`)",
+    )
     up.add_argument("--no-tracing", action="store_true", help="turn OpenTelemetry off in services")
     up.add_argument("--no-proxy", action="store_true", help="connect the API directly (no faults)")
     up.add_argument(
@@ -145,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_option(demo)
     demo.add_argument("--checkouts", type=_positive_int, default=1200)
+    demo.add_argument(
+        "--app",
+        choices=("python", "nestjs"),
+        default="python",
+        help="the payment API of the stack started for the demo (nestjs: `make nestjs` first)",
+    )
     demo.add_argument("--concurrency", type=_positive_int, default=24)
     demo.add_argument(
         "--mix",
@@ -177,6 +190,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "stop it with: paychaos down"
         )
     _check_ports_free(ports, skip=() if args.webapp else ("webapp",))
+    if args.backend == "docker" and args.app != "python":
+        raise InvalidInput(
+            f"--app {args.app} runs on the embedded backend only (the Docker stack runs "
+            "paychaos' own API); drop --backend docker"
+        )
+    if args.app == "nestjs":
+        from paychaos.stack.nestjs_app import require_build
+
+        require_build()  # before anything starts: what is missing, and the command that fixes it
     if args.backend == "docker":
         from paychaos.stack.backends.cli import docker_up
 
@@ -191,6 +213,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         gateway_latency_scale=args.gateway_latency_scale,
         with_proxy=not args.no_proxy,
         webapp=args.webapp,
+        app=args.app,
     )
     if args.foreground:
         return run_daemon(cfg)
@@ -290,8 +313,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     # no --target: a fresh embedded stack, as a new user's first run
     start: Start = "always" if args.target is None else "never"
+    if args.app != "python" and args.target is not None:
+        raise InvalidInput("--app chooses the API of the stack the demo starts; not with --target")
+    if args.app == "nestjs":
+        from paychaos.stack.nestjs_app import require_build
+
+        require_build()
     options = StartOptions(
-        scrape_interval_s=5.0, gateway_latency_scale=1.0, gateway_timeout_s=2.0, say=print
+        scrape_interval_s=5.0,
+        gateway_latency_scale=1.0,
+        gateway_timeout_s=2.0,
+        app=args.app,
+        say=print,
     )
     with plan_target(args.target, args.state_dir, start=start, options=options).open() as session:
         run_demo(

@@ -199,6 +199,22 @@ def _webapp_built() -> Check:
     return Check(name, False, "not built", BUILD_HINT.removeprefix("build it with: "), False)
 
 
+def _nestjs() -> Check:
+    """The NestJS payment service (``--app nestjs`` only): Node.js 20+ and its build."""
+    from paychaos.stack.nestjs_app import BUILD_HINT, ENTRY, build_problem
+
+    name = "NestJS service (--app nestjs only)"
+    problem = build_problem()
+    if problem is None:
+        return Check(name, True, f"built: {ENTRY}", required=False)
+    fix = (
+        BUILD_HINT
+        if "Node.js" not in problem
+        else "install Node.js 20+ and npm, then: " + BUILD_HINT
+    )
+    return Check(name, False, problem, fix, required=False)
+
+
 def run_checks() -> list[Check]:
     from paychaos.stack.embedded import StackPorts
 
@@ -229,6 +245,7 @@ def run_checks() -> list[Check]:
     checks.append(_docker_engine())
     checks.append(_docker_compose())
     checks.append(_cgroup())
+    checks.append(_nestjs())
     ports = StackPorts()
     checks += [_port(name, port) for name, port in vars(ports).items()]
     return checks

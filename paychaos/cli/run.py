@@ -56,6 +56,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
     run.add_argument("--junit", type=Path, help="JUnit XML path (default <reports>/junit.xml)")
     run.add_argument("--scrape-interval-s", type=float, default=1.0, help="for a started stack")
     run.add_argument(
+        "--app",
+        choices=("python", "nestjs"),
+        default="python",
+        help="the payment API of an embedded stack started for the run: paychaos' own "
+        "(python) or the seed's NestJS service (nestjs; build it with `make nestjs`)",
+    )
+    run.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -142,6 +149,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "--lanes needs a stack per lane: use it with --fresh on a built-in stack "
             "(embedded or docker), not with --reuse or a target file"
         )
+    if args.app != "python":
+        if args.reuse or args.target not in (None, "embedded"):
+            raise InvalidInput(
+                f"--app {args.app} chooses the API of an embedded stack started for the run; "
+                "not with --reuse (the running stack's API is the one it was started with) "
+                "or another --target"
+            )
+        from paychaos.stack.nestjs_app import require_build
+
+        require_build()  # before anything starts
     loaded = load_all(args.paths)  # validate everything before anything starts
     if args.lanes > 1 and len(loaded) > 1:
         return _run_in_lanes(args, loaded, began)
@@ -151,10 +168,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir: Path = args.reports_dir / stamp
     start: Start = "never" if args.reuse else "always" if args.fresh else "if-missing"
+    if args.app != "python":
+        start = "always"  # a running stack may run another API: never reuse it silently
     if not is_builtin(args.target) and (args.reuse or args.fresh):
         raise InvalidInput("--reuse and --fresh are for the built-in stacks, not a target file")
     options = StartOptions(
         scrape_interval_s=args.scrape_interval_s,
+        app=args.app,
         say=lambda text: print(text, file=sys.stderr),
     )
     plan = plan_target(
@@ -252,7 +272,7 @@ def _run_in_lanes(args: argparse.Namespace, loaded: list[Any], began: float) -> 
             argv += ["--target", args.target]
         argv += ["run", *(item.source for item in plan.scenarios), "--fresh", "--no-progress"]
         argv += ["--no-history", "--reports-dir", str(reports_dir)]
-        argv += ["--scrape-interval-s", str(args.scrape_interval_s)]
+        argv += ["--scrape-interval-s", str(args.scrape_interval_s), "--app", args.app]
         for host in args.allow_host:
             argv += ["--allow-host", host]
         return argv

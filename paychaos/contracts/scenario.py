@@ -176,11 +176,37 @@ class AlertExpectation(_Expectation):
 
 
 class Dominant(_Model):
-    """Who should own the latency of slow traces: service and (a substring of) span name."""
+    """Who should own the latency of slow traces: service, and (a substring of) the span's
+    name or of what the span calls.
+
+    ``name_contains`` reads the span name, which each instrumentation chooses
+    (paychaos' API names a query ``INSERT payments``; Node's pg instrumentation
+    ``pg.query:INSERT postgres``). ``calls`` is stack-neutral: a substring of
+    the span's name or of what it calls, per OpenTelemetry's semantic
+    conventions (:data:`CALL_ATTRIBUTES`: the database table or statement, the
+    URL or route), so ``calls: payments`` blames the payments table and
+    ``calls: /v1/charges`` the gateway's charges endpoint whatever the span is named.
+    """
 
     service: str | None = None
     name_contains: str = ""
+    calls: str = ""
     min_share: float = Field(default=0.0, ge=0, le=1)
+
+
+#: Span attributes that say what a span calls (OpenTelemetry semantic conventions, current
+#: and older names): what :attr:`Dominant.calls` is matched against, besides the span name.
+CALL_ATTRIBUTES = (
+    "db.collection.name",
+    "db.sql.table",
+    "db.query.text",
+    "db.statement",
+    "url.full",
+    "http.url",
+    "url.path",
+    "http.target",
+    "http.route",
+)
 
 
 class TraceExpectation(_Expectation):

@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
-from paychaos.contracts.errors import StackError
+from paychaos.contracts.errors import InvalidInput, StackError
 from paychaos.contracts.layout import SOURCE_ROOT
 from paychaos.contracts.release import RELEASE_FILE_ENV, RELEASE_FILE_NAME
 from paychaos.contracts.target import Processes, Target
@@ -106,6 +106,8 @@ class StackConfig:
     extra_env: tuple[tuple[str, str], ...] = ()
     webapp: bool = False
     """Serve the React checkout page (stack/webapp, built by ``make webapp``) too."""
+    app: str = "python"
+    """The payment API: ``python`` (paychaos' own) or ``nestjs`` (the seed's, ``stack/nestjs``)."""
 
     def with_ports(self, ports: StackPorts) -> StackConfig:
         return replace(self, ports=ports)
@@ -149,6 +151,7 @@ def embedded_target(cfg: StackConfig, urls: Mapping[str, str], cgroup: str | Non
         state_dir=state,
         processes=Processes(state_file=state_path(state)),
         cgroup=Path(cgroup) if cgroup else None,
+        app=cfg.app,
     )
 
 
@@ -172,8 +175,38 @@ def _python_service(cfg: StackConfig, name: str, module: str, port: int, *args: 
     )
 
 
+def _nestjs_api(cfg: StackConfig, database_url: str, gateway_url: str) -> ProcessSpec:
+    """The seed's NestJS payment service as the ``api`` component (its build checked first)."""
+    from paychaos.stack import nestjs_app
+
+    node = nestjs_app.require_build()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": _url(cfg.ports.collector),
+        # the deploy fault's release file, read at start as the Python API does
+        RELEASE_FILE_ENV: str(cfg.state_dir.resolve() / RELEASE_FILE_NAME),
+        # where the checkout page's Faro Web SDK pushes (the collector's Faro receiver)
+        "PAYCHAOS_FARO_URL": _url(cfg.ports.collector) + "/collect",
+        **dict(cfg.extra_env),
+    }
+    if not cfg.tracing:
+        env["OTEL_SDK_DISABLED"] = "true"
+    return nestjs_app.process_spec(
+        node,
+        port=cfg.ports.api,
+        database_url=database_url,
+        gateway_url=gateway_url,
+        gateway_timeout_s=cfg.gateway_timeout_s,
+        env=env,
+        restart=cfg.restart,
+    )
+
+
 def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
     """Every component's process, in start order."""
+    from paychaos.stack.nestjs_app import APPS
+
+    if cfg.app not in APPS:
+        raise InvalidInput(f"app: {cfg.app!r} is not one of {', '.join(APPS)}")
     p = cfg.ports
     state = cfg.state_dir.resolve()
     specs: list[ProcessSpec] = []
@@ -216,23 +249,26 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED: "true",
         RELEASE_FILE_ENV: str(state / RELEASE_FILE_NAME),
     }
-    specs.append(
-        _python_service(
-            cfg,
-            "api",
-            "paychaos.stack.api",
-            p.api,
-            "--database-url",
-            postgres.dsn(db_port),
-            "--gateway-url",
-            _url(gateway_port),
-            "--gateway-timeout-s",
-            str(cfg.gateway_timeout_s),
-            # the checkout page calls the API from its own origin (CORS, with traceparent)
-            *(("--cors-origin", _url(p.webapp)) if cfg.webapp else ()),
+    if cfg.app == "nestjs":
+        specs.append(_nestjs_api(cfg, postgres.dsn(db_port), _url(gateway_port)))
+    else:
+        specs.append(
+            _python_service(
+                cfg,
+                "api",
+                "paychaos.stack.api",
+                p.api,
+                "--database-url",
+                postgres.dsn(db_port),
+                "--gateway-url",
+                _url(gateway_port),
+                "--gateway-timeout-s",
+                str(cfg.gateway_timeout_s),
+                # the checkout page calls the API from its own origin (CORS, with traceparent)
+                *(("--cors-origin", _url(p.webapp)) if cfg.webapp else ()),
+            )
         )
-    )
-    specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
+        specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
     if cfg.webapp:
         specs.append(_webapp_spec(cfg))
     if cfg.with_monitoring:

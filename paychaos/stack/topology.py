@@ -43,6 +43,8 @@ DESCRIPTIONS = {
     "embedded": "paychaos' embedded stack (local processes)",
     "docker": "paychaos' Docker stack (containers)",
 }
+#: What the payment API is, when it is not paychaos' own Python API.
+APP_DESCRIPTIONS = {"nestjs": "with the seed's NestJS payment service"}
 
 
 def proxy_config(ports: StackPorts) -> list[dict[str, Any]]:
@@ -75,14 +77,22 @@ def builtin_target(
     processes: Processes | None = None,
     docker: Docker | None = None,
     cgroup: Path | None = None,
+    app: str = "python",
 ) -> Target:
-    """The target of a built-in stack whose components answer at ``urls``."""
+    """The target of a built-in stack whose components answer at ``urls``.
+
+    ``app`` is the payment API that runs: only paychaos' own (``python``) has the
+    memory-leak admin hook (``api.leak``); the NestJS service offers no such hook.
+    """
+    description = DESCRIPTIONS[kind]
+    if app in APP_DESCRIPTIONS:
+        description += f", {APP_DESCRIPTIONS[app]}"
     token = SecretRef(file=token_file)
     collector = SignalStore(kind="collector", url=urls["collector"])
     return Target(
         name=kind,
         kind=kind,
-        description=DESCRIPTIONS[kind],
+        description=description,
         checkout=Checkout(url=urls["api"]),
         signals=Signals(
             prometheus=urls.get("prometheus"),
@@ -95,7 +105,7 @@ def builtin_target(
         actuators=Actuators(
             toxiproxy=Toxiproxy(url=urls["proxy"], proxies=PROXIES) if "proxy" in urls else None,
             gateway_admin=AdminApi(url=urls["gateway"], token=token),
-            api_admin=AdminApi(url=urls["api"], token=token),
+            api_admin=AdminApi(url=urls["api"], token=token) if app == "python" else None,
             processes=processes,
             docker=docker,
             cgroup=cgroup,

@@ -89,6 +89,8 @@ class StartOptions:
     gateway_latency_scale: float = 0.05
     gateway_timeout_s: float = 1.0
     tracing: bool = True
+    app: str = "python"
+    """The embedded stack's payment API: ``python`` or ``nestjs`` (the seed's NestJS service)."""
     say: Callable[[str], None] = lambda _t: None
 
 
@@ -189,6 +191,7 @@ def _plan_embedded(
         gateway_latency_scale=options.gateway_latency_scale,
         gateway_timeout_s=options.gateway_timeout_s,
         tracing=options.tracing,
+        app=options.app,
     )
     stack = EmbeddedStack(cfg)
 

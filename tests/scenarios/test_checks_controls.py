@@ -221,6 +221,46 @@ def test_trace_check_blames_the_dominant_contributor() -> None:
     assert not wrong.observe(_ctx(sources=sources), WINDOW).seen
 
 
+def _node_slow_db_trace(trace: str) -> list[Span]:
+    """The same slow checkout as Node's instrumentations name it (the NestJS service)."""
+    insert = "INSERT INTO payments (id, idempotency_key) VALUES ($1, $2)"
+    return [
+        _span(
+            trace, trace[:16], None, "POST /api/checkout", 0, 500, **{"http.route": "/api/checkout"}
+        ),
+        _span(
+            trace,
+            "c" * 16,
+            trace[:16],
+            "pg.query:INSERT postgres",
+            5,
+            420,
+            **{"db.system.name": "postgresql", "db.query.text": insert},
+        ),
+        _span(
+            trace, "d" * 16, trace[:16], "POST", 425, 490, **{"url.full": "http://gw/v1/charges"}
+        ),
+    ]
+
+
+def test_trace_check_calls_blames_what_the_span_calls_on_either_stack() -> None:
+    query = SpanQuery(service="payment-api", name="POST /api/checkout", min_duration_ms=300)
+    db = TraceCheck(query, min_spans=2, dominant=Dominant(service="payment-api", calls="payments"))
+    gateway = TraceCheck(query, min_spans=2, dominant=Dominant(calls="/v1/charges"))
+    by_name = TraceCheck(query, min_spans=2, dominant=Dominant(name_contains="payments"))
+    assert "calling 'payments'" in db.description
+    for make in (_slow_db_trace, _node_slow_db_trace):
+        sources = InMemorySources()
+        assert not db.observe(_ctx(sources=sources), WINDOW).seen  # negative control: no traces
+        for trace in ("5" * 32, "6" * 32):
+            sources.add_spans(make(trace))
+        assert db.observe(_ctx(sources=sources), WINDOW).seen, make.__name__
+        # the database dominates: blaming the gateway's endpoint fails on both stacks
+        assert not gateway.observe(_ctx(sources=sources), WINDOW).seen, make.__name__
+    # the span name alone is stack-specific: Node's pg span is not named after the table
+    assert not by_name.observe(_ctx(sources=sources), WINDOW).seen
+
+
 def test_trace_check_ignores_traces_whose_children_have_not_arrived() -> None:
     sources = InMemorySources()
     sources.add_spans([_span("3" * 32, "3" * 16, None, "POST /api/checkout", 0, 500)])

@@ -1,0 +1,125 @@
+"""The seed's NestJS payment service in the embedded stack, checked like paychaos' own API.
+
+One stack (``app="nestjs"``) for the module, started and stopped by the package fixture:
+bad bodies get problems naming the field; the seed's ``bottomk`` names amex after traffic;
+db-latency, gateway-timeout-paypal and payment-api-crash pass through the target model,
+unchanged, with the traces blaming the database and the gateway call.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from paychaos.contracts.domain import DEFAULT_MIX
+from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.demo import run_demo
+from paychaos.runner.suite import run_suite
+from paychaos.scenario.load import load_scenario
+from paychaos.targets.resolve import TargetSession
+from tests.live_stack import LiveStack
+
+pytestmark = pytest.mark.integration
+
+BODY: dict[str, Any] = {
+    "order_id": "ord_1",
+    "customer": {"id": "cus_1", "email": "ana@example.com"},
+    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "9.50"}],
+    "amount": "19.00",
+    "currency": "USD",
+    "method": "visa",
+    "payment": {"card_token": "tok_visa_1a2b", "last4": "4242"},
+}
+
+
+def _post(url: str, body: bytes, key: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    request = urllib.request.Request(url + "/api/checkout", body, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def test_checkout_is_idempotent_and_bad_bodies_get_problems(nest_stack: LiveStack) -> None:
+    api = nest_stack.urls["api"]
+    # the gateway simulator declines a share of charges at random: charged (201) or declined (402)
+    status, _, first = _post(api, json.dumps(BODY).encode(), "nest-key-0001")
+    outcome = {201: "succeeded", 402: "declined"}
+    assert status in outcome and first["status"] == outcome[status], (status, first)
+    assert first["amount"] == "19.00" and first["card_last4"] == "4242"
+    replay_status, headers, again = _post(api, json.dumps(BODY).encode(), "nest-key-0001")
+    assert replay_status == status and again == first  # the first outcome, not a second charge
+    assert headers.get("Idempotent-Replayed") == "true"
+    other = {**BODY, "amount": "20.00", "items": [{**BODY["items"][0], "unit_price": "10.00"}]}
+    status, _, reused = _post(api, json.dumps(other).encode(), "nest-key-0001")
+    assert status == 422 and reused["type"].endswith("/idempotency-key-reused")
+
+    status, headers, missing = _post(api, json.dumps(BODY).encode(), None)
+    assert status == 400 and missing["type"].endswith("/idempotency-key-missing")
+    assert headers["Content-Type"].startswith("application/problem+json")
+    bad = {**BODY, "method": "bitcoin", "customer": {"id": "cus_1", "email": "nope"}}
+    status, _, problem = _post(api, json.dumps(bad).encode(), "nest-key-0002")
+    assert status == 422 and problem["title"] == "Invalid request body"
+    pointers = {e["pointer"]: e["detail"] for e in problem["errors"]}
+    assert pointers["#/method"].startswith("must be one of visa")
+    assert pointers["#/customer/email"] == "must be an email address"
+    pan = {**BODY, "payment": {"card_token": "4111 1111 1111 1111", "last4": "1111"}}
+    status, _, problem = _post(api, json.dumps(pan).encode(), "nest-key-0003")
+    assert status == 422 and "never the PAN" in problem["detail"]
+    assert "4111 1111" not in json.dumps(problem)
+    mismatch = {**BODY, "amount": "18.00"}
+    status, _, problem = _post(api, json.dumps(mismatch).encode(), "nest-key-0004")
+    assert status == 422 and problem["errors"][0]["pointer"] == "#"
+    status, _, problem = _post(api, b'{"order_id": ', "nest-key-0005")
+    assert status == 422 and problem["errors"][0]["detail"].startswith("not valid JSON")
+    status, _, problem = _post(api, b"x" * (70 * 1024), "nest-key-0006")
+    assert status == 413 and problem["type"].endswith("/body-too-large")
+
+
+def test_the_seed_bottomk_names_amex_after_traffic(nest_stack: LiveStack) -> None:
+    lines: list[str] = []
+    # a fresh stack: its 24 h window holds this traffic (and the checks above: one visa)
+    session = TargetSession(nest_stack.stack.target(), nest_stack.stack.cfg.state_dir, owned=True)
+    result = run_demo(session, total=400, concurrency=16, mix=DEFAULT_MIX, out=lines.append)
+    assert result.least_used_sent == "amex", lines
+    assert result.least_used_by_prometheus == "amex", lines
+    assert result.successes_by_prometheus["amex"] > 0, lines
+    # the seed's metric came from the NestJS service, its trace from Node's instrumentation
+    assert any("pg.query:INSERT" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("scenario", "blamed"),
+    [
+        ("db-latency", ("pg.query:",)),  # Node's pg spans
+        (
+            "gateway-timeout-paypal",
+            ("in 'POST' ", "/v1/charges"),
+        ),  # Node's client span, or the gateway's
+        ("payment-api-crash", ()),
+    ],
+)
+def test_builtin_scenario_passes_against_the_nestjs_target(
+    nest_stack: LiveStack, scenario: str, blamed: tuple[str, ...]
+) -> None:
+    loaded = load_scenario(SOURCE_ROOT / "scenarios" / f"{scenario}.yaml")
+    # as `paychaos run` runs a suite on one stack: first until the alerts the steady state
+    # forbids have cleared (the previous scenario's 1 m windows), then the scenario
+    [record] = run_suite([loaded], nest_stack.session, first_settle_s=loaded.scenario.settle_s)
+    failed = [(e.name, e.status, e.detail) for e in record.expectations if e.status != "passed"]
+    assert record.status == "passed", (record.reason, failed)
+    if blamed:
+        traces = [e for e in record.expectations if e.type == "trace"]
+        assert traces, "the scenario has no trace expectation"
+        for e in traces:
+            assert e.detail.startswith("dominant:"), e.detail
+            assert any(text in e.detail for text in blamed), e.detail
