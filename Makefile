@@ -72,13 +72,12 @@ $(WEBAPP)/dist/app.js: $(WEBAPP)/node_modules/.package-lock.json $(WEBAPP)/build
 
 webapp: $(WEBAPP)/dist/app.js
 
-# The NestJS service and its checkout page: the Node packages from package-lock.json (npm ci),
-# the service built with tsc, the page (React + Faro Web SDK) bundled with esbuild.
+# The NestJS service: the Node packages from package-lock.json (npm ci), built with tsc.
 # Needs Node.js 20+ and npm; rebuilt when the lock file or a source changes.
 nestjs: $(NESTJS_BUILT)
 
 $(NESTJS_BUILT): $(NESTJS_DIR)/package.json $(NESTJS_DIR)/package-lock.json $(NESTJS_DIR)/tsconfig.json \
-		$(wildcard $(NESTJS_DIR)/src/*.ts $(NESTJS_DIR)/web/*) | node
+		$(wildcard $(NESTJS_DIR)/src/*.ts) | node
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	   { echo "the NestJS service needs Node.js 20+ and npm on PATH (nodejs.org, or your distribution's nodejs and npm)" >&2; exit 1; }
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \

@@ -184,8 +184,6 @@ def _nestjs_api(cfg: StackConfig, database_url: str, gateway_url: str) -> Proces
         "OTEL_EXPORTER_OTLP_ENDPOINT": _url(cfg.ports.collector),
         # the deploy fault's release file, read at start as the Python API does
         RELEASE_FILE_ENV: str(cfg.state_dir.resolve() / RELEASE_FILE_NAME),
-        # where the checkout page's Faro Web SDK pushes (the collector's Faro receiver)
-        "PAYCHAOS_FARO_URL": _url(cfg.ports.collector) + "/collect",
         **dict(cfg.extra_env),
     }
     if not cfg.tracing:
@@ -198,6 +196,8 @@ def _nestjs_api(cfg: StackConfig, database_url: str, gateway_url: str) -> Proces
         gateway_timeout_s=cfg.gateway_timeout_s,
         env=env,
         restart=cfg.restart,
+        # the checkout page calls the API from its own origin (CORS, with traceparent)
+        cors_origins=(_url(cfg.ports.webapp),) if cfg.webapp else (),
     )
 
 

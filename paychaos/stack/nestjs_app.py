@@ -51,8 +51,6 @@ def node_major(node: str) -> int | None:
 def _newest_source_mtime() -> float:
     sources = [
         *NESTJS_DIR.joinpath("src").glob("*.ts"),
-        *NESTJS_DIR.joinpath("web").glob("*.tsx"),
-        NESTJS_DIR / "web" / "index.html",
         NESTJS_DIR / "package-lock.json",
     ]
     return max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
@@ -101,8 +99,10 @@ def process_spec(
     gateway_timeout_s: float,
     env: Mapping[str, str],
     restart: RestartPolicy,
+    cors_origins: tuple[str, ...] = (),
 ) -> ProcessSpec:
-    """The ``api`` component running the NestJS service."""
+    """The ``api`` component running the NestJS service (``cors_origins``: the checkout
+    page's origin, when the stack serves it)."""
     return ProcessSpec(
         name="api",
         argv=(
@@ -118,6 +118,7 @@ def process_spec(
             gateway_url,
             "--gateway-timeout-s",
             str(gateway_timeout_s),
+            *(arg for origin in cors_origins for arg in ("--cors-origin", origin)),
         ),
         env={"OTEL_SERVICE_NAME": "payment-api", "NODE_ENV": "production", **env},
         cwd=str(NESTJS_DIR),

@@ -1,99 +1,119 @@
-"""The checkout page with the Faro Web SDK, in a real headless Chromium, against NestJS.
+"""The stack's checkout page (``--webapp``: React + the Faro Web SDK) in a real headless
+Chromium, against the NestJS service (``--app nestjs``): the same page and build that
+drive paychaos' Python API (tests/webapp), since both APIs take the same body.
 
-A click on the CheckoutButton yields one trace from the browser's fetch through NestJS
-to the INSERT in PostgreSQL; ``click_payment_button`` is stored with ``method`` and
-``cart_value``; a JS error in the page arrives with its context (``method``, ``screen``).
+A click on the CheckoutButton yields ONE trace from the browser's ``checkout`` span and
+its ``fetch`` through NestJS's server span to the ``INSERT`` in PostgreSQL (Node's pg
+span); ``click_payment_button`` is stored with ``method`` and ``cart_value`` in that
+trace; a JS error forced on the page arrives with its context (``method``, ``screen``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import pytest
 
-from paychaos.contracts.signals import RumQuery, Span, SpanQuery
-from paychaos.stack.collector.client import CollectorClient
 from tests.browser import Browser
-from tests.live_stack import LiveStack
+from tests.live_stack import LiveStack, live_stack
+from tests.nestjs.conftest import require_nestjs
+from tests.webapp.test_checkout_page import _get, _pay, _poll, _preflight, _require_page, _rum
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
 
 
-def _until(what: str, probe: Callable[[], list[T]], timeout_s: float = 20.0) -> list[T]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout_s:g}s: {what}")
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    require_nestjs()
+    _require_page()
+    with live_stack(
+        tmp_path_factory.mktemp("nest-web-stack"),
+        app="nestjs",
+        webapp=True,
+        with_monitoring=False,
+        gateway_latency_scale=0.05,
+    ) as live:
+        yield live
 
 
-def test_a_click_in_the_browser_is_one_trace_down_to_postgres(
-    nest_stack: LiveStack, tmp_path: Path
+def test_a_click_is_one_trace_from_the_browser_through_nestjs_to_the_insert(
+    stack: LiveStack, tmp_path: Path
 ) -> None:
-    collector = CollectorClient(nest_stack.urls["collector"])
-    since = time.time()
-
-    def browser_trace() -> list[Span]:
-        roots = collector.find_spans(
-            SpanQuery(service="payment-api", name="POST /api/checkout", since_unix_s=since)
-        )
-        for root in roots:
-            spans = collector.get_trace(root.trace_id)
-            services = {s.service for s in spans}
-            if (
-                "payment-api" in services
-                and len(services) > 1
-                and any(s.name.startswith("pg.query:INSERT") for s in spans)
-            ):
-                browser = [s for s in spans if s.service not in ("payment-api", "payment-gateway")]
-                if browser:
-                    return spans
-        return []
-
+    web, collector = stack.urls["webapp"], stack.urls["collector"]
     with Browser(tmp_path) as page:
-        page.goto(nest_stack.urls["api"] + "/shop")
-        page.wait("!!document.getElementById('pay-amex')", 20, "the React page rendered")
-        page.click("#pay-amex")
-        result = page.wait(
-            "document.getElementById('result').textContent", 20, "the checkout's answer"
-        )
-        assert result.startswith(("paid: succeeded", "paid: declined", "failed: payment 402")), (
-            result
-        )
-        page.click("#break")
-        page.wait("document.getElementById('result').textContent.includes('broke')", 10)
+        status = _pay(page, f"{web}/?method=amex")
+        # the gateway simulator declines a share of charges: 402 is a whole checkout too
+        assert status["outcome"] in ("succeeded", "declined"), status
+        trace_id = status["traceId"]
 
-        clicks = _until(
-            "click_payment_button stored",
-            lambda: collector.find_rum(
-                RumQuery(kind="event", name="click_payment_button", since_unix_s=since)
-            ),
-        )
-        # still in the browser: Faro sends its batches every 250 ms, a closed page sends none
-        errors = _until(
-            "the page's error with its context",
+        def whole_trace() -> list[dict[str, Any]] | None:
+            spans = list(_get(f"{collector}/api/traces/{trace_id}")["results"])
+            browser = any(
+                s["service"] == "shop-frontend" and s["name"] == "checkout" for s in spans
+            )
+            insert = any(s["name"].startswith("pg.query:INSERT") for s in spans)
+            return spans if browser and insert else None
+
+        spans = _poll(f"trace {trace_id} from the browser to NestJS's INSERT", whole_trace)
+    by_id = {s["span_id"]: s for s in spans}
+    insert = next(s for s in spans if s["name"].startswith("pg.query:INSERT"))
+    server = by_id[insert["parent_span_id"]]
+    assert (server["service"], server["kind"], server["name"]) == (
+        "payment-api",
+        "server",
+        "POST /api/checkout",
+    )
+    fetch = by_id[server["parent_span_id"]]  # the browser's fetch is the server span's parent
+    assert (fetch["service"], fetch["kind"]) == ("shop-frontend", "client"), fetch
+    assert fetch["attributes"]["url.full"] == f"{stack.urls['api']}/api/checkout"
+    root = by_id[fetch["parent_span_id"]]
+    assert (root["service"], root["name"], root.get("parent_span_id")) == (
+        "shop-frontend",
+        "checkout",
+        None,
+    )
+
+    clicks = _poll(
+        "click_payment_button for amex",
+        lambda: [
+            r
+            for r in _rum(collector, kind="event", name="click_payment_button")
+            if r["attributes"].get("method") == "amex"
+        ],
+    )
+    assert clicks[0]["attributes"]["cart_value"] == "100.00"
+    assert clicks[0]["trace_id"] == trace_id
+
+
+def test_a_forced_js_error_arrives_with_its_context(stack: LiveStack, tmp_path: Path) -> None:
+    web, collector = stack.urls["webapp"], stack.urls["collector"]
+    with Browser(tmp_path) as page:
+        status = _pay(page, f"{web}/?method=paypal&force_error=1")
+        assert status["outcome"] == "error", status
+        errors = _poll(
+            "the forced TypeError",
             lambda: [
-                e
-                for e in collector.find_rum(RumQuery(kind="exception", since_unix_s=since))
-                if e.attributes.get("screen") == "checkout"
+                r
+                for r in _rum(collector, kind="exception", name="TypeError")
+                if r["attributes"].get("method") == "paypal"
             ],
         )
-        spans = _until("one trace from the browser's fetch to the INSERT", browser_trace)
-    assert clicks[0].attributes.get("method") == "amex", clicks[0]
-    assert clicks[0].attributes.get("cart_value") == "100.00", clicks[0]
-    assert errors[0].attributes.get("method") == "visa", errors[0]
+    assert errors[0]["attributes"] == {"method": "paypal", "screen": "checkout"}
 
-    by_id = {s.span_id: s for s in spans}
-    server = next(s for s in spans if s.name == "POST /api/checkout")
-    fetch = by_id.get(server.parent_span_id or "")
-    # the browser's fetch span (Faro's tracing, service = the Faro app's name) is the parent
-    assert fetch is not None and fetch.service == "shop", [(s.service, s.name) for s in spans]
-    assert fetch.kind == "client", fetch
-    insert = next(s for s in spans if s.name.startswith("pg.query:INSERT"))
-    assert insert.parent_span_id == server.span_id
+
+def test_nestjs_lets_the_page_send_its_traceparent(stack: LiveStack) -> None:
+    allowed = _preflight(
+        f"{stack.urls['api']}/api/checkout",
+        stack.urls["webapp"],
+        "content-type,idempotency-key,traceparent",
+    )
+    assert allowed["access-control-allow-origin"] == stack.urls["webapp"]
+    assert {h.strip().lower() for h in allowed["access-control-allow-headers"].split(",")} >= {
+        "content-type",
+        "idempotency-key",
+        "traceparent",
+    }
+    other = _preflight(f"{stack.urls['api']}/api/checkout", "http://127.0.0.1:1", "traceparent")
+    assert "access-control-allow-origin" not in other

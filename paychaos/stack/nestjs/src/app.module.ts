@@ -7,7 +7,6 @@ import { GatewayClient } from "./gateway.client";
 import { metricProviders } from "./metrics";
 import { PaymentService } from "./payment.service";
 import { SETTINGS } from "./settings";
-import { ShopController } from "./shop.controller";
 
 @Module({})
 export class AppModule {
@@ -16,7 +15,7 @@ export class AppModule {
       module: AppModule,
       // GET /metrics, with prom-client's default metrics (process_*, nodejs_*)
       imports: [PrometheusModule.register({ path: "/metrics", defaultMetrics: { enabled: true } })],
-      controllers: [CheckoutController, ShopController],
+      controllers: [CheckoutController],
       providers: [{ provide: SETTINGS, useValue: settings }, ...metricProviders, PaymentStore, GatewayClient, PaymentService],
     };
   }

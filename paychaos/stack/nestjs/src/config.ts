@@ -14,6 +14,8 @@ export interface Settings {
   reconcileAfterS: number;
   giveUpAfterS: number;
   maxBodyBytes: number;
+  /** Browser origins allowed to call the API (the checkout page's); none: no CORS. */
+  corsOrigins: string[];
 }
 
 const NUMBERS: Record<string, keyof Settings> = {
@@ -46,11 +48,20 @@ export function parseArgs(argv: string[]): Settings {
     reconcileAfterS: 10.0,
     giveUpAfterS: 120.0,
     maxBodyBytes: 64 * 1024,
+    corsOrigins: [],
   };
   const out = s as unknown as Record<string, string | number>;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
+    if (flag === "--cors-origin") {
+      // repeatable, like the Python API's: one origin a flag
+      if (argv[i + 1] === undefined || !/^https?:\/\/[^/]+$/.test(argv[i + 1])) {
+        throw new UsageError(`--cors-origin: ${JSON.stringify(argv[i + 1] ?? "")} is not an origin (http://host:port)`);
+      }
+      s.corsOrigins.push(argv[++i]);
+      continue;
+    }
     if (!(flag in NUMBERS) && !(flag in STRINGS)) {
       throw new UsageError(`unknown argument ${JSON.stringify(flag)}`);
     }

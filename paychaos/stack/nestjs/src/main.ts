@@ -17,7 +17,6 @@ import { parseArgs, UsageError, type Settings } from "./config";
 import { ProblemFilter } from "./errors.filter";
 import type { Req, Res } from "./http";
 import { log } from "./logger";
-import { PUBLIC_DIR } from "./shop.controller";
 import { shutdownTelemetry } from "./tracing";
 
 // Nest's own messages (module init, routes) as JSON lines too, not its coloured text
@@ -34,6 +33,17 @@ async function main(settings: Settings): Promise<void> {
     bodyParser: false,
     logger: nestLogger,
   });
+  if (settings.corsOrigins.length > 0) {
+    // the checkout page (stack/webapp) calls the API from its own origin, with the
+    // traceparent that makes its fetch the parent of this service's server span; before
+    // the RED middleware, so a preflight is answered without a RED sample
+    app.enableCors({
+      origin: settings.corsOrigins,
+      methods: ["GET", "POST", "PUT", "OPTIONS"],
+      allowedHeaders: ["Content-Type", "Idempotency-Key", "traceparent", "tracestate", "baggage"],
+      maxAge: 600,
+    });
+  }
   // RED of every request, labelled by route template (`unmatched` for a 404)
   const requests = app.get<Counter<string>>(getToken("http_server_requests_total") as InjectionToken);
   const duration = app.get<Histogram<string>>(getToken("http_server_request_duration_seconds") as InjectionToken);
@@ -50,7 +60,6 @@ async function main(settings: Settings): Promise<void> {
   });
   app.useBodyParser("json", { limit: settings.maxBodyBytes, type: () => true, strict: false });
   app.useGlobalFilters(new ProblemFilter());
-  app.useStaticAssets(PUBLIC_DIR, { prefix: "/shop/", index: false });
   app.disable("x-powered-by");
   app.set("etag", false);
   await app.listen(settings.port, settings.host);
