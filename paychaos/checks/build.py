@@ -59,7 +59,12 @@ def build_check(exp: Expectation) -> Check:
             status=exp.status,
         )
         return TraceCheck(
-            query, min_spans=exp.min_spans, dominant=exp.dominant, max_traces=exp.max_traces
+            query,
+            min_spans=exp.min_spans,
+            dominant=exp.dominant,
+            max_traces=exp.max_traces,
+            calls=exp.calls,
+            error=exp.error,
         )
     if isinstance(exp, LogExpectation):
         query_log = LogQuery(

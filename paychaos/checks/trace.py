@@ -5,7 +5,10 @@ The blame uses the collector's critical-path analysis
 of the matching traces must be the faulted component (service, and a
 substring of the span name, or of what the span calls, e.g. ``payment-api`` /
 ``calls: payments`` for the DB: stack-neutral, it holds for paychaos' API's
-``INSERT payments`` and Node's ``pg.query:INSERT postgres`` on the payments table alike).
+``INSERT payments`` and Node's ``pg.query:INSERT postgres`` on the payments table alike;
+``calls: postgresql`` also for Node's ``pg.connect``, which names no table).
+The spans themselves can be narrowed the same way (``calls``, e.g. the gateway call by
+its URL) and by what their error was (``error: timeout``, :func:`error_category`).
 
 Example::
 
@@ -16,18 +19,28 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import ClassVar
 
 from paychaos.contracts.errors import StackError
 from paychaos.contracts.expectations import CheckContext, CheckMode, Observation, Window
-from paychaos.contracts.scenario import CALL_ATTRIBUTES, Dominant
+from paychaos.contracts.scenario import CALL_ATTRIBUTES, Dominant, ErrorCategory
 from paychaos.contracts.signals import Span, SpanQuery
 from paychaos.stack.collector.analysis import latency_breakdown
 
+#: How many of the query's newest spans ``calls``/``error`` pick from.
+NARROWED_CANDIDATES = 200
+
 
 class TraceCheck:
-    """At least ``min_spans`` spans match; with ``dominant``, their traces blame it."""
+    """At least ``min_spans`` spans match; with ``dominant``, their traces blame it.
+
+    ``calls`` and ``error`` narrow the query's spans to those that call that
+    (:func:`calls`) and failed with an error of that category (:func:`error_category`),
+    read from the backend's answer (its :data:`NARROWED_CANDIDATES` newest matching spans:
+    a Tempo backend fetches a trace per candidate).
+    """
 
     needs: ClassVar[tuple[str, ...]] = ("traces",)
     """The capabilities this expectation type always reads."""
@@ -41,18 +54,27 @@ class TraceCheck:
         min_spans: int = 1,
         dominant: Dominant | None = None,
         max_traces: int = 20,
+        calls: str = "",
+        error: ErrorCategory | None = None,
     ) -> None:
+        if error is not None and query.status is None:
+            query = replace(query, status="error")
+        if error is not None and query.status != "error":
+            raise ValueError(f"error: {error} selects failed spans, not status {query.status}")
         self.query, self.min_spans, self.dominant, self.max_traces = (
             query,
             min_spans,
             dominant,
             max_traces,
         )
+        self.calls, self.error = calls, error
         what = " ".join(
             part
             for part in (
                 query.service or "",
                 repr(query.name) if query.name else "",
+                f"calling {calls!r}" if calls else "",
+                f"failed by {error}" if error else "",
                 f">= {query.min_duration_ms:g} ms" if query.min_duration_ms is not None else "",
             )
             if part
@@ -70,12 +92,22 @@ class TraceCheck:
             self.query,
             since_unix_s=window.since_unix_s,
             until_unix_s=window.until_unix_s,
-            limit=max(self.min_spans, self.max_traces),
+            limit=(
+                max(self.min_spans, NARROWED_CANDIDATES)
+                if self.calls or self.error
+                else max(self.min_spans, self.max_traces)
+            ),
         )
         try:
             spans = ctx.traces.find_spans(query)
         except StackError as exc:
             return Observation(False, f"cannot query traces: {exc}")
+        spans = [
+            s
+            for s in spans
+            if (not self.calls or calls(s, self.calls))
+            and (self.error is None or error_category(s) == self.error)
+        ]
         if len(spans) < self.min_spans:
             return Observation(False, f"{len(spans)} matching span(s), need {self.min_spans}")
         if self.dominant is None:
@@ -120,3 +152,30 @@ def calls(span: Span, text: str) -> bool:
     if text in span.name:
         return True
     return any(text in str(span.attributes.get(key, "")) for key in CALL_ATTRIBUTES)
+
+
+#: A timeout as the stacks spell it: ``TimeoutError`` (Python), ``ETIMEDOUT`` (Node's
+#: errno), ``timeout`` (OpenTelemetry's example ``error.type``), "timeout exceeded when
+#: trying to connect" / "Query read timeout" (node-postgres), "timed out" (many).
+_TIMEOUT = re.compile(r"time[ _-]?d?[ _-]?out", re.IGNORECASE)
+
+
+def error_category(span: Span) -> ErrorCategory | None:
+    """The category of a failed span's error, or None (not failed, or not a known category).
+
+    Read where OpenTelemetry puts what went wrong: the ``error.type`` attribute, the
+    ``exception.type`` and ``exception.message`` of its exception events, and the status
+    description (Node's pg instrumentation sets no ``error.type`` on a pool connect that
+    timed out, only the error's message as the status description).
+    """
+    if span.status != "error":
+        return None
+    texts = [str(span.attributes.get("error.type", "")), span.status_message]
+    for event in span.events:
+        if event.name == "exception":
+            texts += [
+                str(event.attributes.get(k, "")) for k in ("exception.type", "exception.message")
+            ]
+    if any(_TIMEOUT.search(text) for text in texts):
+        return "timeout"
+    return None

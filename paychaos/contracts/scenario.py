@@ -183,8 +183,9 @@ class Dominant(_Model):
     (paychaos' API names a query ``INSERT payments``; Node's pg instrumentation
     ``pg.query:INSERT postgres``). ``calls`` is stack-neutral: a substring of
     the span's name or of what it calls, per OpenTelemetry's semantic
-    conventions (:data:`CALL_ATTRIBUTES`: the database table or statement, the
-    URL or route), so ``calls: payments`` blames the payments table and
+    conventions (:data:`CALL_ATTRIBUTES`: the database table, statement or system,
+    the URL or route, the peer service), so ``calls: payments`` blames the payments
+    table, ``calls: postgresql`` any call to PostgreSQL (a connect names no table) and
     ``calls: /v1/charges`` the gateway's charges endpoint whatever the span is named.
     """
 
@@ -206,7 +207,16 @@ CALL_ATTRIBUTES = (
     "url.path",
     "http.target",
     "http.route",
+    "db.system",
+    "db.system.name",
+    "peer.service",
 )
+
+#: What a failed span's error was, as a category both stacks' own error types map to
+#: (:func:`paychaos.checks.trace.error_category`): ``timeout``, something did not answer
+#: in time (Python's ``TimeoutError``, Node's ``ETIMEDOUT`` or pg's "timeout exceeded when
+#: trying to connect", OpenTelemetry's own ``error.type`` value ``timeout``).
+ErrorCategory = Literal["timeout"]
 
 
 class TraceExpectation(_Expectation):
@@ -219,9 +229,21 @@ class TraceExpectation(_Expectation):
     min_duration_ms: float | None = Field(default=None, ge=0)
     max_duration_ms: float | None = Field(default=None, ge=0)
     status: Literal["unset", "ok", "error"] | None = None
+    calls: str = ""
+    """Only spans whose name or call attributes (:data:`CALL_ATTRIBUTES`) contain this:
+    ``/v1/charges`` selects the gateway call whether it is named ``POST /v1/charges``
+    (paychaos' API) or ``POST`` with the URL in ``url.full``/``http.url`` (Node's)."""
+    error: ErrorCategory | None = None
+    """Only failed spans whose error is of this category (implies ``status: error``)."""
     min_spans: int = Field(default=1, ge=1)
     dominant: Dominant | None = None
     max_traces: int = Field(default=20, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _error_is_a_failure(self) -> TraceExpectation:
+        if self.error is not None and self.status not in (None, "error"):
+            raise ValueError(f"error: {self.error} selects failed spans, not status: {self.status}")
+        return self
 
 
 class LogExpectation(_Expectation):

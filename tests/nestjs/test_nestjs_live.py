@@ -9,17 +9,21 @@ unchanged, with the traces blaming the database and the gateway call.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 
+from paychaos.checks.trace import calls
 from paychaos.contracts.domain import DEFAULT_MIX
 from paychaos.contracts.layout import SOURCE_ROOT
+from paychaos.contracts.signals import SpanQuery
 from paychaos.demo import run_demo
 from paychaos.runner.suite import run_suite
 from paychaos.scenario.load import load_scenario
+from paychaos.stack.collector.client import CollectorClient
 from paychaos.targets.resolve import TargetSession
 from tests.live_stack import LiveStack
 
@@ -95,6 +99,14 @@ def test_the_seed_bottomk_names_amex_after_traffic(nest_stack: LiveStack) -> Non
     assert result.successes_by_prometheus["amex"] > 0, lines
     # the seed's metric came from the NestJS service, its trace from Node's instrumentation
     assert any("pg.query:INSERT" in line for line in lines), lines
+    # the gateway call's CLIENT span (Node's, named `POST`) carries the method it charged,
+    # as the Python API's does: amex-outage selects the amex calls by it
+    collector = CollectorClient(nest_stack.urls["collector"])
+    query = SpanQuery(service="payment-api", kind="client", attributes={"payment.method": "amex"})
+    deadline = time.monotonic() + 10  # the last export batch (every 0.5 s)
+    while not (amex_calls := collector.find_spans(query)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert amex_calls and all(calls(s, "/v1/charges") for s in amex_calls), amex_calls
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from paychaos.checks import (
     probe_metric,
     probe_no_alerts,
 )
+from paychaos.checks.trace import error_category
 from paychaos.contracts.metrics import ActiveAlert, Sample
 from paychaos.contracts.scenario import Dominant, MetricProbe, NoAlertsProbe
 from paychaos.contracts.signals import (
@@ -30,6 +31,7 @@ from paychaos.contracts.signals import (
     RumKind,
     RumQuery,
     Span,
+    SpanEvent,
     SpanQuery,
 )
 from paychaos.stack.collector.memory import InMemorySources
@@ -259,6 +261,162 @@ def test_trace_check_calls_blames_what_the_span_calls_on_either_stack() -> None:
         assert not gateway.observe(_ctx(sources=sources), WINDOW).seen, make.__name__
     # the span name alone is stack-specific: Node's pg span is not named after the table
     assert not by_name.observe(_ctx(sources=sources), WINDOW).seen
+
+
+def _connect_hang_trace(trace: str) -> list[Span]:
+    """A checkout whose time went to Node's pool connect: it calls PostgreSQL, no table."""
+    return [
+        _span(trace, trace[:16], None, "POST /api/checkout", 0, 1100),
+        _span(
+            trace,
+            "e" * 16,
+            trace[:16],
+            "pg-pool.connect",
+            5,
+            1010,
+            **{"db.system.name": "postgresql", "db.namespace": "postgres"},
+        ),
+    ]
+
+
+def test_trace_check_calls_the_database_system_on_a_connect_span() -> None:
+    query = SpanQuery(service="payment-api", name="POST /api/checkout", min_duration_ms=300)
+    database = TraceCheck(query, min_spans=2, dominant=Dominant(calls="postgresql"))
+    table = TraceCheck(query, min_spans=2, dominant=Dominant(calls="payments"))
+    sources = InMemorySources()
+    for trace in ("7" * 32, "8" * 32):
+        sources.add_spans(_connect_hang_trace(trace))
+    assert database.observe(_ctx(sources=sources), WINDOW).seen
+    # a connect names no table: blaming the payments table still fails
+    assert not table.observe(_ctx(sources=sources), WINDOW).seen
+    # paychaos' API names the system as the older `db.system`
+    python = InMemorySources()
+    for trace in ("7" * 32, "8" * 32):
+        spans = _slow_db_trace(trace)
+        spans[1] = dataclasses.replace(spans[1], attributes={"db.system": "postgresql"})
+        python.add_spans(spans)
+    assert database.observe(_ctx(sources=python), WINDOW).seen
+    # the gateway dominating is not the database
+    gateway_slow = InMemorySources()
+    for trace in ("9" * 32, "a" * 32):
+        gateway_slow.add_spans(
+            [
+                _span(trace, trace[:16], None, "POST /api/checkout", 0, 1100),
+                _span(trace, "f" * 16, trace[:16], "db", 5, 20, **{"db.system": "postgresql"}),
+                _span(
+                    trace,
+                    "0" * 16,
+                    trace[:16],
+                    "POST",
+                    25,
+                    1090,
+                    **{"url.full": "http://gw/v1/charges"},
+                ),
+            ]
+        )
+    assert not database.observe(_ctx(sources=gateway_slow), WINDOW).seen
+
+
+def _failed(span: Span, message: str = "", **attrs: object) -> Span:
+    return dataclasses.replace(
+        span,
+        status="error",
+        status_message=message,
+        attributes={**span.attributes, **attrs},  # type: ignore[dict-item]
+    )
+
+
+def test_error_category_reads_either_stack_and_refuses_resets() -> None:
+    base = _span("b" * 32, "b" * 16, "c" * 16, "x", 0, 1000)
+    timeouts = [
+        _failed(base, "TimeoutError", **{"error.type": "TimeoutError"}),  # paychaos' API
+        _failed(base, "timeout exceeded when trying to connect"),  # node-postgres' pool
+        _failed(base, "Query read timeout"),  # node-postgres' query_timeout
+        _failed(base, "timeout expired"),  # node-postgres' client connect
+        _failed(base, "Connection terminated due to connection timeout"),  # and its pool's
+        _failed(base, "connect ETIMEDOUT 127.0.0.1:5432", **{"error.type": "ETIMEDOUT"}),
+        _failed(base, "", **{"error.type": "timeout"}),  # OpenTelemetry's own example value
+        dataclasses.replace(
+            _failed(base),
+            events=(SpanEvent("exception", 0, {"exception.message": "operation timed out"}),),
+        ),
+    ]
+    for span in timeouts:
+        assert error_category(span) == "timeout", span
+    not_timeouts = [
+        _failed(base, "ConnectionResetError", **{"error.type": "ConnectionResetError"}),
+        _failed(base, "Connection terminated unexpectedly"),
+        _failed(base, "connect ECONNREFUSED 127.0.0.1:5432", **{"error.type": "ECONNREFUSED"}),
+        _failed(base, ""),
+        # not failed: a timeout word on a span that succeeded is no error at all
+        dataclasses.replace(base, status_message="timeout", attributes={"error.type": "timeout"}),
+    ]
+    for span in not_timeouts:
+        assert error_category(span) is None, span
+
+
+def test_trace_check_error_category_needs_timeouts_not_resets() -> None:
+    query = SpanQuery(service="payment-api", min_duration_ms=900)
+    check = TraceCheck(query, min_spans=3, error="timeout")
+    assert check.query.status == "error"
+    sources = InMemorySources()
+    base = [_span("d" * 32, f"{i:016x}", "e" * 16, "pg-pool.connect", 0, 1000) for i in range(3)]
+    # three long failures that were resets, one short timeout: not what a hang looks like
+    sources.add_spans([_failed(s, "Connection terminated unexpectedly") for s in base])
+    sources.add_spans(
+        [
+            _failed(
+                _span("d" * 32, "9" * 16, "e" * 16, "pg-pool.connect", 0, 50), "Query read timeout"
+            )
+        ]
+    )
+    obs = check.observe(_ctx(sources=sources), WINDOW)
+    assert not obs.seen and "0 matching" in obs.detail
+    sources.add_spans([_failed(s, "timeout exceeded when trying to connect") for s in base])
+    assert check.observe(_ctx(sources=sources), WINDOW).seen
+    with pytest.raises(ValueError, match="failed spans"):
+        TraceCheck(dataclasses.replace(query, status="ok"), error="timeout")
+
+
+def test_trace_check_calls_selects_the_gateway_call_by_its_url_on_either_stack() -> None:
+    query = SpanQuery(service="payment-api", status="error", attributes={"payment.method": "amex"})
+    check = TraceCheck(query, min_spans=2, calls="/v1/charges")
+    python, node = InMemorySources(), InMemorySources()
+    for i in range(2):
+        span = _span("f" * 32, f"{i + 1:016x}", "e" * 16, "POST /v1/charges", 0, 20)
+        python.add_spans(
+            [
+                _failed(
+                    span,
+                    "gateway 503",
+                    **{"payment.method": "amex", "url.full": "http://gw/v1/charges"},
+                )
+            ]
+        )
+        node.add_spans(
+            [
+                _failed(
+                    dataclasses.replace(span, name="POST"),
+                    **{"payment.method": "amex", "http.url": "http://gw/v1/charges"},
+                )
+            ]
+        )
+    assert check.observe(_ctx(sources=python), WINDOW).seen
+    assert check.observe(_ctx(sources=node), WINDOW).seen
+    # failed amex spans that call something else (the database) are not gateway calls
+    db_only = InMemorySources()
+    for i in range(2):
+        span = _span("f" * 32, f"{i + 1:016x}", "e" * 16, "pg.query:INSERT postgres", 0, 20)
+        db_only.add_spans(
+            [_failed(span, "boom", **{"payment.method": "amex", "db.system.name": "postgresql"})]
+        )
+    assert not check.observe(_ctx(sources=db_only), WINDOW).seen
+    # the gateway calls without payment.method (Node's before it carried it) do not match
+    bare = InMemorySources()
+    for i in range(2):
+        span = _span("f" * 32, f"{i + 1:016x}", "e" * 16, "POST", 0, 20)
+        bare.add_spans([_failed(span, **{"http.url": "http://gw/v1/charges"})])
+    assert not check.observe(_ctx(sources=bare), WINDOW).seen
 
 
 def test_trace_check_ignores_traces_whose_children_have_not_arrived() -> None:

@@ -7,6 +7,7 @@ In memory (canned Prometheus answers, collector stores): no stack, no seconds sp
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -75,6 +76,49 @@ def test_amex_outage_needs_the_per_method_alert_for_amex() -> None:
     metrics.add_alert(ActiveAlert("PaymentErrorRatioHigh", "firing", {"method": "amex"}))
     sources.add_alerts([_notified("PaymentErrorRatioHigh", method="amex")])
     assert check.observe(_ctx(metrics, sources), WINDOW).seen
+
+
+def _gateway_call(index: int, name: str, **attributes: str) -> Span:
+    start = int((NOW - 10) * NS) + index * 1_000_000
+    return Span(
+        trace_id=f"{index + 1:032x}",
+        span_id=f"{index + 1:016x}",
+        parent_span_id="f" * 16,
+        name=name,
+        service="payment-api",
+        kind="client",
+        start_unix_ns=start,
+        end_unix_ns=start + 20_000_000,
+        status="error",
+        attributes=attributes,
+    )
+
+
+def test_amex_outage_finds_the_amex_gateway_calls_on_either_stack() -> None:
+    check = _check("amex-outage", "error spans on the amex gateway calls")
+    url = "http://127.0.0.1:8081/v1/charges"
+    python, node = InMemorySources(), InMemorySources()
+    python.add_spans(
+        _gateway_call(i, "POST /v1/charges", **{"url.full": url, "payment.method": "amex"})
+        for i in range(3)
+    )
+    node.add_spans(
+        _gateway_call(i, "POST", **{"http.url": url, "payment.method": "amex"}) for i in range(3)
+    )
+    assert check.observe(_ctx(InMemoryMetricsSource(), python), WINDOW).seen
+    assert check.observe(_ctx(InMemoryMetricsSource(), node), WINDOW).seen
+    # key signal removed: the calls failing for visa, or amex spans that are no gateway call
+    other = InMemorySources()
+    other.add_spans(
+        _gateway_call(i, "POST", **{"http.url": url, "payment.method": "visa"}) for i in range(3)
+    )
+    other.add_spans(
+        _gateway_call(
+            i, "POST /api/checkout", **{"http.route": "/api/checkout", "payment.method": "amex"}
+        )
+        for i in range(3, 6)
+    )
+    assert not check.observe(_ctx(InMemoryMetricsSource(), other), WINDOW).seen
 
 
 def test_amex_outage_fails_if_the_all_methods_ratio_would_have_caught_it() -> None:
@@ -200,6 +244,61 @@ def test_db_blackhole_needs_timeouts_that_hung_not_resets() -> None:
     assert not check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
     sources.add_spans(_db_call(f"{i:032x}", i, "TimeoutError", 1500) for i in range(10, 13))
     assert check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+
+
+def _node_db_call(trace: str, index: int, message: str, duration_ms: float) -> Span:
+    """Node's pg instrumentation: no ``error.type`` on a connect, the error's message only."""
+    span = _db_call(trace, index, "", duration_ms)
+    return dataclasses.replace(
+        span,
+        name="pg.connect",
+        status_message=message,
+        attributes={"db.system.name": "postgresql", "db.namespace": "postgres"},
+    )
+
+
+def test_db_blackhole_reads_nodes_timeouts_and_refuses_its_resets() -> None:
+    check = _check("db-blackhole", "timeouts that hung")
+    sources = InMemorySources()
+    # resets that took long (the pool waited) are still resets, not a hang
+    sources.add_spans(
+        _node_db_call(f"{i:032x}", i, "Connection terminated unexpectedly", 1500) for i in range(5)
+    )
+    sources.add_spans(_node_db_call(f"{i:032x}", i, "timeout expired", 40) for i in range(5, 10))
+    assert not check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+    sources.add_spans(_node_db_call(f"{i:032x}", i, "timeout expired", 1001) for i in range(10, 13))
+    assert check.observe(_ctx(InMemoryMetricsSource(), sources), WINDOW).seen
+
+
+def test_db_blackhole_blames_postgresql_for_a_connect_but_not_the_gateway() -> None:
+    check = _check("db-blackhole", "spend their time in the database")
+    root = "f" * 16
+
+    def checkout(trace: str, slow: Span) -> list[Span]:
+        start = int((NOW - 10) * NS)
+        server = Span(
+            trace_id=trace,
+            span_id=root,
+            parent_span_id=None,
+            name="POST /api/checkout",
+            service="payment-api",
+            kind="server",
+            start_unix_ns=start,
+            end_unix_ns=start + 1_100_000_000,
+        )
+        return [server, dataclasses.replace(slow, trace_id=trace)]
+
+    node, gateway = InMemorySources(), InMemorySources()
+    for i in range(3):
+        trace = f"{i + 1:032x}"
+        connect = _node_db_call(trace, 0, "timeout expired", 1050)
+        node.add_spans(checkout(trace, connect))
+        call = dataclasses.replace(
+            connect, name="POST", attributes={"http.url": "http://gw/v1/charges"}
+        )
+        gateway.add_spans(checkout(trace, call))
+    assert check.observe(_ctx(InMemoryMetricsSource(), node), WINDOW).seen
+    assert not check.observe(_ctx(InMemoryMetricsSource(), gateway), WINDOW).seen
 
 
 def test_db_blackhole_needs_the_database_to_look_slow() -> None:

@@ -115,6 +115,16 @@ def test_an_unknown_parameter_and_an_unknown_fault_are_named() -> None:
             "x.yaml:2: traffic: must be a mapping",
         ),
         ("expectations:\n", "expectations: 3\nunused:\n", "expectations: must be a list"),
+        (
+            "  - type: ledger",
+            "  - {type: trace, error: timeout, status: ok}\n  - type: ledger",
+            "selects failed spans, not status: ok",
+        ),
+        (
+            "  - type: ledger",
+            "  - {type: trace, error: reset}\n  - type: ledger",
+            "x.yaml:17: expectations[1].error",
+        ),
     ],
 )
 def test_every_problem_names_its_line_and_field(old: str, new: str, expected: str) -> None:

@@ -6,6 +6,7 @@ import { InjectMetric } from "@willsoto/nestjs-prometheus";
 import http from "node:http";
 import type { Counter, Histogram } from "prom-client";
 import type { Settings } from "./config";
+import { withPaymentMethod } from "./payment-context";
 import { SETTINGS } from "./settings";
 
 export type Outcome = "success" | "declined" | "timeout" | "error";
@@ -74,7 +75,7 @@ export class GatewayClient implements OnModuleDestroy {
 
   async charge(method: string, idempotencyKey: string, payload: Record<string, unknown>): Promise<ChargeResult> {
     const end = this.duration.startTimer({ method });
-    const result = await this.post(idempotencyKey, payload);
+    const result = await withPaymentMethod(method, () => this.post(idempotencyKey, payload));
     end({ outcome: result.outcome });
     if (result.outcome === "timeout") this.timeouts.inc({ method });
     return result;

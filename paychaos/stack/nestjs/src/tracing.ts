@@ -4,7 +4,7 @@
 // Traces and logs go over OTLP/HTTP in protobuf (`application/x-protobuf`, the OTLP/HTTP
 // default, which the embedded collector accepts) to $OTEL_EXPORTER_OTLP_ENDPOINT
 // (`/v1/traces`, `/v1/logs` appended by the exporters). OTEL_SDK_DISABLED=true turns it off.
-import { diag, DiagLogLevel, type DiagLogger } from "@opentelemetry/api";
+import { context, diag, DiagLogLevel, type DiagLogger } from "@opentelemetry/api";
 import { logs } from "@opentelemetry/api-logs";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -18,6 +18,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+import { paymentMethodOf } from "./payment-context";
 
 export const SERVICE_NAME = process.env.OTEL_SERVICE_NAME || "payment-api";
 const NOT_TRACED = new Set(["/metrics", "/healthz", "/readyz"]);
@@ -57,6 +58,11 @@ if ((process.env.OTEL_SDK_DISABLED || "").toLowerCase() !== "true") {
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => NOT_TRACED.has((req.url || "").split("?")[0]),
+        // the gateway call's span carries the payment method it charges (GatewayClient.charge)
+        startOutgoingSpanHook: () => {
+          const method = paymentMethodOf(context.active());
+          return method ? { "payment.method": method } : {};
+        },
       }),
       // the route names the server span (`POST /api/checkout`); express's own layers (body
       // parser, Nest's router) would only add spans of microseconds to every trace
