@@ -13,6 +13,11 @@ SUITE_LANES ?= 3
 # Scenarios that read host-wide counters (the embedded instance's OOM kills are
 # the host's): in `make test` they run after pytest, on their own.
 SUITE_ALONE ?= scenarios/memory-pressure.yaml
+# The built-in scenarios seen passing against the seed's NestJS service (--app nestjs):
+# in `make test` they run after the suite, in its background job, beside pytest.
+NESTJS_SUITE ?= $(addprefix scenarios/,$(addsuffix .yaml,db-latency db-blackhole db-outage \
+	gateway-timeout-paypal gateway-network-latency amex-outage decline-spike \
+	payment-api-crash deployment-under-load))
 # The seed's React checkout page (Faro web SDK), bundled by esbuild into dist/.
 WEBAPP := paychaos/stack/webapp
 WEBAPP_APT_PACKAGES := nodejs npm
@@ -100,7 +105,7 @@ lint: setup
 # pytest and the suite side by side (the suite's detection times are measured with
 # pytest's stacks on the same machine), then the SUITE_ALONE scenarios on their own.
 test: lint test-deps
-	bash scripts/test-and-suite.sh $(VENV) $(SUITE_REPORTS) $(SUITE_LANES) $(SUITE_ALONE)
+	NESTJS_SUITE="$(NESTJS_SUITE)" bash scripts/test-and-suite.sh $(VENV) $(SUITE_REPORTS) $(SUITE_LANES) $(SUITE_ALONE)
 
 # Every scenarios/*.yaml, split over SUITE_LANES fresh embedded stacks side by side.
 suite: setup

@@ -5,10 +5,12 @@
 #
 # The suite (every scenarios/*.yaml but the ALONE ones, split over LANES fresh
 # stacks) runs in the background while pytest runs; its output goes to
-# REPORTS/suite-<stamp>.log and is printed when both have ended. Then the
+# REPORTS/suite-<stamp>.log and is printed when both have ended. When NESTJS_SUITE
+# names scenario files, they run after it in the same background job against a
+# fresh stack whose payment API is the seed's NestJS service (--app nestjs). Then the
 # ALONE scenarios run on their own: they read host-wide counters (the embedded
 # instance's OOM-kill count is the host's), which pytest's OOM tests move.
-# Exit 0 only if pytest, the suite and the ALONE scenarios all passed.
+# Exit 0 only if pytest, both suites and the ALONE scenarios all passed.
 # pytest's temporary directories (tmp_path) live under a mktemp directory of this
 # script's, removed when it ends, not in pytest's /tmp/pytest-of-<user>, which pytest
 # keeps (its last 3 runs) on purpose: `make test` leaves nothing in /tmp (.ci/run checks).
@@ -29,16 +31,33 @@ done
 pytest_tmp="$(mktemp -d -t paychaos-pytest.XXXXXX)"
 trap 'rm -rf "$pytest_tmp"' EXIT
 started=$SECONDS
-"$venv/bin/paychaos" run "${together[@]}" --fresh --lanes "$lanes" --no-progress \
-    --reports-dir "$reports" >"$log" 2>&1 &
+# The suite, then (NESTJS_SUITE: scenario paths) the same kind of run against the seed's
+# NestJS service (--app nestjs), one after the other in one background job.
+nest=(${NESTJS_SUITE:-})
+run_suites() {
+    local child rc=0
+    trap '[ -n "${child:-}" ] && kill -INT "$child" 2>/dev/null; wait "${child:-}"; exit 130' TERM
+    "$venv/bin/paychaos" run "${together[@]}" --fresh --lanes "$lanes" --no-progress \
+        --reports-dir "$reports" & child=$!
+    wait "$child" || rc=1
+    if [ "${#nest[@]}" -gt 0 ]; then
+        echo
+        echo "== the NestJS service (--app nestjs): ${nest[*]}"
+        "$venv/bin/paychaos" run "${nest[@]}" --app nestjs --fresh --lanes "$lanes" --no-progress \
+            --reports-dir "$reports" & child=$!
+        wait "$child" || rc=1
+    fi
+    return "$rc"
+}
+run_suites >"$log" 2>&1 &
 suite=$!
 stop_suite() {
-    kill -INT "$suite" 2>/dev/null
+    kill -TERM "$suite" 2>/dev/null
     wait "$suite"
     exit 130
 }
 trap stop_suite INT TERM
-echo "suite: ${#together[@]} scenarios in $lanes lanes running beside pytest (pid $suite, log $log)"
+echo "suite: ${#together[@]} scenarios in $lanes lanes, then ${#nest[@]} on the NestJS service, running beside pytest (pid $suite, log $log)"
 "$venv/bin/pytest" --basetemp "$pytest_tmp/basetemp"
 tests=$?
 echo "pytest ended (exit $tests) after $(( SECONDS - started )) s; waiting for the suite ..."
