@@ -18,6 +18,9 @@ SUITE_ALONE ?= scenarios/memory-pressure.yaml
 NESTJS_SUITE ?= $(addprefix scenarios/,$(addsuffix .yaml,db-latency db-blackhole db-outage \
 	gateway-timeout-paypal gateway-network-latency amex-outage decline-spike \
 	payment-api-crash deployment-under-load))
+# Tests pytest runs in that background job after the suites, not in the foreground pytest
+# (the critical path of `make test`): the OOM tests, ~8 min of live runs.
+BACKGROUND_TESTS ?= tests/oom
 # The seed's React checkout page (Faro web SDK), bundled by esbuild into dist/.
 WEBAPP := paychaos/stack/webapp
 WEBAPP_APT_PACKAGES := nodejs npm
@@ -105,7 +108,7 @@ lint: setup
 # pytest and the suite side by side (the suite's detection times are measured with
 # pytest's stacks on the same machine), then the SUITE_ALONE scenarios on their own.
 test: lint test-deps
-	NESTJS_SUITE="$(NESTJS_SUITE)" bash scripts/test-and-suite.sh $(VENV) $(SUITE_REPORTS) $(SUITE_LANES) $(SUITE_ALONE)
+	NESTJS_SUITE="$(NESTJS_SUITE)" BACKGROUND_TESTS="$(BACKGROUND_TESTS)" bash scripts/test-and-suite.sh $(VENV) $(SUITE_REPORTS) $(SUITE_LANES) $(SUITE_ALONE)
 
 # Every scenarios/*.yaml, split over SUITE_LANES fresh embedded stacks side by side.
 suite: setup

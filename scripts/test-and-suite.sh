@@ -7,7 +7,10 @@
 # stacks) runs in the background while pytest runs; its output goes to
 # REPORTS/suite-<stamp>.log and is printed when both have ended. When NESTJS_SUITE
 # names scenario files, they run after it in the same background job against a
-# fresh stack whose payment API is the seed's NestJS service (--app nestjs). Then the
+# fresh stack whose payment API is the seed's NestJS service (--app nestjs). When
+# BACKGROUND_TESTS names test paths, pytest runs them last in that job (with its own
+# basetemp) and the foreground pytest leaves them out: the background job ends long
+# before the foreground pytest, which is the critical path of `make test`. Then the
 # ALONE scenarios run on their own: they read host-wide counters (the embedded
 # instance's OOM-kill count is the host's), which pytest's OOM tests move.
 # Exit 0 only if pytest, both suites and the ALONE scenarios all passed.
@@ -34,6 +37,9 @@ started=$SECONDS
 # The suite, then (NESTJS_SUITE: scenario paths) the same kind of run against the seed's
 # NestJS service (--app nestjs), one after the other in one background job.
 nest=(${NESTJS_SUITE:-})
+bg_tests=(${BACKGROUND_TESTS:-})
+fg_ignore=()
+for t in "${bg_tests[@]}"; do fg_ignore+=("--ignore=$t"); done
 run_suites() {
     local child rc=0
     trap '[ -n "${child:-}" ] && kill -INT "$child" 2>/dev/null; wait "${child:-}"; exit 130' TERM
@@ -47,6 +53,13 @@ run_suites() {
             --reports-dir "$reports" & child=$!
         wait "$child" || rc=1
     fi
+    if [ "${#bg_tests[@]}" -gt 0 ]; then
+        echo
+        echo "== pytest ${bg_tests[*]} (in this background job):"
+        "$venv/bin/pytest" -p no:cacheprovider --durations=10 \
+            --basetemp "$pytest_tmp/basetemp-background" "${bg_tests[@]}" & child=$!
+        wait "$child" || rc=1
+    fi
     return "$rc"
 }
 run_suites >"$log" 2>&1 &
@@ -57,14 +70,14 @@ stop_suite() {
     exit 130
 }
 trap stop_suite INT TERM
-echo "suite: ${#together[@]} scenarios in $lanes lanes, then ${#nest[@]} on the NestJS service, running beside pytest (pid $suite, log $log)"
-"$venv/bin/pytest" --basetemp "$pytest_tmp/basetemp"
+echo "suite: ${#together[@]} scenarios in $lanes lanes, then ${#nest[@]} on the NestJS service${bg_tests:+, then pytest ${bg_tests[*]}}, running beside pytest (pid $suite, log $log)"
+"$venv/bin/pytest" --durations=15 --basetemp "$pytest_tmp/basetemp" "${fg_ignore[@]}"
 tests=$?
 echo "pytest ended (exit $tests) after $(( SECONDS - started )) s; waiting for the suite ..."
 wait "$suite"
 suite_rc=$?
 trap - INT TERM
-echo "== the suite (exit $suite_rc), beside pytest:"
+echo "== the background job: the suite${nest:+, the NestJS suite}${bg_tests:+, pytest ${bg_tests[*]}} (exit $suite_rc), beside pytest:"
 cat "$log"
 alone_rc=0
 if [ "${#alone[@]}" -gt 0 ]; then
