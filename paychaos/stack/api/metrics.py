@@ -76,11 +76,19 @@ class ApiMetrics:
     build_info: Gauge
 
 
+GATEWAY_OUTCOMES = ("success", "declined", "timeout", "error")
+"""The ``outcome`` label of the gateway histogram (``gateway_client.Outcome``)."""
+
+
 def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
     """Register the API's metrics on ``registry`` (a fresh one by default).
 
     Every ``shop_payments_total{method,status}`` series starts at 0 so that
-    ``increase()`` and ``bottomk`` see a method even before its first payment.
+    ``increase()`` and ``bottomk`` see a method even before its first payment; so does
+    every ``shop_gateway_request_duration_seconds{method,outcome}``: a series born with
+    the first gateway error hides that error from ``rate()``/``increase()`` (they need
+    two samples), which delayed GatewayErrorRatioHigh and let a gateway crash's errors
+    go unseen by a metric expectation.
     """
     reg = registry if registry is not None else CollectorRegistry()
     ProcessCollector(registry=reg)
@@ -97,10 +105,19 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
         ["method"],
         registry=reg,
     )
+    gateway_duration = Histogram(
+        "shop_gateway_request_duration_seconds",
+        "Duration of calls to the payment gateway, by payment method and outcome",
+        ["method", "outcome"],
+        buckets=LATENCY_BUCKETS_S,
+        registry=reg,
+    )
     for method in METHODS:
         gateway_timeouts.labels(method)
         for status in PAYMENT_STATUSES:
             payments.labels(method, status)
+        for outcome in GATEWAY_OUTCOMES:
+            gateway_duration.labels(method, outcome)
     return ApiMetrics(
         registry=reg,
         payments=payments,
@@ -124,13 +141,7 @@ def create_metrics(registry: CollectorRegistry | None = None) -> ApiMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=reg,
         ),
-        gateway_duration=Histogram(
-            "shop_gateway_request_duration_seconds",
-            "Duration of calls to the payment gateway, by payment method and outcome",
-            ["method", "outcome"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=reg,
-        ),
+        gateway_duration=gateway_duration,
         gateway_timeouts=gateway_timeouts,
         db_duration=Histogram(
             "shop_db_operation_duration_seconds",
