@@ -56,7 +56,9 @@ run_suites() {
     if [ "${#bg_tests[@]}" -gt 0 ]; then
         echo
         echo "== pytest ${bg_tests[*]} (in this background job):"
-        "$venv/bin/pytest" -p no:cacheprovider --durations=10 \
+        # a command started with & by a script ignores SIGINT; the tests send Ctrl-C to
+        # the processes they start and expect its default meaning: restore it
+        env --default-signal=INT "$venv/bin/pytest" -p no:cacheprovider --durations=10 \
             --basetemp "$pytest_tmp/basetemp-background" "${bg_tests[@]}" & child=$!
         wait "$child" || rc=1
     fi
