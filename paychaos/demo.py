@@ -56,6 +56,19 @@ def run_demo(
     for name, url in target.urls().items():
         out(f"  {name:<17} {url}")
     prom = PrometheusClient(target.signals.prometheus)
+    # a baseline sample of the counter before any traffic: increase() over the seed's 24 h
+    # needs two samples of each series, and on a stack started a moment ago Prometheus
+    # may not have scraped the API yet (the whole run could then fit between two scrapes)
+    try:
+        prom.wait_until(
+            "count(shop_payments_total)",
+            lambda samples: bool(samples) and samples[0].value > 0,
+            timeout_s=target.timing.scrape_interval_s * 6,
+            poll_s=0.5,
+        )
+    except ExpectationFailed:
+        # a shop whose counter is born with its first payment: nothing to wait for
+        out("  (Prometheus has no shop_payments_total before the traffic)")
     before = _successes(prom)
     out(f"sending {total} checkouts, {concurrency} at a time, mix {dict(mix)} ...")
     load = asyncio.run(
