@@ -134,8 +134,12 @@ def test_ctrl_c_on_a_foreground_stack_leaves_no_orphan(tmp_path: Path) -> None:
                 recorded = json.loads(state.read_text())
                 pids = [c["pid"] for c in recorded["components"].values()]
                 break
+            if proc.poll() is not None:  # `up` gave up (a port of the block taken since?)
+                break
             time.sleep(0.2)
-        assert pids, "the stack did not start"
+        if not pids:
+            said = proc.communicate()[0] if proc.poll() is not None else "(still starting)"
+            raise AssertionError(f"the stack did not start within 90 s; paychaos up said:\n{said}")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
