@@ -11,13 +11,11 @@ Example::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from paychaos.traffic import chromium as driver
 from paychaos.traffic.chromium import FLAGS, BrowserError, Usage
+from tests.cannot_run import cannot_run
 
 __all__ = ["FLAGS", "Browser", "BrowserError", "Usage", "chromium"]
 
@@ -27,9 +25,7 @@ def chromium() -> str:
     path = driver.find_chromium()
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(driver.NO_CHROMIUM)
-    pytest.skip(driver.NO_CHROMIUM)
+    cannot_run(driver.NO_CHROMIUM)
 
 
 class Browser(driver.Browser):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from paychaos.stack.nestjs_app import build_problem
+from tests.cannot_run import cannot_run
 from tests.live_stack import LiveStack, live_stack
 
 
@@ -16,9 +16,7 @@ def require_nestjs() -> None:
     problem = build_problem()
     if problem is None:
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(problem)
-    pytest.skip(problem)
+    cannot_run(problem)
 
 
 @pytest.fixture(scope="package")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from paychaos.stack.embedded import (
     embedded_target,
     stack_urls,
 )
+from tests.cannot_run import cannot_run
 
 
 def test_a_missing_node_is_named_with_what_to_install(tmp_path: Path) -> None:
@@ -29,9 +29,7 @@ def test_a_missing_build_is_named_with_the_command_that_makes_it(
 ) -> None:
     node = nestjs_app.node_binary()
     if node is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no node on PATH (the NestJS service needs Node.js 20+)")
-        pytest.skip("no node on PATH (the NestJS service needs Node.js 20+)")
+        cannot_run("no node on PATH (the NestJS service needs Node.js 20+)")
     monkeypatch.setattr(nestjs_app, "NESTJS_DIR", tmp_path)
     monkeypatch.setattr(nestjs_app, "ENTRY", tmp_path / "dist" / "main.js")
     problem = nestjs_app.build_problem(node)

@@ -25,6 +25,7 @@ from paychaos.contracts.signals import RumQuery
 from paychaos.stack.collector.client import CollectorClient
 from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
 from tests.browser import chromium
+from tests.cannot_run import cannot_run
 from tests.traffic.traffic_testkit import run_locust, start_locust, stored_collector, wait_gone
 
 pytestmark = pytest.mark.integration
@@ -37,10 +38,7 @@ def _scratch_dirs() -> set[str]:
 def test_browser_users_check_out_beside_the_protocol_shoppers(tmp_path: Path) -> None:
     chromium()
     if not built(DIST_DIR):
-        reason = f"the checkout page is not built; {BUILD_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        cannot_run(f"the checkout page is not built; {BUILD_HINT}")
     before = _scratch_dirs()
     run = run_locust(
         tmp_path,

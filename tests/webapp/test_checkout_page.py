@@ -15,7 +15,6 @@ Needs the built page (``make webapp``): without it the tests skip, and fail unde
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -28,6 +27,7 @@ import pytest
 
 from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
 from tests.browser import Browser
+from tests.cannot_run import cannot_run
 from tests.live_stack import LiveStack, live_stack
 
 pytestmark = pytest.mark.integration
@@ -36,10 +36,7 @@ pytestmark = pytest.mark.integration
 def _require_page() -> None:
     if built(DIST_DIR):
         return
-    reason = f"the checkout page is not built; {BUILD_HINT}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    cannot_run(f"the checkout page is not built; {BUILD_HINT}")
 
 
 @pytest.fixture(scope="module")
