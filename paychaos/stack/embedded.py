@@ -37,7 +37,7 @@ from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
 from paychaos.stack.instance import HostInstance, InstanceProbe, instance_registry
 from paychaos.stack.process import ProcessSpec, RestartPolicy
 from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-from paychaos.stack.service import free_port
+from paychaos.stack.service import reserve_free_port
 from paychaos.stack.state import (
     ComponentState,
     StackEvent,
@@ -71,16 +71,8 @@ class StackPorts:
 
     @classmethod
     def auto(cls) -> StackPorts:
-        """Free ephemeral ports for every component (what tests use)."""
-        chosen: set[int] = set()
-        values: dict[str, int] = {}
-        for item in fields(cls):
-            port = free_port()
-            while port in chosen:
-                port = free_port()
-            chosen.add(port)
-            values[item.name] = port
-        return cls(**values)
+        """Free ports for every component, reserved against other stacks (what tests use)."""
+        return cls(**{item.name: reserve_free_port() for item in fields(cls)})
 
     @classmethod
     def from_base(cls, base: int) -> StackPorts:

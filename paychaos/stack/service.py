@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import random
 import socket
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -40,11 +45,69 @@ def is_loopback(host: str) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port for a server on ``host``: reserved (:func:`reserve_free_port`) on
+    IPv4 loopback, else the kernel's choice from the ephemeral range."""
+    if host == "127.0.0.1":
+        return reserve_free_port()
+    return _kernel_port(host)
+
+
+def _kernel_port(host: str = "127.0.0.1") -> int:
     """Ask the kernel for a free TCP port on ``host`` (ephemeral range)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+#: How long a port handed out by :func:`reserve_free_port` stays reserved: the time
+#: a stack takes from choosing its ports to its components binding them.
+RESERVATION_S = 300.0
+_reservations: list[tuple[float, socket.socket]] = []
+_reservations_lock = threading.Lock()
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (clients' source ports)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def reserve_free_port(low: int = 20_000, high: int | None = None, attempts: int = 500) -> int:
+    """A free loopback TCP port, reserved against every other paychaos process.
+
+    Two things used to take a port between a stack choosing it and its component
+    binding it (CI saw another stack's exporter answer on Prometheus' port):
+    a client connection's source port, and another stack choosing the same port.
+    So the port comes from below the kernel's ephemeral range (no source port is
+    taken from there), and it is reserved for :data:`RESERVATION_S` by binding the
+    abstract Unix socket ``@paychaos-port-N``: no file, released by the kernel when
+    this process ends, and another paychaos process choosing ports skips it.
+    """
+    high = _ephemeral_low() if high is None else high
+    if high <= low:  # an odd ephemeral range: the kernel's choice
+        return _kernel_port()
+    now = time.monotonic()
+    with _reservations_lock:
+        for held in [r for r in _reservations if now - r[0] > RESERVATION_S]:
+            held[1].close()
+            _reservations.remove(held)
+        rng = random.Random(os.getpid() ^ time.monotonic_ns())
+        for _ in range(attempts):
+            port = rng.randrange(low, high)
+            if not port_free(port):
+                continue
+            lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                lock.bind(f"\0paychaos-port-{port}")
+            except OSError:  # another paychaos process holds it
+                lock.close()
+                continue
+            _reservations.append((now, lock))
+            return port
+    return _kernel_port()  # none found in the range: the kernel's choice (ephemeral)
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
