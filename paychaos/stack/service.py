@@ -86,9 +86,19 @@ def reserve_free_port(low: int = 20_000, high: int | None = None, attempts: int 
     abstract Unix socket ``@paychaos-port-N``: no file, released by the kernel when
     this process ends, and another paychaos process choosing ports skips it.
     """
+    return reserve_port_block(1, low, high, attempts)
+
+
+def reserve_port_block(
+    count: int, low: int = 20_000, high: int | None = None, attempts: int = 500
+) -> int:
+    """The first of ``count`` consecutive free loopback ports, each reserved as in
+    :func:`reserve_free_port` (``--port-base`` for a whole stack)."""
     high = _ephemeral_low() if high is None else high
-    if high <= low:  # an odd ephemeral range: the kernel's choice
-        return _kernel_port()
+    if high - count < low:  # an odd ephemeral range: the kernel's choice
+        if count == 1:
+            return _kernel_port()
+        raise OSError(f"no room for {count} consecutive ports in [{low}, {high})")
     now = time.monotonic()
     with _reservations_lock:
         for held in [r for r in _reservations if now - r[0] > RESERVATION_S]:
@@ -96,18 +106,26 @@ def reserve_free_port(low: int = 20_000, high: int | None = None, attempts: int 
             _reservations.remove(held)
         rng = random.Random(os.getpid() ^ time.monotonic_ns())
         for _ in range(attempts):
-            port = rng.randrange(low, high)
-            if not port_free(port):
-                continue
-            lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                lock.bind(f"\0paychaos-port-{port}")
-            except OSError:  # another paychaos process holds it
+            base = rng.randrange(low, high - count + 1)
+            locks: list[socket.socket] = []
+            for port in range(base, base + count):
+                if not port_free(port):
+                    break
+                lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    lock.bind(f"\0paychaos-port-{port}")
+                except OSError:  # another paychaos process holds it
+                    lock.close()
+                    break
+                locks.append(lock)
+            if len(locks) == count:
+                _reservations.extend((now, lock) for lock in locks)
+                return base
+            for lock in locks:
                 lock.close()
-                continue
-            _reservations.append((now, lock))
-            return port
-    return _kernel_port()  # none found in the range: the kernel's choice (ephemeral)
+    if count == 1:
+        return _kernel_port()  # none found in the range: the kernel's choice (ephemeral)
+    raise OSError(f"no {count} consecutive free ports in [{low}, {high}) after {attempts} tries")
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -35,7 +35,7 @@ import pytest
 from docker_engine import REPO, docker_engine, ensure_base_image, unavailable
 
 from paychaos.stack.backends.images import ImageSet, build_all
-from paychaos.stack.service import port_free
+from paychaos.stack.service import reserve_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -48,25 +48,15 @@ SCENARIOS = (
 PORTS = 10  # StackPorts: api … instance, consecutive from --port-base
 
 
-def ephemeral_low() -> int:
-    """The first port of the kernel's ephemeral range (clients' source ports come from it)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32_768
-
-
-def free_port_base(count: int = PORTS, attempts: int = 50) -> int:
+def free_port_base(count: int = PORTS) -> int:
     """A base port with ``count`` free loopback ports after it, below the ephemeral
-    range (where a client's connection could take one before the stack binds it)."""
-    rng = secrets.SystemRandom()
-    high = min(ephemeral_low(), 65_536) - count
-    for _ in range(attempts):
-        base = rng.randrange(20_000, max(high, 20_001))
-        if all(port_free(base + i) for i in range(count)):
-            return base
-    unavailable(f"no {count} consecutive free loopback ports in {attempts} tries")
-    raise AssertionError("unreachable: unavailable() skips or fails")
+    range (where a client's connection could take one before the stack binds it),
+    each reserved against other paychaos processes until the stack binds it."""
+    try:
+        return reserve_port_block(count)
+    except OSError as exc:
+        unavailable(str(exc))
+        raise AssertionError("unreachable: unavailable() skips or fails") from exc
 
 
 def host_oom_kills() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from paychaos.stack.embedded import StackPorts
+from paychaos.stack.service import reserve_port_block
 
 PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
 
@@ -24,22 +24,8 @@ def _run(*args: str, timeout_s: float = 150) -> subprocess.CompletedProcess[str]
 
 
 def _free_block(count: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free block of ports")
+    """Consecutive free ports below the ephemeral range, reserved against other stacks."""
+    return reserve_port_block(count)
 
 
 def _alive(pid: int) -> bool:
