@@ -330,6 +330,12 @@ def test_image_digest_follows_what_the_dockerfile_copies(tmp_path):
     before = context_digest("app.Dockerfile", root=root)
     (root / "paychaos" / "__pycache__" / "a.pyc").write_bytes(b"other junk")
     assert context_digest("app.Dockerfile", root=root) == before  # caches do not count
+    built = root / "paychaos" / "stack" / "webapp" / "dist"
+    built.mkdir(parents=True)
+    (built / "app.js").write_text("bundle")
+    (root / "paychaos" / "node_modules").mkdir()
+    (root / "paychaos" / "node_modules" / "x.js").write_text("x")
+    assert context_digest("app.Dockerfile", root=root) == before  # nor host Node builds
     (root / "paychaos" / "a.py").write_text("x = 2\n")
     assert context_digest("app.Dockerfile", root=root) != before  # code does
     assert context_digest("app.Dockerfile", "other/base:1", root=root) != context_digest(
@@ -348,7 +354,8 @@ def test_build_context_holds_only_what_the_dockerfiles_copy(tmp_path):
     assert not any(n.startswith((".venv", ".paychaos", ".git")) for n in names)
     assert not any("__pycache__" in n for n in names)
     assert isinstance(build_context("postgres.Dockerfile", extra_ca_dir=None), io.BytesIO)
-    assert not any("node_modules" in n for n in names)  # a host's Node packages never go
+    # a host's Node packages and builds never go: no image runs them
+    assert not any("node_modules" in n or n.endswith("/dist/app.js") for n in names)
     with tarfile.open(fileobj=build_context("nestjs.Dockerfile", extra_ca_dir=None)) as tar:
         nest = set(tar.getnames())
     assert "paychaos/stack/nestjs/package-lock.json" in nest

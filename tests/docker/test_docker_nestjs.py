@@ -6,6 +6,9 @@ paychaos' own API, on free ports, then:
 
 - ``paychaos target check --target docker`` passes;
 - one checkout through the target's adapter (:class:`CheckoutClient`) is charged;
+- the checkout page (``--webapp``: a container serving the host's ``make webapp`` build)
+  clicked in headless Chromium is one trace, from the browser's ``checkout`` span
+  through the NestJS container's server span to its ``INSERT``, in the collector;
 - Prometheus holds ``shop_payments_total`` scraped from the NestJS container (job
   ``payment-api``, beside prom-client's ``nodejs_version_info``);
 - ``paychaos run scenarios/db-latency.yaml --target docker`` passes on it, unchanged;
@@ -25,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docker_engine import REPO, docker_engine, ensure_base_image
@@ -34,6 +38,8 @@ from paychaos.stack.backends.images import ImageSet, build_all
 from paychaos.stack.monitoring.promapi import PrometheusClient
 from paychaos.stack.state import read_state
 from paychaos.traffic.adapter import Cart, CheckoutClient
+from tests.browser import Browser
+from tests.webapp.test_checkout_page import _get, _pay, _poll, _require_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -64,7 +70,23 @@ def charge(client: CheckoutClient, key: str) -> tuple[str, int, bytes]:
     return client.classify(status, body), status, body
 
 
-def test_the_nestjs_service_runs_as_the_docker_stacks_api():
+def browser_trace(page: Browser, web: str, collector: str) -> list[dict[str, Any]]:
+    """Click the page's checkout; the spans of its trace once they reach the collector."""
+    status = _pay(page, f"{web}/?method=amex")
+    assert status["outcome"] in ("succeeded", "declined"), status
+
+    def whole_trace() -> list[dict[str, Any]] | None:
+        spans = list(_get(f"{collector}/api/traces/{status['traceId']}")["results"])
+        browser = any(s["service"] == "shop-frontend" and s["name"] == "checkout" for s in spans)
+        insert = any(s["name"].startswith("pg.query:INSERT") for s in spans)
+        return spans if browser and insert else None
+
+    found: list[dict[str, Any]] = _poll(f"trace {status['traceId']}", whole_trace)
+    return found
+
+
+def test_the_nestjs_service_runs_as_the_docker_stacks_api(tmp_path):
+    _require_page()
     with docker_engine() as (client, host):
         images = ImageSet()
         ensure_base_image(client, host, images.base)
@@ -84,6 +106,7 @@ def test_the_nestjs_service_runs_as_the_docker_stacks_api():
                 "docker",
                 "--app",
                 "nestjs",
+                "--webapp",
                 "--port-base",
                 str(free_port_base()),
                 "--project",
@@ -113,6 +136,18 @@ def test_the_nestjs_service_runs_as_the_docker_stacks_api():
             # the gateway simulator declines a small share at random: most are charged
             assert any(v == "charged" for v, _, _ in outcomes), outcomes
             assert all(v in ("charged", "declined") for v, _, _ in outcomes), outcomes
+
+            assert target.signals.traces is not None
+            with Browser(tmp_path) as page:
+                spans = browser_trace(
+                    page, f"http://127.0.0.1:{stack.ports['webapp']}", target.signals.traces.url
+                )
+            by_id = {span["span_id"]: span for span in spans}
+            insert = next(span for span in spans if span["name"].startswith("pg.query:INSERT"))
+            server = by_id[insert["parent_span_id"]]
+            assert (server["service"], server["kind"]) == ("payment-api", "server"), server
+            fetch = by_id[server["parent_span_id"]]  # the browser's fetch, across origins
+            assert (fetch["service"], fetch["kind"]) == ("shop-frontend", "client"), fetch
 
             prometheus = PrometheusClient(target.signals.prometheus or "")
             query = 'sum(shop_payments_total{job="payment-api",method="visa"})'

@@ -66,11 +66,22 @@ NESTJS_CONTEXT_PATHS = (
 )
 #: The build context of a Dockerfile, when it is not :data:`CONTEXT_PATHS`.
 CONTEXTS = {"nestjs.Dockerfile": NESTJS_CONTEXT_PATHS}
-# node_modules: a host's Node packages (make nestjs / make webapp) are platform builds no
-# image runs; the NestJS image installs its own
+# node_modules and the Node builds' dist/ (make nestjs / make webapp): a host's build
+# outputs, which no image runs (the NestJS image builds its own, the Docker backend mounts
+# the checkout page's dist/), and which would make every host build rebuild the app image
 _SKIP_PARTS = frozenset(
     {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"}
 )
+_SKIP_DIRS = ("paychaos/stack/nestjs/dist", "paychaos/stack/webapp/dist")
+
+
+def _skipped(rel: str) -> bool:
+    """Whether the context leaves out ``rel`` (a path relative to the repository)."""
+    return (
+        bool(set(Path(rel).parts) & _SKIP_PARTS)
+        or rel.endswith((".pyc", ".egg-info"))
+        or any(rel == d or rel.startswith(d + "/") for d in _SKIP_DIRS)
+    )
 
 
 @dataclass(frozen=True)
@@ -117,8 +128,7 @@ def build_context(
     buffer = io.BytesIO()
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        parts = set(Path(info.name).parts)
-        if parts & _SKIP_PARTS or info.name.endswith((".pyc", ".egg-info")):
+        if _skipped(info.name):
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
@@ -154,7 +164,7 @@ def _context_files(dockerfile_text: str, root: Path) -> list[Path]:
             found = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
             for item in found:
                 rel = item.relative_to(root)
-                if set(rel.parts) & _SKIP_PARTS or item.name.endswith((".pyc", ".egg-info")):
+                if _skipped(rel.as_posix()):
                     continue
                 files.append(item)
     return files
