@@ -117,15 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("python", "nestjs"),
         default="python",
         help="the payment API: paychaos' own (python, default) or the seed's NestJS service "
-        "(nestjs: Node.js 20+, built with `make nestjs`)",
+        "(nestjs: embedded, Node.js 20+ and `make nestjs`; docker, its own image, built "
+        "on the Debian 13 base: stack/docker/build-base.sh paychaos/base:trixie)",
     )
     up.add_argument("--no-tracing", action="store_true", help="turn OpenTelemetry off in services")
     up.add_argument("--no-proxy", action="store_true", help="connect the API directly (no faults)")
     up.add_argument(
         "--webapp",
         action="store_true",
-        help="embedded: serve the React checkout page (Faro web SDK) too; build it first "
-        "with make webapp",
+        help="serve the React checkout page (Faro web SDK) too; build it first with make webapp",
     )
     up.add_argument(
         "--project",
@@ -190,12 +190,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "stop it with: paychaos down"
         )
     _check_ports_free(ports, skip=() if args.webapp else ("webapp",))
-    if args.backend == "docker" and args.app != "python":
-        raise InvalidInput(
-            f"--app {args.app} runs on the embedded backend only (the Docker stack runs "
-            "paychaos' own API); drop --backend docker"
-        )
-    if args.app == "nestjs":
+    if args.app == "nestjs" and args.backend == "embedded":
         from paychaos.stack.nestjs_app import require_build
 
         require_build()  # before anything starts: what is missing, and the command that fixes it

@@ -90,6 +90,34 @@ def require_build() -> str:
     return node
 
 
+#: The service's environment besides the OTLP endpoint (embedded and Docker alike).
+SERVICE_ENV: Mapping[str, str] = {"OTEL_SERVICE_NAME": "payment-api", "NODE_ENV": "production"}
+
+
+def service_args(
+    *,
+    port: int,
+    database_url: str,
+    gateway_url: str,
+    gateway_timeout_s: float,
+    cors_origins: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The service's command-line arguments after ``node dist/main.js`` (no secret among them)."""
+    return (
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        "--gateway-url",
+        gateway_url,
+        "--gateway-timeout-s",
+        str(gateway_timeout_s),
+        *(arg for origin in cors_origins for arg in ("--cors-origin", origin)),
+    )
+
+
 def process_spec(
     node: str,
     *,
@@ -108,19 +136,15 @@ def process_spec(
         argv=(
             node,
             str(ENTRY),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database-url",
-            database_url,
-            "--gateway-url",
-            gateway_url,
-            "--gateway-timeout-s",
-            str(gateway_timeout_s),
-            *(arg for origin in cors_origins for arg in ("--cors-origin", origin)),
+            *service_args(
+                port=port,
+                database_url=database_url,
+                gateway_url=gateway_url,
+                gateway_timeout_s=gateway_timeout_s,
+                cors_origins=cors_origins,
+            ),
         ),
-        env={"OTEL_SERVICE_NAME": "payment-api", "NODE_ENV": "production", **env},
+        env={**SERVICE_ENV, **env},
         cwd=str(NESTJS_DIR),
         health_url=f"http://127.0.0.1:{port}/healthz",
         port=port,
@@ -133,8 +157,10 @@ __all__ = [
     "BUILD_HINT",
     "ENTRY",
     "NESTJS_DIR",
+    "SERVICE_ENV",
     "build_problem",
     "node_binary",
     "process_spec",
     "require_build",
+    "service_args",
 ]

@@ -74,6 +74,10 @@ class StackState(BaseModel):
     project: str | None = None
     """The Docker project (containers are labelled with it)."""
     ports: dict[str, int] = Field(default_factory=dict)
+    app: str = "python"
+    """The Docker stack's payment API (``python`` or ``nestjs``)."""
+    webapp: bool = False
+    """Whether the Docker stack serves the checkout page."""
 
     def running(self) -> bool:
         """True while the stack is said to run and its holder lives.

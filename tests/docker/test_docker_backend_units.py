@@ -22,7 +22,7 @@ from paychaos.chaos.docker_faults import (
 )
 from paychaos.chaos.target import FaultTarget
 from paychaos.cli import build_parser
-from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault
+from paychaos.contracts.errors import FaultInjectionFailed, InvalidFault, InvalidInput, StackError
 from paychaos.stack.backends.base import StackBackend
 from paychaos.stack.backends.docker import (
     DockerStack,
@@ -70,6 +70,67 @@ def test_specs_wire_the_api_through_the_proxy_on_host_network(tmp_path):
     assert specs["api"].environment["PAYCHAOS_API_ADMIN_TOKEN"] == "tok-secret"
     limited = DockerStackConfig(state_dir=tmp_path, memory_limits_mb={"api": 256})
     assert api.run_kwargs(limited)["mem_limit"] == "256m"
+
+
+def test_the_nestjs_app_runs_in_its_own_image_with_the_apis_wiring(tmp_path):
+    cfg = DockerStackConfig(
+        state_dir=tmp_path, ports=StackPorts.from_base(30000), project="t", app="nestjs"
+    )
+    specs = {s.component: s for s in container_specs(cfg, tmp_path / "docker", "tok-secret")}
+    api, p = specs["api"], cfg.ports
+    assert api.image == cfg.images.nestjs and api.image != specs["gateway"].image
+    assert api.command[:2] == ("node", "dist/main.js")
+    assert f"postgresql://postgres@127.0.0.1:{p.proxy_postgres}/postgres" in api.command
+    assert f"http://127.0.0.1:{p.proxy_gateway}" in api.command
+    assert api.environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://127.0.0.1:{p.collector}"
+    assert api.environment["OTEL_SERVICE_NAME"] == "payment-api"
+    assert api.health_url == f"http://127.0.0.1:{p.api}/healthz"
+    # no leak hook in the NestJS service: the token goes only to the gateway's environment
+    assert "tok-secret" not in " ".join(api.command) + " ".join(api.environment.values())
+    assert specs["gateway"].environment["PAYCHAOS_GATEWAY_ADMIN_TOKEN"] == "tok-secret"
+    untraced = DockerStackConfig(state_dir=tmp_path, app="nestjs", tracing=False)
+    untraced_api = next(s for s in container_specs(untraced, tmp_path) if s.component == "api")
+    assert untraced_api.environment["OTEL_SDK_DISABLED"] == "true"
+    target = DockerStack(cfg).target()
+    offered = target.capabilities()
+    assert "api.leak" not in offered and "container.api" in offered
+    assert "NestJS" in target.description
+    python_target = DockerStack(config(tmp_path)).target()
+    assert "api.leak" in python_target.capabilities()
+    with pytest.raises(InvalidInput, match="app"):
+        container_specs(DockerStackConfig(state_dir=tmp_path, app="go"), tmp_path)
+
+
+def test_the_checkout_page_is_served_from_the_hosts_build_with_cors_on_the_api(
+    tmp_path, monkeypatch
+):
+    import paychaos.stack.webapp as webapp
+
+    dist = tmp_path / "dist"
+    monkeypatch.setattr(webapp, "DIST_DIR", dist)
+    for app in ("python", "nestjs"):
+        cfg = DockerStackConfig(
+            state_dir=tmp_path, ports=StackPorts.from_base(30000), app=app, webapp=True
+        )
+        with pytest.raises(StackError, match="make webapp"):
+            container_specs(cfg, tmp_path)  # not built: refused before anything starts
+    dist.mkdir()
+    (dist / "index.html").write_text("<html></html>")
+    (dist / "app.js").write_text("")
+    for app in ("python", "nestjs"):
+        cfg = DockerStackConfig(
+            state_dir=tmp_path, ports=StackPorts.from_base(30000), app=app, webapp=True
+        )
+        specs = container_specs(cfg, tmp_path)
+        names = [s.component for s in specs]
+        assert names.index("webapp") == names.index("api") + 1
+        page = specs[names.index("webapp")]
+        p = cfg.ports
+        assert page.volumes == {str(dist.resolve()): {"bind": "/webapp", "mode": "ro"}}
+        assert f"http://127.0.0.1:{p.collector}" in page.command
+        api = specs[names.index("api")]
+        assert api.command[api.command.index("--cors-origin") + 1] == f"http://127.0.0.1:{p.webapp}"
+        assert DockerStack(cfg).urls["webapp"] == f"http://127.0.0.1:{p.webapp}"
 
 
 def test_configs_scrape_every_component_and_mount_the_rules(tmp_path):
@@ -269,6 +330,12 @@ def test_image_digest_follows_what_the_dockerfile_copies(tmp_path):
     before = context_digest("app.Dockerfile", root=root)
     (root / "paychaos" / "__pycache__" / "a.pyc").write_bytes(b"other junk")
     assert context_digest("app.Dockerfile", root=root) == before  # caches do not count
+    built = root / "paychaos" / "stack" / "webapp" / "dist"
+    built.mkdir(parents=True)
+    (built / "app.js").write_text("bundle")
+    (root / "paychaos" / "node_modules").mkdir()
+    (root / "paychaos" / "node_modules" / "x.js").write_text("x")
+    assert context_digest("app.Dockerfile", root=root) == before  # nor host Node builds
     (root / "paychaos" / "a.py").write_text("x = 2\n")
     assert context_digest("app.Dockerfile", root=root) != before  # code does
     assert context_digest("app.Dockerfile", "other/base:1", root=root) != context_digest(
@@ -287,6 +354,14 @@ def test_build_context_holds_only_what_the_dockerfiles_copy(tmp_path):
     assert not any(n.startswith((".venv", ".paychaos", ".git")) for n in names)
     assert not any("__pycache__" in n for n in names)
     assert isinstance(build_context("postgres.Dockerfile", extra_ca_dir=None), io.BytesIO)
+    # a host's Node packages and builds never go: no image runs them
+    assert not any("node_modules" in n or n.endswith("/dist/app.js") for n in names)
+    with tarfile.open(fileobj=build_context("nestjs.Dockerfile", extra_ca_dir=None)) as tar:
+        nest = set(tar.getnames())
+    assert "paychaos/stack/nestjs/package-lock.json" in nest
+    assert "paychaos/stack/nestjs/src/main.ts" in nest
+    assert not any(n.startswith(("paychaos/stack/api", "pyproject.toml")) for n in nest)
+    assert not any("node_modules" in n or "/dist/" in n for n in nest)
 
 
 def test_cli_up_takes_a_backend():

@@ -52,13 +52,6 @@ def test_up_with_a_missing_build_exits_non_zero_with_the_reason(
     assert not (tmp_path / "stack.json").exists()  # nothing started
 
 
-def test_the_docker_backend_refuses_the_nestjs_app(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["--state-dir", str(tmp_path), "up", "--backend", "docker", "--app", "nestjs"])
-    assert code != 0 and "embedded backend only" in capsys.readouterr().err
-
-
 def test_run_with_the_nestjs_app_refuses_to_reuse_a_running_stack(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,8 @@ def _stack_from_state(state: StackState) -> DockerStack:
         project=state.project or "paychaos",
         docker_host=docker.host if docker else "",
         build_missing=False,
+        app=state.app,
+        webapp=state.webapp,
     )
     return DockerStack(cfg)
 
@@ -34,10 +36,6 @@ def _stack_from_state(state: StackState) -> DockerStack:
 def docker_up(args: argparse.Namespace) -> int:
     if args.no_proxy:
         raise InvalidInput("--no-proxy is not supported with --backend docker")
-    if getattr(args, "webapp", False):
-        raise InvalidInput(
-            "--webapp is for the embedded backend (the Docker stack does not serve the page yet)"
-        )
     ports = StackPorts.from_base(args.port_base) if args.port_base else StackPorts()
     cfg = DockerStackConfig(
         state_dir=args.state_dir,
@@ -48,6 +46,8 @@ def docker_up(args: argparse.Namespace) -> int:
         gateway_latency_scale=args.gateway_latency_scale,
         tracing=not args.no_tracing,
         ready_timeout_s=args.timeout_s,
+        app=getattr(args, "app", "python"),
+        webapp=bool(getattr(args, "webapp", False)),
     )
     stack = DockerStack(cfg, log=print)
     print(f"starting the Docker stack (project {cfg.project}, state in {args.state_dir}) ...")

@@ -8,6 +8,11 @@ own container on the host network, every listener on 127.0.0.1::
     gateway     paychaos/app         python -m paychaos.stack.gateway
     proxy       paychaos/app         python -m paychaos.chaos.proxy   (the Toxiproxy stand-in)
     api         paychaos/app         python -m paychaos.stack.api  → proxy → postgres / gateway
+                (``app="nestjs"``: paychaos/nestjs, node dist/main.js, the seed's NestJS
+                service, same port and wiring; image on Debian 13 for its Node.js 20)
+    webapp      paychaos/app         python -m paychaos.stack.webapp  (``webapp=True``: the
+                                     checkout page, the host's built dist/ mounted read-only;
+                                     Faro posts to the collector)
     alertmanager, prometheus  paychaos/prometheus  (Debian's packages; rules mounted)
     instance    paychaos/app         python -m paychaos.stack.backends.docker_instance
                                      (job ``instance``: the host's pid and cgroup
@@ -41,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from paychaos.chaos.journal import journal_path
-from paychaos.contracts.errors import ComponentFailed, MissingDependency, StackError
+from paychaos.contracts.errors import ComponentFailed, InvalidInput, MissingDependency, StackError
 from paychaos.contracts.target import Docker, Target
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.backends.images import ImageSet, build_all
@@ -87,6 +92,10 @@ class DockerStackConfig:
     build_missing: bool = True
     memory_limits_mb: Mapping[str, int] = field(default_factory=dict)
     ready_timeout_s: float = 90.0
+    app: str = "python"
+    """The payment API: ``python`` (paychaos' own) or ``nestjs`` (the seed's NestJS service)."""
+    webapp: bool = False
+    """Serve the React checkout page (built on the host by ``make webapp``) too."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,7 @@ def stack_urls(cfg: DockerStackConfig) -> dict[str, str]:
         "prometheus": _url(p.prometheus),
         "alertmanager": _url(p.alertmanager),
         "instance_metrics": _url(p.instance) + "/metrics",
+        **({"webapp": _url(p.webapp)} if cfg.webapp else {}),
     }
 
 
@@ -228,17 +238,7 @@ def container_specs(
                 "environment": {**otel, "OTEL_SDK_DISABLED": "true"},
             }
         ),
-        python(
-            "api",
-            "paychaos.stack.api",
-            p.api,
-            "--database-url",
-            f"postgresql://postgres@127.0.0.1:{p.proxy_postgres}/postgres",
-            "--gateway-url",
-            _url(p.proxy_gateway),
-            "--gateway-timeout-s",
-            str(cfg.gateway_timeout_s),
-        ),
+        api_spec(cfg, otel, data),
         ContainerSpec(
             component="alertmanager",
             image=img.prometheus,
@@ -271,15 +271,112 @@ def container_specs(
         ),
         instance_spec(cfg),
     ]
+    if cfg.webapp:
+        after_api = [spec.component for spec in specs].index("api") + 1
+        specs.insert(after_api, webapp_spec(cfg))
     if not admin_token:
         return specs
-    secret = {"gateway": ADMIN_TOKEN_ENV, "api": LEAK_TOKEN_ENV}
+    # the gateway's admin API; the Python API's leak hook (the NestJS service has none)
+    secret = {"gateway": ADMIN_TOKEN_ENV}
+    if cfg.app == "python":
+        secret["api"] = LEAK_TOKEN_ENV
     return [
         replace(s, environment={**s.environment, secret[s.component]: admin_token})
         if s.component in secret
         else s
         for s in specs
     ]
+
+
+def api_spec(
+    cfg: DockerStackConfig, otel: Mapping[str, str], data: Mapping[str, Mapping[str, str]]
+) -> ContainerSpec:
+    """The payment API's container: paychaos' own, or the seed's NestJS service."""
+    from paychaos.stack.nestjs_app import APPS, SERVICE_ENV, service_args
+
+    if cfg.app not in APPS:
+        raise InvalidInput(f"app: {cfg.app!r} is not one of {', '.join(APPS)}")
+    p = cfg.ports
+    database_url = f"postgresql://postgres@127.0.0.1:{p.proxy_postgres}/postgres"
+    # the checkout page calls the API from its own origin (CORS, with traceparent)
+    cors = (_url(p.webapp),) if cfg.webapp else ()
+    if cfg.app == "nestjs":
+        env = {k: v for k, v in otel.items() if k != "PYTHONUNBUFFERED"}
+        return ContainerSpec(
+            component="api",
+            image=cfg.images.nestjs,
+            command=(
+                "node",
+                "dist/main.js",
+                *service_args(
+                    port=p.api,
+                    database_url=database_url,
+                    gateway_url=_url(p.proxy_gateway),
+                    gateway_timeout_s=cfg.gateway_timeout_s,
+                    cors_origins=cors,
+                ),
+            ),
+            environment={**SERVICE_ENV, **env},
+            health_url=_url(p.api) + "/healthz",
+            port=p.api,
+        )
+    return ContainerSpec(
+        component="api",
+        image=cfg.images.app,
+        command=(
+            "python",
+            "-m",
+            "paychaos.stack.api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p.api),
+            "--database-url",
+            database_url,
+            "--gateway-url",
+            _url(p.proxy_gateway),
+            "--gateway-timeout-s",
+            str(cfg.gateway_timeout_s),
+            *(arg for origin in cors for arg in ("--cors-origin", origin)),
+        ),
+        environment=otel,
+        volumes=data,
+        health_url=_url(p.api) + "/healthz",
+        port=p.api,
+    )
+
+
+def webapp_spec(cfg: DockerStackConfig) -> ContainerSpec:
+    """The checkout page's server, serving the host's built page (mounted read-only);
+    the page's Faro SDK posts to the collector."""
+    from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+
+    if not built(DIST_DIR):
+        raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
+    p = cfg.ports
+    return ContainerSpec(
+        component="webapp",
+        image=cfg.images.app,
+        command=(
+            "python",
+            "-m",
+            "paychaos.stack.webapp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p.webapp),
+            "--api-url",
+            _url(p.api),
+            "--collector-url",
+            _url(p.collector),
+            "--dist",
+            "/webapp",
+        ),
+        environment={"PYTHONUNBUFFERED": "1", "OTEL_SDK_DISABLED": "true"},
+        volumes={str(DIST_DIR.resolve()): {"bind": "/webapp", "mode": "ro"}},
+        health_url=_url(p.webapp) + "/healthz",
+        port=p.webapp,
+    )
 
 
 def instance_spec(cfg: DockerStackConfig) -> ContainerSpec:
@@ -431,7 +528,9 @@ class DockerStack:
         import docker.errors
 
         if self.cfg.build_missing:
-            self.build_seconds = build_all(self.client, self.cfg.images, log=self._log)
+            self.build_seconds = build_all(
+                self.client, self.cfg.images, nestjs=self.cfg.app == "nestjs", log=self._log
+            )
         self.stop()  # leftovers of a previous run of this project
         write_configs(self.cfg, self.config_dir)
         journal_dir(self.cfg.state_dir).mkdir(parents=True, exist_ok=True)
@@ -536,6 +635,7 @@ class DockerStack:
             tracing=self.cfg.tracing,
             state_dir=self.cfg.state_dir.resolve(),
             docker=Docker(host=self.cfg.docker_host, containers=self.container_names()),
+            app=self.cfg.app,
         )
 
     def _write_state(self, status: Status) -> None:
@@ -551,6 +651,8 @@ class DockerStack:
                 components=self._components(),
                 project=self.cfg.project,
                 ports=asdict(self.cfg.ports),
+                app=self.cfg.app,
+                webapp=self.cfg.webapp,
             )
         )
 
@@ -558,10 +660,12 @@ class DockerStack:
 __all__ = [
     "DockerStack",
     "DockerStackConfig",
+    "api_spec",
     "container_name",
     "container_specs",
     "engine_access",
     "instance_spec",
     "stack_urls",
+    "webapp_spec",
     "write_configs",
 ]

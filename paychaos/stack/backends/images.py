@@ -1,6 +1,6 @@
 """The project's images, built locally on a base image (no registry needed).
 
-Three images, each from a Dockerfile in ``stack/docker/`` with the base image as
+Each image is built from a Dockerfile in ``stack/docker/`` with its base image as
 the ``BASE_IMAGE`` build argument:
 
 ============================  ==============================  ==========================
@@ -10,11 +10,15 @@ image                         Dockerfile                      runs
                                                               fault proxy, Locust
 ``paychaos/postgres:<ver>``   ``postgres.Dockerfile``         Debian's PostgreSQL 15
 ``paychaos/prometheus:<ver>`` ``prometheus.Dockerfile``       Prometheus, Alertmanager
+``paychaos/nestjs:<ver>``     ``nestjs.Dockerfile``           the seed's NestJS service
+                              (on ``paychaos/base:trixie``)   (``--app nestjs`` only)
 ============================  ==============================  ==========================
 
-The base image comes from ``stack/docker/build-base.sh`` (debootstrap +
-``docker import``). The build context sent to the daemon holds only what the
-Dockerfiles copy (never ``.venv`` or ``.paychaos``).
+The base images come from ``stack/docker/build-base.sh`` (debootstrap +
+``docker import``): Debian 12 for the first three, Debian 13 for the NestJS
+service (Node.js 20; Debian 12 has 18). The build context sent to the daemon
+holds only what the Dockerfiles copy (never ``.venv``, ``.paychaos`` or a
+host's ``node_modules``).
 
 Each image carries the digest of what it was built from (label
 ``paychaos.context-digest``: the Dockerfile, the files its ``COPY`` lines name,
@@ -47,10 +51,37 @@ from paychaos.contracts.layout import SOURCE_ROOT, STACK_DIR
 REPO_ROOT = SOURCE_ROOT
 DOCKER_DIR = STACK_DIR / "docker"
 DEFAULT_BASE_IMAGE = "paychaos/base:bookworm"
+#: The base of the NestJS image: Debian 13, whose nodejs package is Node.js 20.
+NODE_BASE_IMAGE = "paychaos/base:trixie"
 
 #: What the app image copies from the repository (the build context, nothing more).
 CONTEXT_PATHS = ("pyproject.toml", "README.md", "paychaos", "locustfiles")
-_SKIP_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+#: What the NestJS image copies: its sources and lock file (``npm ci`` runs in the build).
+NESTJS_CONTEXT_PATHS = (
+    "paychaos/stack/nestjs/package.json",
+    "paychaos/stack/nestjs/package-lock.json",
+    "paychaos/stack/nestjs/tsconfig.json",
+    "paychaos/stack/nestjs/src",
+    "paychaos/stack/docker/extra-ca",
+)
+#: The build context of a Dockerfile, when it is not :data:`CONTEXT_PATHS`.
+CONTEXTS = {"nestjs.Dockerfile": NESTJS_CONTEXT_PATHS}
+# node_modules and the Node builds' dist/ (make nestjs / make webapp): a host's build
+# outputs, which no image runs (the NestJS image builds its own, the Docker backend mounts
+# the checkout page's dist/), and which would make every host build rebuild the app image
+_SKIP_PARTS = frozenset(
+    {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"}
+)
+_SKIP_DIRS = ("paychaos/stack/nestjs/dist", "paychaos/stack/webapp/dist")
+
+
+def _skipped(rel: str) -> bool:
+    """Whether the context leaves out ``rel`` (a path relative to the repository)."""
+    return (
+        bool(set(Path(rel).parts) & _SKIP_PARTS)
+        or rel.endswith((".pyc", ".egg-info"))
+        or any(rel == d or rel.startswith(d + "/") for d in _SKIP_DIRS)
+    )
 
 
 @dataclass(frozen=True)
@@ -61,18 +92,24 @@ class ImageSet:
     app: str = f"paychaos/app:{__version__}"
     postgres: str = f"paychaos/postgres:{__version__}"
     prometheus: str = f"paychaos/prometheus:{__version__}"
+    node_base: str = NODE_BASE_IMAGE
+    nestjs: str = f"paychaos/nestjs:{__version__}"
 
     @classmethod
     def default(cls) -> ImageSet:
         return cls()
 
-    def builds(self) -> list[tuple[str, str]]:
-        """(tag, Dockerfile name) of every image to build."""
-        return [
-            (self.app, "app.Dockerfile"),
-            (self.postgres, "postgres.Dockerfile"),
-            (self.prometheus, "prometheus.Dockerfile"),
+    def builds(self, *, nestjs: bool = False) -> list[tuple[str, str, str]]:
+        """(tag, Dockerfile name, base image) of every image to build; the NestJS
+        service's only with ``nestjs``."""
+        found = [
+            (self.app, "app.Dockerfile", self.base),
+            (self.postgres, "postgres.Dockerfile", self.base),
+            (self.prometheus, "prometheus.Dockerfile", self.base),
         ]
+        if nestjs:
+            found.append((self.nestjs, "nestjs.Dockerfile", self.node_base))
+        return found
 
 
 #: Where the host keeps locally added CA certificates (Debian's ``update-ca-certificates``).
@@ -82,7 +119,8 @@ HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 def build_context(
     dockerfile: str, root: Path = REPO_ROOT, *, extra_ca_dir: Path | None = HOST_CA_DIR
 ) -> io.BytesIO:
-    """A tar of :data:`CONTEXT_PATHS` plus ``dockerfile`` (as ``Dockerfile``).
+    """A tar of the build context of ``dockerfile`` (:data:`CONTEXTS`, else
+    :data:`CONTEXT_PATHS`) plus ``dockerfile`` (as ``Dockerfile``).
 
     The ``*.crt`` files of ``extra_ca_dir`` (the host's local CAs: a network that
     intercepts TLS needs them for pip inside the build) go to ``stack/docker/extra-ca/``.
@@ -90,15 +128,14 @@ def build_context(
     buffer = io.BytesIO()
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        parts = set(Path(info.name).parts)
-        if parts & _SKIP_PARTS or info.name.endswith((".pyc", ".egg-info")):
+        if _skipped(info.name):
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
         return info
 
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in CONTEXT_PATHS:
+        for name in CONTEXTS.get(dockerfile, CONTEXT_PATHS):
             path = root / name
             if path.exists():
                 tar.add(path, arcname=name, filter=keep)
@@ -127,7 +164,7 @@ def _context_files(dockerfile_text: str, root: Path) -> list[Path]:
             found = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
             for item in found:
                 rel = item.relative_to(root)
-                if set(rel.parts) & _SKIP_PARTS or item.name.endswith((".pyc", ".egg-info")):
+                if _skipped(rel.as_posix()):
                     continue
                 files.append(item)
     return files
@@ -179,7 +216,8 @@ def build_image(
 
     if not image_exists(client, base_image):
         raise MissingDependency(
-            f"base image {base_image} is missing; build it with: stack/docker/build-base.sh"
+            f"base image {base_image} is missing; build it with: "
+            f"stack/docker/build-base.sh {base_image}"
         )
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=25)
@@ -221,14 +259,15 @@ def build_all(
     images: ImageSet,
     *,
     rebuild: bool = False,
+    nestjs: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """Build every image that is missing or older than the checkout (all of them with
-    ``rebuild``); tag → seconds."""
+    ``rebuild``; the NestJS service's only with ``nestjs``); tag → seconds."""
     timings: dict[str, float] = {}
-    for tag, dockerfile in images.builds():
-        if rebuild or not image_current(client, tag, context_digest(dockerfile, images.base)):
-            timings[tag] = build_image(client, tag, dockerfile, base_image=images.base, log=log)
+    for tag, dockerfile, base in images.builds(nestjs=nestjs):
+        if rebuild or not image_current(client, tag, context_digest(dockerfile, base)):
+            timings[tag] = build_image(client, tag, dockerfile, base_image=base, log=log)
     return timings
 
 
@@ -237,6 +276,8 @@ __all__ = [
     "CONTEXT_PATHS",
     "DEFAULT_BASE_IMAGE",
     "DOCKER_DIR",
+    "NESTJS_CONTEXT_PATHS",
+    "NODE_BASE_IMAGE",
     "ImageSet",
     "build_all",
     "build_context",

@@ -2,15 +2,21 @@
 # Build the local base image every paychaos image starts FROM, without a registry.
 #
 #   stack/docker/build-base.sh [TAG]        (default TAG paychaos/base:bookworm)
+#   stack/docker/build-base.sh paychaos/base:trixie   (Debian 13: the NestJS image's base)
 #
-# debootstrap (minbase variant) builds a Debian 12 root file system from the
+# The Debian suite is the tag's own when it names one (bookworm, trixie), else
+# DEBIAN_SUITE (default bookworm).
+# debootstrap (minbase variant) builds a Debian root file system from the
 # Debian mirror the host's apt already uses (override: DEBIAN_MIRROR), and
 # `docker import` turns it into an image. Nothing is pulled from a registry.
 # Needs root (debootstrap), the docker client and a running daemon (DOCKER_HOST).
 set -euo pipefail
 
 TAG="${1:-paychaos/base:bookworm}"
-SUITE="${DEBIAN_SUITE:-bookworm}"
+case "${TAG##*:}" in
+    bookworm | trixie) SUITE="${TAG##*:}" ;;
+    *) SUITE="${DEBIAN_SUITE:-bookworm}" ;;
+esac
 
 host_mirror() {
     # the first deb.debian.org-style URI of the host's apt sources (deb822 or one-line)
