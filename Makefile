@@ -19,8 +19,8 @@ NESTJS_SUITE ?= $(addprefix scenarios/,$(addsuffix .yaml,db-latency db-blackhole
 	gateway-timeout-paypal gateway-network-latency amex-outage decline-spike \
 	payment-api-crash deployment-under-load))
 # Tests pytest runs in that background job after the suites, in this order, not in the
-# foreground pytest (the critical path of `make test`): four scenarios on the Docker
-# target (~12 min; memory-pressure among them, so before the OOM tests, whose kills the
+# foreground pytest (the critical path of `make test`): three scenarios on the Docker
+# target (~10 min; memory-pressure among them, so before the OOM tests, whose kills the
 # host's InstanceOOMKill counts for 2 min), then the OOM tests (~8 min of live runs).
 BACKGROUND_TESTS ?= tests/docker/test_cli_docker_target.py tests/oom
 # The seed's React checkout page (Faro web SDK), bundled by esbuild into dist/.

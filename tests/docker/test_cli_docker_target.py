@@ -1,10 +1,12 @@
 """``paychaos run … --target docker`` through the real CLI, on a real Docker Engine.
 
 As a user would, in subprocesses: ``paychaos up --backend docker`` on free
-ports, then one ``paychaos run`` of four built-in scenarios — unchanged — that
-between them need every kind of actuator the Docker target has:
+ports, then one ``paychaos run`` of three built-in scenarios — unchanged — that
+between them need every kind of actuator the Docker target has but the proxy's
+(``db-latency``, a Toxiproxy latency toxic on the fault proxy's container, runs
+on the Docker target in ``test_docker_nestjs.py`` and on the compose stack in
+``test_compose_stack.py``):
 
-- ``db-latency``: a Toxiproxy latency toxic on the fault proxy's container;
 - ``gateway-timeout-paypal``: the gateway container's admin API;
 - ``payment-api-crash``: the API container's main process SIGKILLed, the
   engine's restart policy starting it again (``kill`` on a container);
@@ -40,7 +42,6 @@ from paychaos.stack.service import reserve_port_block
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 SCENARIOS = (
-    "scenarios/db-latency.yaml",
     "scenarios/gateway-timeout-paypal.yaml",
     "scenarios/payment-api-crash.yaml",
     "scenarios/memory-pressure.yaml",
@@ -111,7 +112,7 @@ def paychaos(
     return done
 
 
-def test_four_builtin_scenarios_pass_on_the_docker_target_through_the_cli():
+def test_three_builtin_scenarios_pass_on_the_docker_target_through_the_cli():
     with docker_engine() as (client, host):
         images = ImageSet()
         ensure_base_image(client, host, images.base)
