@@ -15,9 +15,15 @@ SUITE_LANES ?= 3
 SUITE_ALONE ?= scenarios/memory-pressure.yaml
 # The built-in scenarios seen passing against the seed's NestJS service (--app nestjs):
 # in `make test` they run after the suite, in its background job, beside pytest.
+# memory-pressure passes on it too but is left out: it reads the host's OOM-kill counter,
+# which that job's neighbours move (it runs alone, above, on the Python API's stack).
 NESTJS_SUITE ?= $(addprefix scenarios/,$(addsuffix .yaml,db-latency db-blackhole db-outage \
 	gateway-timeout-paypal gateway-network-latency amex-outage decline-spike \
-	payment-api-crash deployment-under-load))
+	payment-api-crash deployment-under-load broken-pay-button card-testing \
+	prometheus-crash prometheus-kill telemetry-pipeline-down))
+# gateway-crash passes on it too (alone 2 of 2; in lanes 1 of 2) but is left out: the failed
+# check, "Prometheus missed a scrape of the gateway", races the gateway's restart against a
+# 1 s scrape, whatever the API (CI once saw it on the Python API's suite too).
 # Tests pytest runs in that background job after the suites, in this order, not in the
 # foreground pytest (the critical path of `make test`): three scenarios on the Docker
 # target (~10 min; memory-pressure among them, so before the OOM tests, whose kills the

@@ -1,7 +1,8 @@
 """The seed's NestJS payment service in the embedded stack, checked like paychaos' own API.
 
 One stack (``app="nestjs"``) for the module, started and stopped by the package fixture:
-bad bodies get problems naming the field; the seed's ``bottomk`` names amex after traffic.
+bad bodies get problems naming the field; a declined charge (402) is no error span; the
+OTLP exporters count their exports on /metrics; the seed's ``bottomk`` names amex after traffic.
 The built-in scenarios that apply to it (db-latency, gateway-timeout-paypal,
 payment-api-crash, ...) run against it in `make test`'s background suite job
 (NESTJS_SUITE in the Makefile), unchanged, through the target model.
@@ -10,12 +11,14 @@ payment-api-crash, ...) run against it in `make test`'s background suite job
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from paychaos.checks.trace import calls
 from paychaos.contracts.domain import DEFAULT_MIX
@@ -38,8 +41,10 @@ BODY: dict[str, Any] = {
 }
 
 
-def _post(url: str, body: bytes, key: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
+def _post(
+    url: str, body: bytes, key: str | None, extra: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **(extra or {})}
     if key is not None:
         headers["Idempotency-Key"] = key
     request = urllib.request.Request(url + "/api/checkout", body, headers, method="POST")
@@ -85,6 +90,53 @@ def test_checkout_is_idempotent_and_bad_bodies_get_problems(nest_stack: LiveStac
     assert status == 422 and problem["errors"][0]["detail"].startswith("not valid JSON")
     status, _, problem = _post(api, b"x" * (70 * 1024), "nest-key-0006")
     assert status == 413 and problem["type"].endswith("/body-too-large")
+
+
+def test_a_declined_charge_is_not_an_error_span(nest_stack: LiveStack) -> None:
+    # a 402 from the gateway is a business outcome: the Python API leaves its gateway span's
+    # status unset; Node's http instrumentation would mark every 4xx of a CLIENT span ERROR
+    api = nest_stack.urls["api"]
+    trace_id = secrets.token_hex(16)
+    declined = {**BODY, "payment": {"card_token": "tok_decline", "last4": "0002"}}
+    traceparent = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    status, _, answer = _post(api, json.dumps(declined).encode(), "nest-decline-1", traceparent)
+    assert status == 402 and answer["status"] == "declined", (status, answer)
+    collector = CollectorClient(nest_stack.urls["collector"])
+    query = SpanQuery(service="payment-api", kind="client", trace_id=trace_id)
+    deadline = time.monotonic() + 10  # the export batch (every 0.5 s)
+    while not (charge := [s for s in collector.find_spans(query) if calls(s, "/v1/charges")]):
+        assert time.monotonic() < deadline, f"no gateway CLIENT span in trace {trace_id}"
+        time.sleep(0.5)
+    [span] = charge
+    code = span.attributes.get("http.response.status_code", span.attributes.get("http.status_code"))
+    assert code == 402, span
+    assert span.status != "error", span
+
+
+def test_the_sdk_counts_its_exports_on_metrics(nest_stack: LiveStack) -> None:
+    # TelemetryExportFailing reads the exporters' own counters, as the Python API shows them:
+    # otel_sdk_exporter_{span,log}_exported_total, error_type set on what was not delivered
+    api = nest_stack.urls["api"]
+    status, _, _ = _post(api, json.dumps(BODY).encode(), "nest-sdk-metrics-1")
+    assert status in (201, 402), status
+    deadline = time.monotonic() + 10  # the export batch (every 0.5 s), then a scrape
+    while True:
+        with urllib.request.urlopen(api + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        delivered = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.startswith("otel_sdk_exporter_")
+            and sample.name.endswith("_exported_total")
+            and not sample.labels.get("error_type")
+        }
+        if all(
+            delivered.get(f"otel_sdk_exporter_{s}_exported_total", 0) > 0 for s in ("span", "log")
+        ):
+            break
+        assert time.monotonic() < deadline, delivered
+        time.sleep(0.5)
 
 
 def test_the_seed_bottomk_names_amex_after_traffic(nest_stack: LiveStack) -> None:

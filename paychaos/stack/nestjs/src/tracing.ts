@@ -4,7 +4,7 @@
 // Traces and logs go over OTLP/HTTP in protobuf (`application/x-protobuf`, the OTLP/HTTP
 // default, which the embedded collector accepts) to $OTEL_EXPORTER_OTLP_ENDPOINT
 // (`/v1/traces`, `/v1/logs` appended by the exporters). OTEL_SDK_DISABLED=true turns it off.
-import { context, diag, DiagLogLevel, type DiagLogger } from "@opentelemetry/api";
+import { context, diag, DiagLogLevel, SpanStatusCode, type DiagLogger } from "@opentelemetry/api";
 import { logs } from "@opentelemetry/api-logs";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -19,6 +19,7 @@ import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import { paymentMethodOf } from "./payment-context";
+import { registerSdkMetrics, sdkMeterProvider } from "./sdk-metrics";
 
 export const SERVICE_NAME = process.env.OTEL_SERVICE_NAME || "payment-api";
 const NOT_TRACED = new Set(["/metrics", "/healthz", "/readyz"]);
@@ -42,14 +43,18 @@ if ((process.env.OTEL_SDK_DISABLED || "").toLowerCase() !== "true") {
     "paychaos.app": "nestjs",
   });
   const batch = { maxQueueSize: 8192, scheduledDelayMillis: 500, exportTimeoutMillis: 5000 };
+  // each export gives up after 2 s, as the Python API's; the exporters count what they
+  // delivered and what they failed to (error.type) into sdkMeterProvider, shown on /metrics
+  const exporter = { timeoutMillis: 2000, selfObsMeterProvider: sdkMeterProvider };
+  registerSdkMetrics();
   const tracerProvider = new NodeTracerProvider({
     resource,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), batch)],
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(exporter), batch)],
   });
   tracerProvider.register();
   const loggerProvider = new LoggerProvider({
     resource,
-    processors: [new BatchLogRecordProcessor({ exporter: new OTLPLogExporter(), ...batch })],
+    processors: [new BatchLogRecordProcessor({ exporter: new OTLPLogExporter(exporter), ...batch })],
   });
   logs.setGlobalLoggerProvider(loggerProvider);
   registerInstrumentations({
@@ -63,6 +68,17 @@ if ((process.env.OTEL_SDK_DISABLED || "").toLowerCase() !== "true") {
           const method = paymentMethodOf(context.active());
           return method ? { "payment.method": method } : {};
         },
+        // A decline (402) is the gateway's business answer, not a failed call: the Python
+        // API leaves its gateway span's status unset for it and marks only timeouts and
+        // errors. The instrumentation would mark every 4xx of a CLIENT span ERROR when the
+        // response ends, and an ERROR can only be overridden by OK (the API ignores UNSET),
+        // so a gateway charge answered 402 is marked OK here, before that happens.
+        responseHook: (span, response) => {
+          // the method is in the context of the gateway charge's request only (GatewayClient)
+          if (response.statusCode === 402 && paymentMethodOf(context.active())) {
+            span.setStatus({ code: SpanStatusCode.OK });
+          }
+        },
       }),
       // the route names the server span (`POST /api/checkout`); express's own layers (body
       // parser, Nest's router) would only add spans of microseconds to every trace
@@ -75,6 +91,7 @@ if ((process.env.OTEL_SDK_DISABLED || "").toLowerCase() !== "true") {
   });
   shutdown = async () => {
     await Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown()]);
+    await sdkMeterProvider.shutdown();
   };
 }
 
