@@ -326,14 +326,14 @@ def test_gateway_crash_needs_the_gateway_restarted() -> None:
     assert check.observe(_ctx(metrics), WINDOW).seen
 
 
-def test_gateway_crash_needs_a_missed_scrape() -> None:
-    exp = _expectation("gateway-crash", "missed a scrape")
+def test_gateway_crash_needs_a_new_gateway_process() -> None:
+    exp = _expectation("gateway-crash", "new process")
     check = build_check(exp)
     query = getattr(exp, "query", "")
     metrics = InMemoryMetricsSource()
-    metrics.set_query(query, [Sample({"job": "gateway"}, 1.0)])  # scraped every time
+    metrics.set_query(query, [Sample({"job": "gateway"}, 0.0)])  # the same process
     assert not check.observe(_ctx(metrics), WINDOW).seen
-    metrics.set_query(query, [Sample({"job": "gateway"}, 0.0)])
+    metrics.set_query(query, [Sample({"job": "gateway"}, 1.0)])
     assert check.observe(_ctx(metrics), WINDOW).seen
 
 
