@@ -9,6 +9,7 @@ send traces and logs, and exits cleanly within a few seconds of SIGTERM.
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import os
 import random
@@ -65,6 +66,16 @@ def _kernel_port(host: str = "127.0.0.1") -> int:
 RESERVATION_S = 300.0
 _reservations: list[tuple[float, socket.socket]] = []
 _reservations_lock = threading.Lock()
+
+
+@atexit.register
+def _release_reservations() -> None:
+    """Close the reservations at exit (the kernel would; this spares Python's
+    ResourceWarning for each socket still open)."""
+    with _reservations_lock:
+        for _t, lock in _reservations:
+            lock.close()
+        _reservations.clear()
 
 
 def _ephemeral_low() -> int:
