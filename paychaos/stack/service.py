@@ -64,6 +64,8 @@ def _kernel_port(host: str = "127.0.0.1") -> int:
 #: How long a port handed out by :func:`reserve_free_port` stays reserved: the time
 #: a stack takes from choosing its ports to its components binding them.
 RESERVATION_S = 300.0
+#: How many ports below the ephemeral range automatic choices come from.
+AUTO_PORTS = 8000
 _reservations: list[tuple[float, socket.socket]] = []
 _reservations_lock = threading.Lock()
 
@@ -86,7 +88,7 @@ def _ephemeral_low() -> int:
         return 32_768
 
 
-def reserve_free_port(low: int = 20_000, high: int | None = None, attempts: int = 500) -> int:
+def reserve_free_port(low: int | None = None, high: int | None = None, attempts: int = 500) -> int:
     """A free loopback TCP port, reserved against every other paychaos process.
 
     Two things used to take a port between a stack choosing it and its component
@@ -101,11 +103,17 @@ def reserve_free_port(low: int = 20_000, high: int | None = None, attempts: int 
 
 
 def reserve_port_block(
-    count: int, low: int = 20_000, high: int | None = None, attempts: int = 500
+    count: int, low: int | None = None, high: int | None = None, attempts: int = 500
 ) -> int:
     """The first of ``count`` consecutive free loopback ports, each reserved as in
-    :func:`reserve_free_port` (``--port-base`` for a whole stack)."""
+    :func:`reserve_free_port` (``--port-base`` for a whole stack).
+
+    By default from the :data:`AUTO_PORTS` ports just below the ephemeral range:
+    above the fixed bases the README gives (``--port-base 20000``, ``23000``), so a
+    stack a user starts on them never meets a port another stack chose for itself.
+    """
     high = _ephemeral_low() if high is None else high
+    low = max(1024, high - AUTO_PORTS) if low is None else low
     if high - count < low:  # an odd ephemeral range: the kernel's choice
         if count == 1:
             return _kernel_port()

@@ -16,10 +16,13 @@ from paychaos.stack.embedded import StackPorts
 from paychaos.stack.service import _ephemeral_low, reserve_free_port
 
 
-def test_auto_ports_are_distinct_and_below_the_ephemeral_range():
-    ports = astuple(StackPorts.auto())
-    assert len(set(ports)) == len(ports)
-    assert all(20_000 <= p < _ephemeral_low() for p in ports), ports
+def test_auto_ports_are_distinct_below_the_ephemeral_range_and_above_the_readme_bases():
+    for _ in range(20):
+        ports = astuple(StackPorts.auto())
+        assert len(set(ports)) == len(ports)
+        assert all(p < _ephemeral_low() for p in ports), ports
+        # `paychaos up --port-base 20000 / 23000` (README, tests/targets) stay clear
+        assert not [p for p in ports if 20_000 <= p < 23_100], ports
 
 
 def test_a_reserved_port_is_not_handed_to_another_process():
