@@ -178,6 +178,28 @@ def engine_access(docker_host: str) -> tuple[dict[str, str], dict[str, dict[str,
     return {"DOCKER_HOST": host}, {}
 
 
+def python_spec(
+    cfg: DockerStackConfig,
+    component: str,
+    module: str,
+    port: int,
+    *args: str,
+    environment: Mapping[str, str],
+    volumes: Mapping[str, Mapping[str, str]],
+) -> ContainerSpec:
+    """A service of the app image: ``python -m MODULE --host 127.0.0.1 --port PORT ARGS``,
+    healthy when ``/healthz`` answers."""
+    return ContainerSpec(
+        component=component,
+        image=cfg.images.app,
+        command=("python", "-m", module, "--host", "127.0.0.1", "--port", str(port), *args),
+        environment=environment,
+        volumes=volumes,
+        health_url=_url(port) + "/healthz",
+        port=port,
+    )
+
+
 def container_specs(
     cfg: DockerStackConfig, config_dir: Path, admin_token: str = ""
 ) -> list[ContainerSpec]:
@@ -193,15 +215,7 @@ def container_specs(
         otel["OTEL_SDK_DISABLED"] = "true"
 
     def python(component: str, module: str, port: int, *args: str) -> ContainerSpec:
-        return ContainerSpec(
-            component=component,
-            image=img.app,
-            command=("python", "-m", module, "--host", "127.0.0.1", "--port", str(port), *args),
-            environment=otel,
-            volumes=data,
-            health_url=_url(port) + "/healthz",
-            port=port,
-        )
+        return python_spec(cfg, component, module, port, *args, environment=otel, volumes=data)
 
     collector = python(
         "collector", "paychaos.stack.collector", p.collector, "--db", "/data/collector.db"
@@ -320,29 +334,20 @@ def api_spec(
             health_url=_url(p.api) + "/healthz",
             port=p.api,
         )
-    return ContainerSpec(
-        component="api",
-        image=cfg.images.app,
-        command=(
-            "python",
-            "-m",
-            "paychaos.stack.api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(p.api),
-            "--database-url",
-            database_url,
-            "--gateway-url",
-            _url(p.proxy_gateway),
-            "--gateway-timeout-s",
-            str(cfg.gateway_timeout_s),
-            *(arg for origin in cors for arg in ("--cors-origin", origin)),
-        ),
+    return python_spec(
+        cfg,
+        "api",
+        "paychaos.stack.api",
+        p.api,
+        "--database-url",
+        database_url,
+        "--gateway-url",
+        _url(p.proxy_gateway),
+        "--gateway-timeout-s",
+        str(cfg.gateway_timeout_s),
+        *(arg for origin in cors for arg in ("--cors-origin", origin)),
         environment=otel,
         volumes=data,
-        health_url=_url(p.api) + "/healthz",
-        port=p.api,
     )
 
 
@@ -354,28 +359,19 @@ def webapp_spec(cfg: DockerStackConfig) -> ContainerSpec:
     if not built(DIST_DIR):
         raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
     p = cfg.ports
-    return ContainerSpec(
-        component="webapp",
-        image=cfg.images.app,
-        command=(
-            "python",
-            "-m",
-            "paychaos.stack.webapp",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(p.webapp),
-            "--api-url",
-            _url(p.api),
-            "--collector-url",
-            _url(p.collector),
-            "--dist",
-            "/webapp",
-        ),
+    return python_spec(
+        cfg,
+        "webapp",
+        "paychaos.stack.webapp",
+        p.webapp,
+        "--api-url",
+        _url(p.api),
+        "--collector-url",
+        _url(p.collector),
+        "--dist",
+        "/webapp",
         environment={"PYTHONUNBUFFERED": "1", "OTEL_SDK_DISABLED": "true"},
         volumes={str(DIST_DIR.resolve()): {"bind": "/webapp", "mode": "ro"}},
-        health_url=_url(p.webapp) + "/healthz",
-        port=p.webapp,
     )
 
 
