@@ -16,14 +16,15 @@ import pytest
 from paychaos.contracts.errors import MissingDependency
 from paychaos.stack.monitoring.processes import find_binary
 from paychaos.stack.process import ProcessSpec
+from tests.cannot_run import cannot_run
 
 
 def require_binary(name: str) -> str:
-    """The binary's path, or skip the test saying how to install it."""
+    """The binary's path, or skip the test saying how to install it (fail under CI)."""
     try:
         return find_binary(name)
     except MissingDependency as exc:
-        pytest.skip(str(exc))
+        cannot_run(str(exc))
 
 
 def _healthy(url: str) -> bool:

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cannot_run import skip_unless_ci
 from tests.oom.test_oom_demo import REPO, _assert_nothing_left, _skip_reason
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason())),
+    skip_unless_ci(_skip_reason()),
 ]
 
 SALE_BOUND_S = 120

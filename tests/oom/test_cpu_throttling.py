@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from paychaos.stack.cgroups import (
     CgroupInfo,
     CgroupUnavailable,
@@ -20,6 +18,7 @@ from paychaos.stack.cgroups import (
     read_cpu_throttling,
 )
 from paychaos.stack.instance import InstanceCollector
+from tests.cannot_run import cannot_run, skip_unless_ci
 
 MIB = 2**20
 
@@ -149,13 +148,11 @@ def _quota_cgroup_unavailable() -> str | None:
     return None
 
 
-@pytest.mark.skipif(
-    _quota_cgroup_unavailable() is not None, reason=str(_quota_cgroup_unavailable())
-)
+@skip_unless_ci(_quota_cgroup_unavailable())
 def test_real_quota_throttles_a_busy_loop_and_the_exporter_says_so() -> None:
     with MemoryCgroup.create("test-throttle", 64 * MIB, cpu_quota_cores=0.1) as cg:
         if not cg.cpu_quota_applied:
-            pytest.skip("the cpu controller refused the quota")
+            cannot_run("the cpu controller refused the quota")
         before = cg.cpu_throttling()
         assert before is not None
         busy = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 1.5: pass"

@@ -17,6 +17,7 @@ from paychaos.stack.cgroups import (
     detect,
     list_groups,
 )
+from tests.cannot_run import skip_unless_ci
 
 MIB = 2**20
 
@@ -210,7 +211,7 @@ def _writable_memory_cgroup() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_writable_memory_cgroup() is not None, reason=str(_writable_memory_cgroup()))
+@skip_unless_ci(_writable_memory_cgroup())
 def test_real_cgroup_oom_kills_a_small_allocation() -> None:
     cg = MemoryCgroup.create("test-real", 32 * MIB)
     proc: subprocess.Popen[bytes] | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from paychaos.stack.cgroups import CgroupUnavailable, detect, list_groups
+from tests.cannot_run import skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def _skip_reason() -> str | None:
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason())),
+    skip_unless_ci(_skip_reason()),
 ]
 
 
