@@ -189,11 +189,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
             f"a stack is already running from {args.state_dir} (pid {running.pid}); "
             "stop it with: paychaos down"
         )
-    _check_ports_free(ports, skip=() if args.webapp else ("webapp",))
     if args.app == "nestjs" and args.backend == "embedded":
         from paychaos.stack.nestjs_app import require_build
 
-        require_build()  # before anything starts: what is missing, and the command that fixes it
+        # before the ports and anything that starts: what is missing, and the command that
+        # fixes it (a port taken now may be free in a minute; a missing build is not)
+        require_build()
+    _check_ports_free(ports, skip=() if args.webapp else ("webapp",))
     if args.backend == "docker":
         from paychaos.stack.backends.cli import docker_up
 

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from locust import User, constant, task
 
+from paychaos.stack.webapp import PAGE_READY_JS
 from paychaos.traffic.chromium import Browser, BrowserError, CpuMeter, Usage
 from paychaos.traffic.ledger import LedgerEntry
 from paychaos.traffic.options import MAX_BROWSER_USERS
@@ -147,7 +148,7 @@ class BrowserShopper(User):
         timeout_s = self.settings.request_timeout_s + 10
         self.cpu.read(browser.cpu())  # renderers come and go with pages: read them often
         browser.goto(f"{self.page_url}/?{urllib.parse.urlencode(query)}")
-        browser.wait("!!document.getElementById('pay') && !!window.faro", timeout_s, "the page")
+        browser.wait(PAGE_READY_JS, timeout_s, "the page")
         self._think(1.0, 3.0)  # reading the cart
         start = time.perf_counter()
         error: Exception | None = None

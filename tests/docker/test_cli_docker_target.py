@@ -60,6 +60,16 @@ def free_port_base(count: int = PORTS) -> int:
         raise AssertionError("unreachable: unavailable() skips or fails") from exc
 
 
+def docker_up_args(project: str, *extra: str) -> list[str]:
+    """``paychaos up --backend docker`` as these tests run it: ``extra`` flags, a reserved
+    port block, 1 s scrapes and the suite's gateway speed."""
+    return [
+        *("up", "--backend", "docker", *extra),
+        *("--port-base", str(free_port_base()), "--project", project),
+        *("--scrape-interval-s", "1", "--gateway-latency-scale", "0.05"),
+    ]
+
+
 def host_oom_kills() -> int:
     """The kernel's OOM-kill count of this host (``/proc/vmstat``)."""
     for line in Path("/proc/vmstat").read_text().splitlines():
@@ -123,22 +133,7 @@ def test_three_builtin_scenarios_pass_on_the_docker_target_through_the_cli():
         state = Path(tempfile.mkdtemp(prefix="paychaos-cli-docker-"))
         reports = state / "reports"
         try:
-            up = paychaos(
-                state,
-                "up",
-                "--backend",
-                "docker",
-                "--port-base",
-                str(free_port_base()),
-                "--project",
-                project,
-                "--scrape-interval-s",
-                "1",
-                "--gateway-latency-scale",
-                "0.05",
-                env=env,
-                timeout_s=600,
-            )
+            up = paychaos(state, *docker_up_args(project), env=env, timeout_s=600)
             assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
             oom_before = host_oom_kills()
             run = paychaos(

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from docker_engine import REPO, docker_engine, ensure_base_image
-from test_cli_docker_target import free_port_base, not_passed, paychaos
+from test_cli_docker_target import docker_up_args, not_passed, paychaos
 
 from paychaos.stack.backends.images import ImageSet, build_all
 from paychaos.stack.monitoring.promapi import PrometheusClient
@@ -101,20 +101,7 @@ def test_the_nestjs_service_runs_as_the_docker_stacks_api(tmp_path):
         try:
             up = paychaos(
                 state,
-                "up",
-                "--backend",
-                "docker",
-                "--app",
-                "nestjs",
-                "--webapp",
-                "--port-base",
-                str(free_port_base()),
-                "--project",
-                project,
-                "--scrape-interval-s",
-                "1",
-                "--gateway-latency-scale",
-                "0.05",
+                *docker_up_args(project, "--app", "nestjs", "--webapp"),
                 env=env,
                 timeout_s=600,
             )

@@ -46,7 +46,9 @@ def test_up_with_a_missing_build_exits_non_zero_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(nestjs_app, "build_problem", lambda node=None: "--app nestjs: not built")
-    code = main(["--state-dir", str(tmp_path), "up", "--app", "nestjs", "--port-base", "26000"])
+    # the build is checked before the ports (CI once saw this test's fixed 26000 taken
+    # by another stack's automatic port, and `up` named the port instead of the build)
+    code = main(["--state-dir", str(tmp_path), "up", "--app", "nestjs", "--port-base", "1"])
     err = capsys.readouterr().err
     assert code != 0 and "--app nestjs: not built" in err and "Traceback" not in err
     assert not (tmp_path / "stack.json").exists()  # nothing started

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, PAGE_READY_JS, built
 from tests.browser import Browser
 from tests.cannot_run import cannot_run
 from tests.live_stack import LiveStack, live_stack
@@ -83,7 +83,7 @@ def _refused(collector: str) -> list[str]:
 
 def _pay(page: Browser, url: str) -> dict[str, str]:
     page.goto(url)
-    page.wait("!!document.getElementById('pay') && !!window.faro", 30, "the page and Faro")
+    page.wait(PAGE_READY_JS, 30, "the page (painted) and Faro")
     page.click("#pay")
     page.wait("document.getElementById('status').dataset.outcome", 30, "the checkout's outcome")
     return dict(page.eval("({...document.getElementById('status').dataset})"))
@@ -95,7 +95,10 @@ def test_a_clicked_checkout_is_one_trace_from_the_browser_to_the_insert(
     web, collector = stack.urls["webapp"], stack.urls["collector"]
     with Browser(tmp_path) as page:
         status = _pay(page, f"{web}/?method=amex")
-        assert status["outcome"] == "succeeded", status
+        # the gateway simulator declines 4 % of amex charges at random: a decline is a
+        # decided payment too, inserted and traced the same way (CI saw one)
+        http_status = {"succeeded": 201, "declined": 402}
+        assert status["outcome"] in http_status, status
         trace_id = status["traceId"]
         assert len(trace_id) == 32, status
 
@@ -127,7 +130,7 @@ def test_a_clicked_checkout_is_one_trace_from_the_browser_to_the_insert(
     fetch = chain[1]  # the browser's fetch span, parent of the API's server span
     assert (fetch["service"], fetch["kind"]) == ("shop-frontend", "client"), fetch
     assert fetch["attributes"]["url.full"] == f"{stack.urls['api']}/api/checkout"
-    assert fetch["attributes"]["http.response.status_code"] == 201
+    assert fetch["attributes"]["http.response.status_code"] == http_status[status["outcome"]]
     root = chain[2]
     assert (root["service"], root["name"], root.get("parent_span_id")) == (
         "shop-frontend",
@@ -182,14 +185,25 @@ def test_web_vitals_arrive_from_the_real_sdk(stack: LiveStack, tmp_path: Path) -
     web, collector = stack.urls["webapp"], stack.urls["collector"]
     url = f"{web}/?method=visa"
 
+    seen: set[str] = set()
+
     def vitals() -> dict[str, dict[str, Any]] | None:
         found = {r["name"]: r for r in _rum(collector, kind="measurement") if r["page_url"] == url}
+        seen.update(found)
         return found if found.keys() >= {"TTFB", "FCP", "LCP"} else None
 
     with Browser(tmp_path) as page:
+        # TTFB and FCP are sent with the page's first batches; LCP once the click (the
+        # first input) has ended it and the page is idle. The shopper reads the result on
+        # the page meanwhile: leaving at once could lose LCP, which web-vitals then reports
+        # from its own visibilitychange listener, after Faro's batch has flushed on the
+        # same event (the SDKs' code; CI saw this test fail when it left at once).
         _pay(page, url)
-        page.goto("about:blank")  # leaving the page reports LCP (and CLS, INP)
-        found = _poll("TTFB, FCP and LCP of the checkout page", vitals)
+        try:
+            found = _poll("TTFB, FCP and LCP of the checkout page", vitals)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; measurements that arrived: {sorted(seen)}") from None
+        page.goto("about:blank")
     lcp = found["LCP"]
     assert lcp["values"]["lcp"] > 0
     assert lcp["attributes"]["measurement.type"] == "web-vitals"
