@@ -194,10 +194,9 @@ def test_web_vitals_arrive_from_the_real_sdk(stack: LiveStack, tmp_path: Path) -
 
     with Browser(tmp_path) as page:
         # TTFB and FCP are sent with the page's first batches; LCP once the click (the
-        # first input) has ended it and the page is idle. The shopper reads the result on
-        # the page meanwhile: leaving at once could lose LCP, which web-vitals then reports
-        # from its own visibilitychange listener, after Faro's batch has flushed on the
-        # same event (the SDKs' code; CI saw this test fail when it left at once).
+        # first input) has ended it and the page is idle. `_pay` clicks only once the page
+        # has painted: web-vitals reports no LCP at all for a click that comes before any
+        # paint (CI saw this test fail so: TTFB and FCP arrived, LCP never did).
         _pay(page, url)
         try:
             found = _poll("TTFB, FCP and LCP of the checkout page", vitals)
