@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
-from paychaos.contracts.errors import InvalidInput, StackError
+from paychaos.contracts.errors import InvalidInput
 from paychaos.contracts.layout import SOURCE_ROOT
 from paychaos.contracts.release import RELEASE_FILE_ENV, RELEASE_FILE_NAME
 from paychaos.contracts.target import Processes, Target
@@ -270,10 +270,9 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
 
 def _webapp_spec(cfg: StackConfig) -> ProcessSpec:
     """The checkout page's server; refuses to start without a built page."""
-    from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+    from paychaos.stack.webapp import require_built
 
-    if not built(DIST_DIR):
-        raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
+    require_built()
     p = cfg.ports
     spec = _python_service(
         cfg,

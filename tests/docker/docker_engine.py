@@ -29,24 +29,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tests.cannot_run import cannot_run, in_ci
+
 REPO = Path(__file__).resolve().parents[2]
 CI_SOCKET = "unix:///run/paychaos-docker.sock"
 
 
-def in_ci() -> bool:
-    """True under CI (``CI`` set to anything but empty, ``0``, ``false`` or ``no``)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def unavailable(reason: str) -> NoReturn:
     """Skip with ``reason``; under CI, fail with it (a skipped Docker test proves nothing)."""
-    import pytest
-
     if in_ci():
-        pytest.fail(
-            f"{reason} (CI={os.environ.get('CI')}: the Docker tests must run)", pytrace=False
-        )
-    pytest.skip(reason)
+        reason += f" (CI={os.environ.get('CI')}: the Docker tests must run)"
+    cannot_run(reason)
 
 
 def _answers(base_url: str | None) -> Any:

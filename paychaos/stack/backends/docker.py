@@ -354,10 +354,9 @@ def api_spec(
 def webapp_spec(cfg: DockerStackConfig) -> ContainerSpec:
     """The checkout page's server, serving the host's built page (mounted read-only);
     the page's Faro SDK posts to the collector."""
-    from paychaos.stack.webapp import BUILD_HINT, DIST_DIR, built
+    from paychaos.stack.webapp import require_built
 
-    if not built(DIST_DIR):
-        raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
+    dist = require_built()
     p = cfg.ports
     return python_spec(
         cfg,
@@ -371,7 +370,7 @@ def webapp_spec(cfg: DockerStackConfig) -> ContainerSpec:
         "--dist",
         "/webapp",
         environment={"PYTHONUNBUFFERED": "1", "OTEL_SDK_DISABLED": "true"},
-        volumes={str(DIST_DIR.resolve()): {"bind": "/webapp", "mode": "ro"}},
+        volumes={str(dist.resolve()): {"bind": "/webapp", "mode": "ro"}},
     )
 
 

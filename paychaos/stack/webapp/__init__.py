@@ -33,4 +33,13 @@ def built(dist: Path = DIST_DIR) -> bool:
     return (dist / "index.html").is_file() and (dist / "app.js").is_file()
 
 
-__all__ = ["BUILD_HINT", "DIST_DIR", "PAGE_READY_JS", "WEBAPP_DIR", "built"]
+def require_built() -> Path:
+    """The built page's directory; :class:`StackError` naming the build when it is not."""
+    from paychaos.contracts.errors import StackError
+
+    if not built(DIST_DIR):
+        raise StackError(f"the checkout page is not built ({DIST_DIR}); {BUILD_HINT}")
+    return DIST_DIR
+
+
+__all__ = ["BUILD_HINT", "DIST_DIR", "PAGE_READY_JS", "WEBAPP_DIR", "built", "require_built"]
