@@ -26,6 +26,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,27 @@ def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
     sys.exit(code)
+
+
+def _interrupt_in_the_main_greenlet(signum: int, when: Callable[[], bool] | None = None) -> None:
+    """Deliver ``signum`` as a KeyboardInterrupt to Locust's main greenlet, where Locust
+    catches it and shuts down with its final report.
+
+    Python raises the KeyboardInterrupt of Ctrl-C in whatever greenlet runs when the
+    signal comes, most often a shopper's (the main greenlet only waits): gevent then
+    printed that shopper's traceback ("failed with KeyboardInterrupt") before passing the
+    interrupt on. Through gevent's own signal watcher the hub takes the signal between
+    greenlets and throws it into the main one; ``when`` (a callable), if given, decides
+    at each signal whether to."""
+    import gevent
+
+    main = gevent.get_hub().parent
+
+    def interrupt() -> None:
+        if when is None or when():
+            main.throw(KeyboardInterrupt)
+
+    gevent.signal_handler(signum, interrupt)
 
 
 def _served_page(state_dir: Path) -> str:
@@ -98,6 +120,7 @@ class TrafficPlugin:
     # -- init -------------------------------------------------------------------------
 
     def on_init(self, environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
+        _interrupt_in_the_main_greenlet(signal.SIGINT)
         try:
             self.settings = settings = settings_from_options(environment.parsed_options)
         except InvalidInput as exc:
@@ -215,8 +238,13 @@ class TrafficPlugin:
             # A headless Locust with a shape waits for the shape to end *before* it
             # installs its SIGTERM handler (locust/main.py, 2.47): a SIGTERM then killed
             # the process with no final report and no stack stopped (exit -15). Until
-            # Locust's own handler takes over, SIGTERM does what Ctrl-C does.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            # the shape ends (and Locust's own handler takes over), SIGTERM does what
+            # Ctrl-C does.
+            def shaping() -> bool:
+                shaper = getattr(runner, "shape_greenlet", None)
+                return shaper is None or not shaper.dead
+
+            _interrupt_in_the_main_greenlet(signal.SIGTERM, when=shaping)
 
     # -- workers ----------------------------------------------------------------------
 

@@ -42,13 +42,17 @@ class LocustRun:
 
 
 def start_locust(
-    tmp: Path, *args: str, environ: dict[str, str] | None = None, headless: bool = True
+    tmp: Path,
+    *args: str,
+    environ: dict[str, str] | None = None,
+    headless: bool = True,
+    locustfile: str = LOCUSTFILE,
 ) -> tuple[subprocess.Popen[str], Path, Path]:
     stack_dir, ledger_dir = tmp / "stack", tmp / "ledger"
     argv = [
         LOCUST,
         "-f",
-        LOCUSTFILE,
+        locustfile,
         *(["--headless"] if headless else []),
         "--stack-dir",
         str(stack_dir),
