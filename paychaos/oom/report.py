@@ -42,7 +42,7 @@ def summary_table(results: Sequence[LayoutResult]) -> str:
             f"{r.key:<14} {r.limit_bytes / MIB:>9.0f} {r.real_ref_bytes / MIB:>8.0f} "
             f"{r.peak_ratio:>5.0%} {r.oom_kills:>4} {r.sent:>9} "
             f"{r.failed:>5} ({r.failed_share:>5.1%}) {r.processor_errors:>6} "
-            f"{r.blind_s:>7.0f} {r.peak_head_series or '-':>8}  {victims}"
+            f"{r.blind_s:>7.1f} {r.peak_head_series or '-':>8}  {victims}"
         )
     lines.append("")
     for r in results:
@@ -72,7 +72,7 @@ def explosion_lines(r: LayoutResult) -> list[str]:
         f"{n:,} at {t:.0f}s" for t, n in r.head_series[:: max(1, len(r.head_series) // 6)]
     )
     lines.append(f"  prometheus_tsdb_head_series: peak {r.peak_head_series:,} ({series})")
-    blind = ", ".join(f"{name} {secs:.0f}s" for name, secs in r.blind_by_signal.items())
+    blind = ", ".join(f"{name} {secs:.1f}s" for name, secs in r.blind_by_signal.items())
     lines.append(f"  blind: {blind}")
     p = r.pressure
     lines.append(
@@ -234,7 +234,7 @@ def render_html(
             f"<li>modelled on the instance: {_esc(', '.join(r.modelled))}</li>"
             f"<li>outside the instance: {_esc(', '.join(r.off_instance))}</li>"
             f"<li>checkouts {r.sent}, failed {r.failed} ({r.failed_share:.1%}); monitoring blind "
-            f"{r.blind_s:.0f}s (Prometheus down {r.prometheus_down_s:.0f}s)</li>"
+            f"{r.blind_s:.1f}s (Prometheus down {r.prometheus_down_s:.1f}s)</li>"
             f"<li>restarts: {_esc({k: v for k, v in r.restarts.items() if v} or 'none')}</li>"
             + ("<li class='bad'>interrupted</li>" if r.interrupted else "")
             + "</ul>"

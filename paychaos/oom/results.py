@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from paychaos.oom.layouts import MONITORING
+
 MATCH_BEFORE_S = 1.5  # a kill counted at sample t happened in (t_prev, t]; exits are
 MATCH_AFTER_S = 2.0  # noticed by the supervisor up to one poll interval later
 PRESSURE_RATIO = 0.9
@@ -232,14 +234,6 @@ def _longest_run(samples: list[Sample], predicate: Callable[[Sample], object]) -
     return best
 
 
-def _time_where(samples: list[Sample], predicate: Callable[[Sample], object]) -> float:
-    total = 0.0
-    for before, after in itertools.pairwise(samples):
-        if predicate(before):
-            total += after.t - before.t
-    return total
-
-
 def _is_down(name: str) -> Callable[[Sample], bool]:
     return lambda sample: not sample.alive.get(name, True)
 
@@ -257,8 +251,39 @@ def _up(sample: Sample, name: str) -> bool:
     return sample.answering.get(name, sample.alive.get(name, True))
 
 
-def _lost(names: list[str]) -> Callable[[Sample], bool]:
-    return lambda sample: any(not _up(sample, n) for n in names)
+def _outage_s(
+    result: LayoutResult, names: list[str], up: Callable[[Sample, str], bool] = _up
+) -> float:
+    """Seconds in which a component of ``names`` was down (not ``up``), as the union of:
+
+    - each interval between two samples that starts with one of them down;
+    - each death on record (the kernel's kill, the supervisor's exit), from then to the
+      first sample after it that saw that component up again (or the last sample).
+
+    Samples come every half second; the supervisor restarts a dead component within
+    its poll interval, and a Prometheus with a small head is ready again in well under a
+    second: a kill and restart between two samples was never seen down by them (CI
+    counted 0 s blind for a Prometheus the kernel had killed). Its death is on record."""
+    samples = result.samples
+    spans = [
+        (before.t, after.t)
+        for before, after in itertools.pairwise(samples)
+        if any(not up(before, n) for n in names)
+    ]
+    deaths = [(t, n) for t, n, _code in result.exits if n in names]
+    deaths += [(k.t, k.component) for k in result.kills if k.component in names]
+    for t, name in deaths:
+        later = [s.t for s in samples if s.t > t]
+        back = next((s.t for s in samples if s.t > t and up(s, name)), None)
+        end = back if back is not None else (later[-1] if later else t)
+        spans.append((t, end))
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        start = max(start, reach)
+        if end > start:
+            total += end - start
+            reach = end
+    return total
 
 
 def blind_by_signal(result: LayoutResult) -> dict[str, float]:
@@ -266,7 +291,7 @@ def blind_by_signal(result: LayoutResult) -> dict[str, float]:
     out = {}
     for signal_name, needs in SIGNAL_NEEDS.items():
         mine = [n for n in needs if n in result.real_on_instance]
-        out[signal_name] = _time_where(result.samples, _lost(mine))
+        out[signal_name] = _outage_s(result, mine)
     return out
 
 
@@ -297,10 +322,11 @@ def analyse(result: LayoutResult) -> LayoutResult:
     samples = result.samples
     result.kills = match_kills(result)
     result.oom_kills = max((s.oom_kills for s in samples), default=0)
-    result.blind_s = _time_where(samples, lambda s: s.blind)
-    result.prometheus_down_s = _time_where(samples, lambda s: not s.alive.get("prometheus", True))
+    watched = [n for n in MONITORING if any(n in s.answering for s in samples)]
+    result.blind_s = _outage_s(result, watched)  # what Sample.blind says, deaths added
+    result.prometheus_down_s = _outage_s(result, ["prometheus"], lambda s, n: s.alive.get(n, True))
     prom_note = (
-        f"Prometheus was down {result.prometheus_down_s:.0f}s: no rule was evaluated then"
+        f"Prometheus was down {result.prometheus_down_s:.1f}s: no rule was evaluated then"
         if result.prometheus_down_s
         else ""
     )

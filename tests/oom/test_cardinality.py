@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from paychaos.oom.results import CheckoutSlice, LayoutResult, Sample, analyse
@@ -74,14 +75,38 @@ def test_a_killed_prometheus_is_named_and_its_blind_time_counted() -> None:
     samples += [_sample(30.0 + t, 250, 1, t >= 4) for t in range(0, 10)]
     result = analyse(_result(samples, [(29.8, "prometheus", -signal.SIGKILL)]))
     assert [k.component for k in result.kills] == ["prometheus"]
-    assert result.blind_by_signal["metrics"] == 4.0
-    assert result.blind_by_signal["alerts"] == 4.0
+    # from the death on record (29.8 s) to the first sample that saw it answer (34 s)
+    assert result.blind_by_signal["metrics"] == pytest.approx(4.2)
+    assert result.blind_by_signal["alerts"] == pytest.approx(4.2)
+    assert result.blind_s == pytest.approx(4.2) and result.prometheus_down_s == pytest.approx(4.2)
     assert result.blind_by_signal["traces"] == 0.0
     assert result.peak_head_series == 17000
     assert result.pressure["before_p95_ms"] == 100.0 and result.pressure["after_p95_ms"] == 900.0
     assert result.verdict.startswith("OOM-KILLED: the kernel killed prometheus")
     growth = next(a for a in result.alerts if a.name == "ActiveSeriesGrowth")
     assert growth.expected and not growth.fired and "5 min" in growth.note
+
+
+def test_a_kill_and_restart_between_two_samples_still_counts_as_blind() -> None:
+    """Every sample saw Prometheus answer: the supervisor restarted it and it was ready
+    again before the next one (CI saw this at 7be97b3, 0 s blind for a killed
+    Prometheus). The kill is on record, so the blind time runs from it to that sample."""
+    samples = [_sample(t / 2, 200 + t, 0, True) for t in range(0, 60)]
+    samples += [_sample(30.0 + t / 2, 250, 1, True) for t in range(0, 20)]
+    result = analyse(_result(samples, [(29.7, "prometheus", -signal.SIGKILL)]))
+    assert [k.component for k in result.kills] == ["prometheus"]
+    assert result.blind_by_signal["metrics"] == pytest.approx(0.3)
+    assert result.blind_by_signal["alerts"] == pytest.approx(0.3)
+    assert result.blind_by_signal["traces"] == 0.0
+    assert result.blind_s == pytest.approx(0.3)
+    assert any(line.startswith("ServiceDown (job prometheus)") for line in result.could_not_fire)
+
+
+def test_overlapping_outages_are_counted_once() -> None:
+    """A death on record inside an interval the samples saw down adds nothing twice."""
+    samples = [_sample(float(t), 200, 0, not 10 <= t < 14) for t in range(0, 20)]
+    result = analyse(_result(samples, [(9.5, "prometheus", -signal.SIGTERM)]))
+    assert result.blind_by_signal["metrics"] == pytest.approx(4.5)  # 9.5 s to 14 s
 
 
 def test_a_layout_not_killed_says_so_with_its_headroom() -> None:
