@@ -46,12 +46,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 from paychaos.stack.instance import cpu_seconds, process_tree, rss_bytes
 from paychaos.stack.service import free_port
-from paychaos.stack.telemetry import OTLP_ENCODER_ENV, TELEMETRY_ENV
+from paychaos.stack.telemetry import (
+    OTEL_LOGS_EXPORTER,
+    OTEL_TRACES_EXPORTER,
+    OTLP_ENCODER_ENV,
+    TELEMETRY_ENV,
+)
 
 P99_GOAL_MS = 250.0
 PROFILES = {"instant": 0.0, "default": 1.0}
-VARIANTS = {  # --variants: telemetry on, one approach changed (instant gateway, each round)
+VARIANTS = {  # --variants: telemetry on, one thing changed (instant gateway, each round)
     "SDK encoder": ((OTLP_ENCODER_ENV, "sdk"),),
+    # where the cost goes (not configurations paychaos ships): no OTLP log records at all
+    # (the JSON lines stay), and spans created but not exported
+    "no OTLP logs": ((OTEL_LOGS_EXPORTER, "none"),),
+    "spans not exported": ((OTEL_TRACES_EXPORTER, "none"),),
 }
 
 
