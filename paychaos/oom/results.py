@@ -273,9 +273,8 @@ def _outage_s(
     deaths = [(t, n) for t, n, _code in result.exits if n in names]
     deaths += [(k.t, k.component) for k in result.kills if k.component in names]
     for t, name in deaths:
-        later = [s.t for s in samples if s.t > t]
         back = next((s.t for s in samples if s.t > t and up(s, name)), None)
-        end = back if back is not None else (later[-1] if later else t)
+        end = back if back is not None else max([t, *(s.t for s in samples[-1:])])
         spans.append((t, end))
     total, reach = 0.0, float("-inf")
     for start, end in sorted(spans):
