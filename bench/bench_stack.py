@@ -55,12 +55,14 @@ from paychaos.stack.telemetry import (
 
 P99_GOAL_MS = 250.0
 PROFILES = {"instant": 0.0, "default": 1.0}
-VARIANTS = {  # --variants: telemetry on, one thing changed (instant gateway, each round)
-    "SDK encoder": ((OTLP_ENCODER_ENV, "sdk"),),
-    # where the cost goes (not configurations paychaos ships): no OTLP log records at all
-    # (the JSON lines stay), and spans created but not exported
-    "no OTLP logs": ((OTEL_LOGS_EXPORTER, "none"),),
-    "spans not exported": ((OTEL_TRACES_EXPORTER, "none"),),
+Variant = tuple[tuple[tuple[str, str], ...], dict[str, Any]]  # extra environment, StackConfig
+VARIANTS: dict[str, Variant] = {  # --variants: telemetry on, one thing changed (instant gateway)
+    "SDK encoder": (((OTLP_ENCODER_ENV, "sdk"),), {}),
+    # the services' logs as OTLP log records from their own processes (round one's way)
+    # instead of the collector reading their JSON log files
+    "logs as OTLP records": (((OTEL_LOGS_EXPORTER, "otlp"),), {"logs_by_file": False}),
+    # where the cost goes (not a configuration paychaos ships): spans created, not exported
+    "spans not exported": (((OTEL_TRACES_EXPORTER, "none"),), {}),
 }
 
 
@@ -240,11 +242,12 @@ class Bench:
         self.memory: dict[str, tuple[int, int]] | None = None
 
     def stack(
-        self, telemetry: bool, scale: float, variant: tuple[tuple[str, str], ...] = ()
+        self, telemetry: bool, scale: float, variant: Variant = ((), {})
     ) -> tuple[EmbeddedStack, Path]:
         state = Path(tempfile.mkdtemp(prefix="paychaos-bench-"))
-        extra = variant if telemetry else ((TELEMETRY_ENV, "off"),)
+        extra = variant[0] if telemetry else ((TELEMETRY_ENV, "off"),)
         cfg = StackConfig(
+            **variant[1],
             state_dir=state,
             ports=StackPorts.auto(),
             extra_env=extra,
@@ -274,7 +277,7 @@ class Bench:
         telemetry: bool,
         scale: float,
         profile: bool = False,
-        variant: tuple[tuple[str, str], ...] = (),
+        variant: Variant = ((), {}),
         api_processes: int = 1,
     ) -> Run:
         stack, state = self.stack(telemetry, scale, variant)

@@ -34,6 +34,7 @@ from paychaos.contracts.target import Processes, Target
 from paychaos.stack import postgres
 from paychaos.stack.api.leak import TOKEN_ENV as LEAK_TOKEN_ENV
 from paychaos.stack.gateway.app import ADMIN_TOKEN_ENV
+from paychaos.stack.gateway.app import SERVICE_NAME as GATEWAY_SERVICE
 from paychaos.stack.instance import HostInstance, InstanceProbe, instance_registry
 from paychaos.stack.process import ProcessSpec, RestartPolicy
 from paychaos.stack.sdk_metrics import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
@@ -48,6 +49,7 @@ from paychaos.stack.state import (
     write_state,
 )
 from paychaos.stack.supervisor import ChildSetup, EventSink, Supervisor
+from paychaos.stack.telemetry import OTEL_LOGS_EXPORTER
 from paychaos.stack.topology import builtin_target, proxy_config
 
 REPO_ROOT = SOURCE_ROOT
@@ -100,6 +102,10 @@ class StackConfig:
     """Serve the React checkout page (stack/webapp, built by ``make webapp``) too."""
     app: str = "python"
     """The payment API: ``python`` (paychaos' own) or ``nestjs`` (the seed's, ``stack/nestjs``)."""
+    logs_by_file: bool = True
+    """The Python services' logs reach the collector from the JSON lines the supervisor
+    writes to ``<state>/logs/<name>.log`` (the strategy's Option A: a collector tailing
+    files), not as OTLP log records exported from each service's own process."""
 
     def with_ports(self, ports: StackPorts) -> StackConfig:
         return replace(self, ports=ports)
@@ -202,6 +208,12 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
     p = cfg.ports
     state = cfg.state_dir.resolve()
     specs: list[ProcessSpec] = []
+    # services whose JSON log file the collector reads (their OTLP log export is off)
+    by_file: tuple[str, ...] = ()
+    if cfg.logs_by_file:
+        by_file = ("api", "gateway") if cfg.app == "python" else ("gateway",)
+    services = {"api": "payment-api", "gateway": GATEWAY_SERVICE}  # as their OTLP records say
+    follow = [f"--follow-log={services[n]}={state / 'logs' / f'{n}.log'}" for n in by_file]
     collector = _python_service(
         cfg,
         "collector",
@@ -209,6 +221,7 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
         p.collector,
         "--db",
         str(state / "collector.sqlite3"),
+        *follow,
     )
     specs.append(replace(collector, env={**collector.env, "OTEL_SDK_DISABLED": "true"}))
     specs.append(postgres.process_spec(postgres.data_dir_for(state), p.postgres))
@@ -224,6 +237,8 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
     gateway = _python_service(cfg, "gateway", "paychaos.stack.gateway", p.gateway, *gateway_args)
     # secrets go by environment, never on a command line (``ps`` shows those)
     specs.append(replace(gateway, env={**gateway.env, ADMIN_TOKEN_ENV: token}))
+    if "gateway" in by_file:
+        specs[-1] = replace(specs[-1], env={OTEL_LOGS_EXPORTER: "none", **specs[-1].env})
     db_port, gateway_port = p.postgres, p.gateway
     if cfg.with_proxy:
         proxies = proxy_config(p)
@@ -261,6 +276,8 @@ def build_specs(cfg: StackConfig) -> list[ProcessSpec]:
             )
         )
         specs[-1] = replace(specs[-1], env={**specs[-1].env, **api_env})
+        if "api" in by_file:
+            specs[-1] = replace(specs[-1], env={OTEL_LOGS_EXPORTER: "none", **specs[-1].env})
     if cfg.webapp:
         specs.append(_webapp_spec(cfg))
     if cfg.with_monitoring:

@@ -108,10 +108,14 @@ class TelemetryMiddleware:
             route = self._record(scope, path, http_method, status[0], start)
             if span.is_recording():
                 span.update_name(f"{http_method} {route}")
-                span.set_attribute("http.request.method", http_method)
-                span.set_attribute("http.route", route)
-                span.set_attribute("url.path", path)
-                span.set_attribute("http.response.status_code", status[0])
+                span.set_attributes(  # one call: the SDK locks and checks once
+                    {
+                        "http.request.method": http_method,
+                        "http.route": route,
+                        "url.path": path,
+                        "http.response.status_code": status[0],
+                    }
+                )
                 if status[0] >= 500:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {status[0]}"))
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from paychaos.contracts.errors import PaychaosError
 from paychaos.stack.service import base_parser, is_loopback, serve_asgi
@@ -13,6 +14,7 @@ from paychaos.stack.telemetry import TelemetrySettings, setup_telemetry
 
 from .app import CollectorSettings, create_app
 from .bodies import DEFAULT_MAX_BODY_BYTES
+from .logfile import FollowedLog
 from .store import RetentionLimits, SqliteStore
 
 DEFAULT_PORT = 4318  # where OTLP/HTTP exporters look by default (Alloy's port in the seed)
@@ -69,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="CORS origin allowed to POST Faro payloads (repeatable; default *)",
     )
     parser.add_argument(
+        "--follow-log",
+        action="append",
+        default=[],
+        metavar="SERVICE=PATH",
+        help="read SERVICE's JSON log lines from PATH as it grows, instead of OTLP log "
+        "records (repeatable; where reading got to is kept beside --db)",
+    )
+    parser.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow binding an address other than loopback",
@@ -90,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
+        follow = tuple(FollowedLog.parse(text) for text in args.follow_log)
+    except PaychaosError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
         store = SqliteStore(
             args.db,
             RetentionLimits(args.max_spans, args.max_logs, args.max_rum, args.max_alerts),
@@ -101,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_body_bytes=args.max_body_bytes,
         retention_interval_s=args.retention_interval_s,
         allow_origins=tuple(args.allow_origin or ["*"]),
+        follow_logs=follow,
+        positions_path=Path(args.db + ".log-positions.json") if follow else None,
     )
     log.info("collector listening on %s:%d, database %s", args.host, args.port, args.db)
     serve_asgi(create_app(store, settings), args.host, args.port, log_level=args.log_level)

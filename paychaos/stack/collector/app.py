@@ -34,6 +34,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -58,6 +59,7 @@ from .bodies import (
     UnsupportedEncoding,
     read_body,
 )
+from .logfile import FollowedLog, LogFollower, Positions
 from .metrics import CollectorMetrics
 from .store import SqliteStore
 
@@ -78,10 +80,17 @@ class CollectorSettings:
     retention_interval_s: float = 5.0
     allow_origins: tuple[str, ...] = ("*",)
     query_threads: int = 2
+    # services' JSON log files read as they grow (instead of OTLP log records), and
+    # where reading got to (kept across restarts; None: start each file from its start)
+    follow_logs: tuple[FollowedLog, ...] = ()
+    positions_path: Path | None = None
+    follow_interval_s: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if self.follow_interval_s <= 0:
+            raise ValueError(f"follow_interval_s must be positive, got {self.follow_interval_s}")
         if self.retention_interval_s <= 0:
             raise ValueError(
                 f"retention_interval_s must be positive, got {self.retention_interval_s}"
@@ -348,15 +357,53 @@ def create_app(
                         count
                     )
 
+    positions = Positions(settings.positions_path) if settings.positions_path else None
+    known = positions.load() if positions else {}
+    followers = [LogFollower(f, known.get(str(f.path))) for f in settings.follow_logs]
+
+    def follow_once() -> int:
+        """On the writer thread: store what each file grew by, then remember where."""
+        stored, moved = 0, False
+        for follower in followers:
+            records = follower.read(time.time_ns())
+            if records:
+                store.add_logs(records)
+                stored += len(records)
+            moved = follower.commit() or moved
+        if moved and positions is not None:
+            try:
+                positions.save(followers)
+            except OSError as exc:
+                log.warning("cannot save log positions to %s: %s", positions.path, exc)
+        return stored
+
+    async def follow_loop() -> None:
+        while True:
+            try:
+                stored = await on_writer(follow_once)
+            except (StackError, OSError) as exc:
+                log.warning("reading followed logs failed: %s", exc)
+            else:
+                if stored:
+                    metrics.accepted.labels(signal="logs").inc(stored)
+            await asyncio.sleep(settings.follow_interval_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(retention_loop())
+        tasks = [asyncio.create_task(retention_loop())]
+        if followers:
+            tasks.append(asyncio.create_task(follow_loop()))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if followers:  # what was written until now (a stop, or a crash's last words)
+                with contextlib.suppress(StackError, OSError):
+                    await on_writer(follow_once)
             readers.shutdown(wait=True)
             await asyncio.get_running_loop().run_in_executor(None, store.close)
 
