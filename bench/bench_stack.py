@@ -23,6 +23,13 @@ Prometheus, Alertmanager) and drives checkouts from a separate process
     .venv/bin/python bench/bench_stack.py            # ~4 minutes
     .venv/bin/python bench/bench_stack.py --quick    # ~1.5 minutes, noisier
     .venv/bin/python bench/bench_stack.py --profile  # + py-spy on the API (telemetry on)
+    .venv/bin/python bench/bench_stack.py --variants # + each variant side by side with as built
+
+``--variants`` runs two stacks at once, the stack as built and one variant (telemetry
+all off, the SDK's own encoder, logs as OTLP records, spans not exported), each under
+its own load, and compares their API CPU per good checkout: on this shared machine
+two runs one after the other differ by up to a third, two stacks side by side by
+a few per cent.
 """
 
 from __future__ import annotations
@@ -120,30 +127,9 @@ def loadgen(url: str, *, seconds: float, concurrency: int, rate: float | None = 
 def loadgen_split(urls: list[str], *, seconds: float, concurrency: int) -> Run:
     """Closed model split over several API processes (one load generator each, the
     concurrency shared); codes summed, duration the longest, p50/p99 the worst of them."""
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "paychaos.loadgen",
-                "--url",
-                url,
-                "--total",
-                "10000000",
-                "--concurrency",
-                str(max(1, concurrency // len(urls))),
-                "--duration-s",
-                str(seconds),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for url in urls
+    outs = [
+        r.raw for r in loadgen_each(urls, seconds=seconds, concurrency=concurrency // len(urls))
     ]
-    outs = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=seconds + 60)
-        outs.append(json.loads(out))
     codes: dict[str, int] = {}
     for out in outs:
         for code, n in out["codes"].items():
@@ -158,6 +144,35 @@ def loadgen_split(urls: list[str], *, seconds: float, concurrency: int) -> Run:
             "transport_errors": sum(o["transport_errors"] for o in outs),
         }
     )
+
+
+def loadgen_each(urls: list[str], *, seconds: float, concurrency: int) -> list[Run]:
+    """One closed-model load generator per URL, all at once, ``concurrency`` each."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "paychaos.loadgen",
+                "--url",
+                url,
+                "--total",
+                "10000000",
+                "--concurrency",
+                str(max(1, concurrency)),
+                "--duration-s",
+                str(seconds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
+    runs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        runs.append(Run(json.loads(out)))
+    return runs
 
 
 def second_api(stack: EmbeddedStack) -> tuple[subprocess.Popen[bytes], str]:
@@ -388,6 +403,55 @@ def print_profile(folded: Path, n: int = 15) -> None:
         print(f"  {100 * count / total:5.1f} %  {name}")
 
 
+def side_by_side(bench: Bench, args: argparse.Namespace) -> None:
+    """Each variant against the stack as built, both at once (instant gateway).
+
+    Two stacks run together, each under its own closed-model load of half the
+    concurrency, so whatever the shared machine does in that window it does to
+    both: the ratio of their API CPU per good checkout is far steadier than two
+    runs one after the other (whose absolute speed moves by a third here)."""
+    print(f"\nvariants side by side with the stack as built (instant gateway, both at once, "
+          f"{args.concurrency // 2} checkouts in flight each, {args.seconds:.0f} s, "
+          f"{args.rounds} round(s)): API CPU ms per good checkout", flush=True)  # fmt: skip
+    others: list[tuple[str, Variant | None]] = [("telemetry all off", None), *VARIANTS.items()]
+    for name, variant in others:
+        ratios: list[float] = []
+        for i in range(args.rounds):
+            pair: dict[str, tuple[EmbeddedStack, Path]] = {}
+            try:
+                for who, v in (("built", ((), {})), (name, variant)):
+                    pair[who] = bench.stack(v is not None, 0.0, v or ((), {}))
+                for stack, _ in pair.values():
+                    loadgen(stack.urls["api"], seconds=args.warmup_s, concurrency=16)
+                before = {who: component_cpu(stack) for who, (stack, _) in pair.items()}
+                runs = dict(
+                    zip(
+                        pair,
+                        loadgen_each(
+                            [stack.urls["api"] for stack, _ in pair.values()],
+                            seconds=args.seconds,
+                            concurrency=max(1, args.concurrency // 2),
+                        ),
+                        strict=True,
+                    )
+                )
+                ms = {}
+                for who, (stack, _) in pair.items():
+                    after = component_cpu(stack)
+                    ms[who] = 1000 * (after["api"] - before[who]["api"]) / max(1, runs[who].good)
+                ratios.append(ms[name] / max(ms["built"], 1e-9))
+                print(f"  round {i + 1} {name}: {runs[name].good_per_s:6.1f} good/s, API "
+                      f"{ms[name]:.2f} ms  |  as built: {runs['built'].good_per_s:6.1f} good/s, "
+                      f"API {ms['built']:.2f} ms  |  ratio {ratios[-1]:.3f}", flush=True)  # fmt: skip
+            finally:
+                for stack, state in pair.values():
+                    stack.stop()
+                    shutil.rmtree(state, ignore_errors=True)
+        print(f"  {name}: API CPU per good checkout {statistics.median(ratios):.3f}x the stack "
+              f"as built (median; per round {', '.join(f'{x:.3f}' for x in ratios)})",
+              flush=True)  # fmt: skip
+
+
 SETTLE_S = 3.0  # between runs on one stack: what an overloaded run left queued drains first
 
 
@@ -458,7 +522,9 @@ def main() -> int:
                         help="experiment: each round also runs on/off with a second API process "
                         "(same command line, another port; the load split over both)")  # fmt: skip
     parser.add_argument("--variants", action="store_true",
-                        help=f"each round also runs: {', '.join(VARIANTS)} (instant gateway)")  # fmt: skip
+                        help="then, side by side with the stack as built: telemetry all off, "
+                        f"{', '.join(VARIANTS)} "
+                        "(instant gateway, --rounds each)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.search_steps, args.search_s = 1, 5.0, 4, 4.0
@@ -482,11 +548,6 @@ def main() -> int:
                 print(f"round {i + 1} {profile:<7} gateway, telemetry {'on ' if telemetry else 'off'}"
                       f": {run.line()}", flush=True)  # fmt: skip
             ratios[profile].append(pair[True].good_per_s / max(pair[False].good_per_s, 1e-9))
-            if args.variants and profile == "instant":
-                for name, env in VARIANTS.items():
-                    run = bench.closed(True, scale, variant=env)
-                    results.setdefault(("instant", name), []).append(run)
-                    print(f"round {i + 1} instant gateway, {name}: {run.line()}", flush=True)
             if args.two_api and profile == "instant":
                 pair = {}
                 for telemetry in order:
@@ -506,23 +567,6 @@ def main() -> int:
         print(f"  {profile:<7} gateway: on {on:7.1f} good/s (p99 {p99:.0f} ms)  off {off:7.1f} "
               f"good/s  ratio on/off {ratio:.3f} (per round: "
               f"{', '.join(f'{x:.3f}' for x in ratios[profile])})")  # fmt: skip
-    for name in VARIANTS if args.variants else ():
-        runs = results[("instant", name)]
-        threads_ms = statistics.median(
-            1000 * r.cpu_s.get("api: threads", 0.0) / max(1, r.good) for r in runs
-        )
-        ours_ms = statistics.median(
-            1000 * r.cpu_s.get("api: threads", 0.0) / max(1, r.good)
-            for r in results[("instant", True)]
-        )
-        print(f"  instant gateway, {name}: API threads other than the event loop's (the SDK's "
-              f"export threads) {threads_ms:.2f} ms CPU per good checkout vs {ours_ms:.2f} with "
-              f"telemetry on as built (medians)")  # fmt: skip
-        on = statistics.median(r.good_per_s for r in runs)
-        print(f"  instant gateway, {name}: {on:7.1f} good/s; API "
-              f"{api_ms(runs):.2f} ms CPU per good checkout (telemetry on: "
-              f"{api_ms(results[('instant', True)]):.2f}, off: "
-              f"{api_ms(results[('instant', False)]):.2f}; medians)")  # fmt: skip
     if two_ratios:
         on = statistics.median(
             r.good_per_s for r in results[("instant", "2 API processes, telemetry on")]
@@ -533,6 +577,8 @@ def main() -> int:
         print(f"  instant gateway, 2 API processes (experiment): on {on:7.1f} good/s  off "
               f"{off:7.1f} good/s  ratio on/off {statistics.median(two_ratios):.3f} (per round: "
               f"{', '.join(f'{x:.3f}' for x in two_ratios)})")  # fmt: skip
+    if args.variants:
+        side_by_side(bench, args)
     first_on, first_off = results[("instant", True)][0], results[("instant", False)][0]
     print("\nCPU ms per good checkout, per component (instant gateway, first round):")
     for name in sorted(first_on.cpu_s, key=lambda n: -first_on.cpu_s[n]):
