@@ -2,7 +2,8 @@
 
 Start order and wiring (arrows are network paths; ``proxy`` is the fault proxy)::
 
-    collector ◄── OTLP traces/logs, Faro RUM, Alertmanager webhooks
+    collector ◄── OTLP traces (and NestJS's logs), Faro RUM, Alertmanager webhooks;
+              reads the API's and the gateway's JSON log files (logs/api.log, logs/gateway.log)
     postgres  ◄── proxy:postgres ◄── payment API ──► proxy:gateway ──► gateway
     prometheus ── scrapes api, gateway, collector, proxy, instance, itself, alertmanager
     alertmanager ──► collector /alertmanager/webhook
