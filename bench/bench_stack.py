@@ -218,11 +218,6 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
-def api_ms(runs: list[Run]) -> float:
-    """Median CPU ms the payment API spent per good checkout."""
-    return statistics.median(1000 * r.cpu_s.get("api", 0.0) / max(1, r.good) for r in runs)
-
-
 def thread_cpu_s(pid: int, *, main: bool) -> float:
     """CPU seconds of a process's main thread (``main``) or of all its other threads."""
     total = 0.0

@@ -175,6 +175,11 @@ _LEVELS = {
 }
 
 
+def severity_of(levelno: int) -> SeverityNumber:
+    """The OTLP severity of a ``logging`` level (INFO for a level of one's own)."""
+    return _LEVELS.get(levelno, SeverityNumber.INFO)
+
+
 class OtlpLogHandler(logging.Handler):
     """Forwards ``logging`` records to an OpenTelemetry ``LoggerProvider``.
 
@@ -201,7 +206,7 @@ class OtlpLogHandler(logging.Handler):
             self._provider.get_logger(record.name).emit(
                 timestamp=int(record.created * 1e9),
                 context=get_current(),
-                severity_number=_LEVELS.get(record.levelno, SeverityNumber.INFO),
+                severity_number=severity_of(record.levelno),
                 severity_text=record.levelname,
                 body=redact_pan(record.getMessage()),
                 attributes=attributes,

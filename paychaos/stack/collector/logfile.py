@@ -23,6 +23,7 @@ truncated is read again from its start.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,20 +35,14 @@ import orjson
 
 from paychaos.contracts.errors import InvalidInput
 from paychaos.contracts.signals import AttributeValue, LogRecord
+from paychaos.stack.telemetry import severity_of
+
+from .otlp import level_of
 
 MAX_READ_BYTES = 4 << 20  # per file and pass: a burst is read over several passes
 MAX_LINE_BYTES = 64 << 10  # a longer line is cut (and ends with "…")
 
-# JsonFormatter's level names -> (severity number, severity text, level)
-_SEVERITY = {
-    "debug": (5, "DEBUG", "debug"),
-    "info": (9, "INFO", "info"),
-    "warning": (13, "WARNING", "warn"),
-    "warn": (13, "WARN", "warn"),
-    "error": (17, "ERROR", "error"),
-    "critical": (21, "CRITICAL", "fatal"),
-    "fatal": (21, "FATAL", "fatal"),
-}
+_LEVEL_NUMBERS = logging.getLevelNamesMapping()
 _OWN_KEYS = frozenset({"ts", "level", "service", "logger", "msg", "trace_id", "span_id"})
 _HEX = frozenset("0123456789abcdef")
 
@@ -110,8 +105,10 @@ def parse_line(line: bytes, service: str, read_ns: int) -> LogRecord:
             attributes={"log.format": "text"},
             resource_attributes={"service.name": service},
         )
-    level_name = str(entry.get("level", "info")).lower()
-    number, text, level = _SEVERITY.get(level_name, (9, level_name.upper(), "info"))
+    # JsonFormatter writes the logging level's name in lower case; OtlpLogHandler sends
+    # that name as the severity text and its number through the same table
+    text = str(entry.get("level", "info")).upper()
+    number = severity_of(_LEVEL_NUMBERS.get(text, logging.INFO)).value
     named = entry.get("service")
     service = named if isinstance(named, str) and named else service
     logger = entry.get("logger")
@@ -125,7 +122,7 @@ def parse_line(line: bytes, service: str, read_ns: int) -> LogRecord:
     msg = entry.get("msg")
     return LogRecord(
         time_unix_ns=_time_ns(entry.get("ts"), read_ns),
-        level=level,
+        level=level_of(number, text),
         body=msg if isinstance(msg, str) else "" if msg is None else str(_attribute(msg)),
         service=service,
         severity_number=number,
