@@ -21,7 +21,9 @@ the client ledger and the business stats. RUM and spans go to a second
 instant server standing in for the collector (a separate process), so they
 cost the Locust process what they cost and do not slow the checkout endpoint.
 Their requests are not counted (they are not requests to the endpoint).
-``--variants`` adds the shopper without RUM and tracing.
+``--variants`` adds the shopper with its client span but no RUM, and the shopper
+without either: what is left between them and the full shopper is what RUM
+and the span cost.
 
 Rounds alternate the users (minimal, shopper, minimal, ...) so both see the
 same machine; the median of each is reported. Target: shopper/minimal >= 0.90.
@@ -143,7 +145,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15, help="run time, at least 8")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
-        "--variants", action="store_true", help="also the shopper without RUM and tracing"
+        "--variants",
+        action="store_true",
+        help="also the shopper without RUM, and without RUM and tracing",
     )
     args = parser.parse_args()
     if args.seconds < 8:
@@ -165,6 +169,11 @@ def main() -> int:
             ),
         }
         if args.variants:
+            runs["checkout Shopper (client span, no RUM)"] = (
+                checkout,
+                [*SHOPPER_FLAGS, "--no-rum", "--collector-url", collector,
+                 "--ledger-dir", str(tmp / "l")],
+            )  # fmt: skip
             runs["checkout Shopper (no RUM, no tracing)"] = (
                 checkout,
                 [*SHOPPER_FLAGS, "--no-rum", "--ledger-dir", str(tmp / "l")],

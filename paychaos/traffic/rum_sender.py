@@ -162,6 +162,7 @@ class _Pipeline:
         self._sock = sock
         self._head = head
         self._buf = b""
+        self._pos = 0  # where the next answer starts in _buf
 
     def post_all(self, bodies: list[bytes]) -> int:
         """Send every body, read every answer; returns how many were answered 2xx."""
@@ -175,12 +176,19 @@ class _Pipeline:
             ok += 200 <= status < 300
             if close:
                 raise ConnectionError("the collector closed the connection")
+        self._buf = self._buf[self._pos :]
+        self._pos = 0
         return ok
 
     def _read_response(self) -> tuple[int, bool]:
-        while (end := self._buf.find(b"\r\n\r\n")) < 0:
-            self._recv()
-        head = self._buf[:end].lower()
+        """The next answer's status and whether it closes the connection.
+
+        Answers are read from ``_pos`` on without cutting the buffer each time (a
+        batch of pipelined answers would otherwise be copied once per answer)."""
+        buf, pos = self._buf, self._pos
+        while (end := buf.find(b"\r\n\r\n", pos)) < 0:
+            buf, pos = self._recv(pos)
+        head = buf[pos:end].lower()
         status = int(head[9:12])
         at = head.find(b"\r\ncontent-length:")
         if at < 0:
@@ -189,16 +197,20 @@ class _Pipeline:
             )
         line_end = head.find(b"\r\n", at + 2)
         length = int(head[at + 17 : line_end if line_end > 0 else len(head)])
-        while len(self._buf) < end + 4 + length:
-            self._recv()
-        self._buf = self._buf[end + 4 + length :]
+        while len(buf) < end + 4 + length:
+            buf, pos = self._recv(pos)
+            end = buf.find(b"\r\n\r\n", pos)
+        self._pos = end + 4 + length
         return status, b"\r\nconnection: close" in head
 
-    def _recv(self) -> None:
+    def _recv(self, pos: int) -> tuple[bytes, int]:
+        """Read more; the buffer from ``pos`` on (what is before it is answered) and 0."""
         data = self._sock.recv(65536)
         if not data:
             raise ConnectionError("the collector closed the connection")
-        self._buf += data
+        self._buf = self._buf[pos:] + data
+        self._pos = 0
+        return self._buf, 0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
