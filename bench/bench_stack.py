@@ -13,10 +13,15 @@ Prometheus, Alertmanager) and drives checkouts from a separate process
    the per-round ratios. "Off" is ``PAYCHAOS_TELEMETRY=off``: in the payment API
    the OpenTelemetry SDK, the Prometheus metrics (an empty ``/metrics``) and the
    JSON log lines are all off; the other services' OpenTelemetry SDK is off too.
-2. open model (telemetry on): a fixed arrival rate, with p50/p99 counted from
+   Then CPU ms per good checkout of every component (the load generator
+   included) and how many of the machine's cores were busy.
+2. telemetry on vs off at the same arrival rate (instant gateway, half the
+   closed model's on rate, or ``--rate``): CPU ms per good checkout of every
+   component, what telemetry costs per checkout without the rate's own effect.
+3. open model (telemetry on): a fixed arrival rate, with p50/p99 counted from
    when each checkout was due and the achieved vs the target rate; then a
    bounded search for the highest rate the stack sustains with p99 < 250 ms.
-3. the stack's idle resident memory, summed over every component's process tree
+4. the stack's idle resident memory, summed over every component's process tree
    (PostgreSQL and Prometheus included; RSS and PSS, which counts shared pages
    once), and the time from the stack's start to every component healthy.
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,6 +85,8 @@ class Run:
 
     raw: dict[str, Any]
     cpu_s: dict[str, float] = field(default_factory=dict)
+    loadgen_cpu_s: float = 0.0
+    busy_cores: float = 0.0  # the whole machine during the run (every process, ours or not)
 
     @property
     def codes(self) -> dict[int, int]:
@@ -120,8 +128,26 @@ def loadgen(url: str, *, seconds: float, concurrency: int, rate: float | None = 
             "--concurrency", str(concurrency), "--duration-s", str(seconds)]  # fmt: skip
     if rate:
         argv += ["--rate", str(rate)]
+    before = children_cpu_s()
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60)
-    return Run(json.loads(out.stdout))
+    run = Run(json.loads(out.stdout))
+    run.loadgen_cpu_s = children_cpu_s() - before
+    return run
+
+
+def children_cpu_s() -> float:
+    """User+sys CPU of this process's waited-for children (the load generator, once it ended;
+    the stack's components are children too, but alive, so not counted here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(CPU seconds busy over every core, wall seconds) so far, from ``/proc/stat``: user,
+    nice, system, irq and softirq; not idle, iowait or steal (the hypervisor's)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+    return busy / os.sysconf("SC_CLK_TCK"), time.monotonic()
 
 
 def loadgen_split(urls: list[str], *, seconds: float, concurrency: int) -> Run:
@@ -308,16 +334,21 @@ class Bench:
                 loadgen(other, seconds=self.args.warmup_s, concurrency=16)
             before = component_cpu(stack)
             cpu0 = sum(cpu_seconds(p.pid) for p in extra)
+            busy0 = machine_busy_s()
             if len(urls) > 1:
                 run = loadgen_split(
                     urls, seconds=self.args.seconds, concurrency=self.args.concurrency
                 )
             else:
                 run = loadgen(url, seconds=self.args.seconds, concurrency=self.args.concurrency)
+            busy1 = machine_busy_s()
+            run.busy_cores = (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1e-9)
             after = component_cpu(stack)
             extra_cpu = sum(cpu_seconds(p.pid) for p in extra) - cpu0
             after["api"] = after.get("api", 0.0) + extra_cpu
             run.cpu_s = {n: after[n] - before.get(n, 0.0) for n in after}
+            if run.loadgen_cpu_s:
+                run.cpu_s["load generator"] = run.loadgen_cpu_s
             if spy is not None:
                 spy.wait(timeout=self.args.seconds + 30)
                 print_profile(state / "api.folded")
@@ -358,6 +389,27 @@ PACKAGES = (
 )  # fmt: skip
 
 
+# Who a sample's time belongs to: the innermost frame of one of these (stdlib frames such as
+# contextlib, threading or random are passed over: they count for whoever called them).
+OWNERS = (
+    ("OpenTelemetry SDK and API", "/opentelemetry/"), ("our OTLP encoder", "otlp_encode"),
+    ("Prometheus client", "/prometheus_client/"), ("logging", "/logging/"),
+    ("JSON log lines (stack/telemetry.py)", "stack/telemetry.py"), ("asyncpg", "/asyncpg/"),
+    ("aiohttp (gateway call)", "/aiohttp/"), ("uvicorn", "/uvicorn/"),
+    ("starlette", "/starlette/"), ("fastapi", "/fastapi/"), ("pydantic", "/pydantic"),
+    ("the API's own code", "/stack/api/"), ("asyncio", "/asyncio/"),
+    ("http.client (export)", "/http/client"),
+)  # fmt: skip
+
+
+def owner_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, marker in OWNERS:
+            if marker in frame:
+                return name
+    return "other"
+
+
 def _thread_kind(stack: str) -> str:
     if "asyncio/runners.py" in stack or "uvicorn" in stack:
         return "(event loop)"
@@ -372,6 +424,7 @@ def print_profile(folded: Path, n: int = 15) -> None:
         print("py-spy wrote no profile", flush=True)
         return
     own: dict[str, int] = {}
+    owners: dict[str, int] = {}
     hits = dict.fromkeys(PACKAGES, 0)
     threads: dict[str, int] = {}
     total = 0
@@ -380,6 +433,8 @@ def print_profile(folded: Path, n: int = 15) -> None:
         count = int(count_text)
         frames = stack.split(";")
         own[frames[-1]] = own.get(frames[-1], 0) + count
+        owner = owner_of(frames)
+        owners[owner] = owners.get(owner, 0) + count
         thread = frames[0].split(" ")[0] + " " + _thread_kind(stack)
         threads[thread] = threads.get(thread, 0) + count
         total += count
@@ -392,6 +447,9 @@ def print_profile(folded: Path, n: int = 15) -> None:
         print(f"  {100 * count / total:5.1f} %  {name}")
     print("share of samples per thread:")
     for name, count in sorted(threads.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("share of samples by owner (the innermost frame of a known package; sums to 100 %):")
+    for name, count in sorted(owners.items(), key=lambda kv: -kv[1]):
         print(f"  {100 * count / total:5.1f} %  {name}")
     print("share of samples inside each package (inclusive; sums exceed 100 %):")
     for name, count in sorted(hits.items(), key=lambda kv: -kv[1]):
@@ -448,6 +506,49 @@ def side_by_side(bench: Bench, args: argparse.Namespace) -> None:
 
 
 SETTLE_S = 3.0  # between runs on one stack: what an overloaded run left queued drains first
+
+
+def same_rate(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
+    """Telemetry on vs off at the same arrival rate (instant gateway): CPU per checkout.
+
+    In the closed model the stack with telemetry off runs at about twice the rate,
+    and a component's CPU per checkout depends on its rate too (more checkouts
+    share each wakeup). At one fixed rate, below what the stack with telemetry on
+    sustains, the difference is what telemetry costs per checkout and nothing else."""
+    rate = args.rate or max(1.0, round(closed_on["instant"] / 2))
+    spent: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for i in range(args.rounds):
+        for telemetry in (True, False) if i % 2 == 0 else (False, True):
+            stack, state = bench.stack(telemetry, 0.0)
+            try:
+                url = stack.urls["api"]
+                loadgen(url, seconds=args.warmup_s, concurrency=16)
+                before = component_cpu(stack)
+                r = loadgen(url, seconds=args.seconds, concurrency=args.open_cap, rate=rate)
+                after = component_cpu(stack)
+                after["load generator"] = r.loadgen_cpu_s
+                good = max(1, r.good)
+                spent[telemetry].append(
+                    {n: 1000 * (after[n] - before.get(n, 0.0)) / good for n in after}
+                )
+                print(f"same rate, round {i + 1}, telemetry {'on ' if telemetry else 'off'}: "
+                      f"target {rate:.0f}/s, {r.line()}", flush=True)  # fmt: skip
+            finally:
+                stack.stop()
+                shutil.rmtree(state, ignore_errors=True)
+    print(f"\nCPU ms per good checkout at the same rate, {rate:.0f}/s (instant gateway, open "
+          f"model, median of {args.rounds} run(s) each):")  # fmt: skip
+    names = sorted(spent[True][0], key=lambda n: -spent[True][0][n])
+    medians = {
+        t: {n: statistics.median(run.get(n, 0.0) for run in spent[t]) for n in names}
+        for t in (True, False)
+    }
+    for name in names:
+        print(f"  {name:<16} on {medians[True][name]:5.2f}   off {medians[False][name]:5.2f}")
+    totals = {t: sum(v for n, v in medians[t].items() if not n.startswith("api:")) for t in medians}
+    print(f"  {'all of them':<16} on {totals[True]:5.2f}   off {totals[False]:5.2f}   "
+          f"(off/on {totals[False] / max(totals[True], 1e-9):.3f}; the API alone "
+          f"{medians[False]['api'] / max(medians[True]['api'], 1e-9):.3f})", flush=True)  # fmt: skip
 
 
 def open_model(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
@@ -513,6 +614,8 @@ def main() -> int:
     parser.add_argument("--idle-s", type=float, default=5.0, help="settle before idle memory")
     parser.add_argument("--profile", action="store_true", help="py-spy on the API, first on run")
     parser.add_argument("--no-open", action="store_true", help="skip the open-model runs")
+    parser.add_argument("--no-same-rate", action="store_true",
+                        help="skip telemetry on vs off at the same arrival rate")  # fmt: skip
     parser.add_argument("--two-api", action="store_true",
                         help="experiment: each round also runs on/off with a second API process "
                         "(same command line, another port; the load split over both)")  # fmt: skip
@@ -580,11 +683,21 @@ def main() -> int:
         on_ms = 1000 * first_on.cpu_s[name] / max(1, first_on.good)
         off_ms = 1000 * first_off.cpu_s.get(name, 0.0) / max(1, first_off.good)
         print(f"  {name:<16} on {on_ms:5.2f}   off {off_ms:5.2f}")
+    totals = {}
+    for telemetry, run in ((True, first_on), (False, first_off)):
+        # "api: event loop" and "api: threads" are parts of "api": not counted twice
+        spent = sum(v for n, v in run.cpu_s.items() if not n.startswith("api:"))
+        totals[telemetry] = 1000 * spent / max(1, run.good)
+    print(f"  {'all of them':<16} on {totals[True]:5.2f}   off {totals[False]:5.2f}   "
+          f"(off/on {totals[False] / max(totals[True], 1e-9):.3f})")  # fmt: skip
+    print(f"machine busy during the runs (every process, {os.cpu_count()} cores): on "
+          f"{first_on.busy_cores:.2f} cores, off {first_off.busy_cores:.2f} cores")  # fmt: skip
+    closed_on = {p: statistics.median(r.good_per_s for r in results[(p, True)]) for p in PROFILES}
+    if not args.no_same_rate:
+        print()
+        same_rate(bench, args, closed_on)
     if not args.no_open:
         print()
-        closed_on = {
-            p: statistics.median(r.good_per_s for r in results[(p, True)]) for p in PROFILES
-        }
         open_model(bench, args, closed_on)
     print(f"\nstart to every component healthy: median {statistics.median(bench.start_s):.2f} s, "
           f"max {max(bench.start_s):.2f} s over {len(bench.start_s)} starts")  # fmt: skip
