@@ -29,9 +29,11 @@ Prometheus, Alertmanager) and drives checkouts from a separate process
     .venv/bin/python bench/bench_stack.py --quick    # ~1.5 minutes, noisier
     .venv/bin/python bench/bench_stack.py --profile  # + py-spy on the API (telemetry on)
     .venv/bin/python bench/bench_stack.py --variants # + each variant side by side with as built
+    .venv/bin/python bench/bench_stack.py --variant "1 in 10 traces sampled"  # + only that one
 
 ``--variants`` runs two stacks at once, the stack as built and one variant (telemetry
-all off, the SDK's own encoder, logs as OTLP records, spans not exported), each under
+all off, the SDK's own encoder, logs as OTLP records, spans not exported, 1 in 10
+traces sampled), each under
 its own load, and compares their API CPU per good checkout: on this shared machine
 two runs one after the other differ by up to a third, two stacks side by side by
 a few per cent.
@@ -76,7 +78,14 @@ VARIANTS: dict[str, Variant] = {  # --variants: telemetry on, one thing changed 
     "logs as OTLP records": (((OTEL_LOGS_EXPORTER, "otlp"),), {"logs_by_file": False}),
     # where the cost goes (not a configuration paychaos ships): spans created, not exported
     "spans not exported": (((OTEL_TRACES_EXPORTER, "none"),), {}),
+    # what head sampling would buy (not a configuration paychaos ships: a scenario's trace
+    # check could miss the one slow checkout): the SDK's own sampler, from its environment
+    "1 in 10 traces sampled": (
+        (("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.1")),
+        {},
+    ),
 }
+ALL_OFF = "telemetry all off"
 
 
 @dataclass
@@ -466,7 +475,9 @@ def side_by_side(bench: Bench, args: argparse.Namespace) -> None:
     print(f"\nvariants side by side with the stack as built (instant gateway, both at once, "
           f"{args.concurrency // 2} checkouts in flight each, {args.seconds:.0f} s, "
           f"{args.rounds} round(s)): API CPU ms per good checkout", flush=True)  # fmt: skip
-    others: list[tuple[str, Variant | None]] = [("telemetry all off", None), *VARIANTS.items()]
+    others: list[tuple[str, Variant | None]] = [(ALL_OFF, None), *VARIANTS.items()]
+    if args.variant:
+        others = [(name, v) for name, v in others if name in args.variant]
     for name, variant in others:
         ratios: list[float] = []
         for i in range(args.rounds):
@@ -613,6 +624,8 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--idle-s", type=float, default=5.0, help="settle before idle memory")
     parser.add_argument("--profile", action="store_true", help="py-spy on the API, first on run")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="with --variants: only this one (repeatable)")  # fmt: skip
     parser.add_argument("--no-open", action="store_true", help="skip the open-model runs")
     parser.add_argument("--no-same-rate", action="store_true",
                         help="skip telemetry on vs off at the same arrival rate")  # fmt: skip
@@ -624,6 +637,10 @@ def main() -> int:
                         f"{', '.join(VARIANTS)} "
                         "(instant gateway, --rounds each)")  # fmt: skip
     args = parser.parse_args()
+    for name in args.variant or ():
+        if name != ALL_OFF and name not in VARIANTS:
+            parser.error(f"--variant: unknown {name!r}; known: {', '.join([ALL_OFF, *VARIANTS])}")
+    args.variants = args.variants or bool(args.variant)
     if args.quick:
         args.rounds, args.seconds, args.search_steps, args.search_s = 1, 5.0, 4, 4.0
     if min(args.seconds, args.rounds, args.concurrency, args.rate or 1, args.open_cap) <= 0:
