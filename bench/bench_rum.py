@@ -28,14 +28,10 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
@@ -43,29 +39,14 @@ import gevent  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from paychaos.stack.service import free_port  # noqa: E402
+from bench_traffic import instant_server  # noqa: E402
+
 from paychaos.traffic import model  # noqa: E402
 from paychaos.traffic.rum import Journey  # noqa: E402
 from paychaos.traffic.rum_sender import RumSender  # noqa: E402
 from paychaos.traffic.tracing import new_ids  # noqa: E402
 
 PAGES = ("product", "product", "cart", "checkout")  # the shopper's mean: ~2 browsed, cart, checkout
-
-
-@contextmanager
-def instant_server() -> Iterator[str]:
-    """A ``fake_api`` process on a free port (it answers every POST at once); always stopped."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "paychaos.traffic.fake_api", "--port", str(port)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    try:
-        time.sleep(1.0)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def visits(n: int, rng: random.Random) -> tuple[list[Journey], float]:

@@ -87,22 +87,22 @@ def test_pipelined_answers_are_counted_however_they_are_cut(chunk: int) -> None:
     assert b'Content-Length: 7\r\n\r\n{"a":1}' in received[0]
 
 
-def test_an_answer_without_content_length_cannot_be_framed() -> None:
-    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "without Content-Length",
+        ),
+        (_answer(200, extra=b"Connection: close\r\n"), "closed the connection"),
+    ],
+    ids=["no-content-length", "connection-close"],
+)
+def test_an_answer_it_cannot_go_on_after_is_an_error(answer: bytes, error: str) -> None:
     with collector([answer], 65536) as (address, _):
         pipe = _Pipeline(address, HEAD, timeout_s=5)
         try:
-            with pytest.raises(ConnectionError, match="without Content-Length"):
-                pipe.post_all([b"{}"])
-        finally:
-            pipe.close()
-
-
-def test_an_answer_that_closes_the_connection_is_an_error() -> None:
-    with collector([_answer(200, extra=b"Connection: close\r\n")], 65536) as (address, _):
-        pipe = _Pipeline(address, HEAD, timeout_s=5)
-        try:
-            with pytest.raises(ConnectionError, match="closed the connection"):
+            with pytest.raises(ConnectionError, match=error):
                 pipe.post_all([b"{}"])
         finally:
             pipe.close()
