@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from paychaos.stack.embedded import EmbeddedStack, StackConfig, StackPorts
 from paychaos.stack.instance import cpu_seconds, process_tree, rss_bytes
-from paychaos.stack.service import free_port
+from paychaos.stack.service import GC_ENV, free_port
 from paychaos.stack.telemetry import (
     OTEL_LOGS_EXPORTER,
     OTEL_TRACES_EXPORTER,
@@ -78,6 +78,8 @@ VARIANTS: dict[str, Variant] = {  # --variants: telemetry on, one thing changed 
     "logs as OTLP records": (((OTEL_LOGS_EXPORTER, "otlp"),), {"logs_by_file": False}),
     # where the cost goes (not a configuration paychaos ships): spans created, not exported
     "spans not exported": (((OTEL_TRACES_EXPORTER, "none"),), {}),
+    # every service with Python's own garbage collector settings (no freeze, gen-0 at 700)
+    "GC as Python's default": (((GC_ENV, "python"),), {}),
     # what head sampling would buy (not a configuration paychaos ships: a scenario's trace
     # check could miss the one slow checkout): the SDK's own sampler, from its environment
     "1 in 10 traces sampled": (
