@@ -32,8 +32,8 @@ Prometheus, Alertmanager) and drives checkouts from a separate process
     .venv/bin/python bench/bench_stack.py --variant "1 in 10 traces sampled"  # + only that one
 
 ``--variants`` runs two stacks at once, the stack as built and one variant (telemetry
-all off, the SDK's own encoder, logs as OTLP records, spans not exported, 1 in 10
-traces sampled), each under
+all off, the SDK's own encoder, logs as OTLP records, spans not exported, the
+garbage collector as Python's default, 1 in 10 traces sampled), each under
 its own load, and compares their API CPU per good checkout: on this shared machine
 two runs one after the other differ by up to a third, two stacks side by side by
 a few per cent.
