@@ -178,7 +178,7 @@ def gc_gen0_threshold(environ: Any) -> int | None:
         return DEFAULT_GC_GEN0_THRESHOLD
     if raw == "python":
         return None
-    if not raw.isdigit() or int(raw) < 100:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 100:
         raise SystemExit(f"{GC_ENV}: expected a whole number >= 100 or 'python', got {raw!r}")
     return int(raw)
 

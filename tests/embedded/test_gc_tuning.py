@@ -23,7 +23,7 @@ def test_the_threshold_comes_from_the_environment() -> None:
     assert gc_gen0_threshold({GC_ENV: "python"}) is None
 
 
-@pytest.mark.parametrize("value", ["0", "99", "-1", "fast", "1e4", "20000.5"])
+@pytest.mark.parametrize("value", ["0", "99", "-1", "fast", "1e4", "20000.5", "²"])
 def test_a_bad_threshold_names_the_variable(value: str) -> None:
     with pytest.raises(SystemExit, match=f"{GC_ENV}: expected a whole number >= 100"):
         gc_gen0_threshold({GC_ENV: value})
