@@ -521,6 +521,17 @@ def side_by_side(bench: Bench, args: argparse.Namespace) -> None:
 SETTLE_S = 3.0  # between runs on one stack: what an overloaded run left queued drains first
 
 
+def print_cpu_table(on_ms: dict[str, float], off_ms: dict[str, float]) -> None:
+    """CPU ms per good checkout per component, on vs off, largest first; then their sum
+    ("api: event loop" and "api: threads" are parts of "api": not counted twice)."""
+    for name in sorted(on_ms, key=lambda n: -on_ms[n]):
+        print(f"  {name:<16} on {on_ms[name]:5.2f}   off {off_ms.get(name, 0.0):5.2f}")
+    on, off = (sum(v for n, v in ms.items() if not n.startswith("api:")) for ms in (on_ms, off_ms))
+    api = off_ms.get("api", 0.0) / max(on_ms.get("api", 0.0), 1e-9)
+    print(f"  {'all of them':<16} on {on:5.2f}   off {off:5.2f}   (off/on "
+          f"{off / max(on, 1e-9):.3f}; the API alone {api:.3f})", flush=True)  # fmt: skip
+
+
 def same_rate(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
     """Telemetry on vs off at the same arrival rate (instant gateway): CPU per checkout.
 
@@ -551,17 +562,12 @@ def same_rate(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float
                 shutil.rmtree(state, ignore_errors=True)
     print(f"\nCPU ms per good checkout at the same rate, {rate:.0f}/s (instant gateway, open "
           f"model, median of {args.rounds} run(s) each):")  # fmt: skip
-    names = sorted(spent[True][0], key=lambda n: -spent[True][0][n])
+    names = spent[True][0]
     medians = {
         t: {n: statistics.median(run.get(n, 0.0) for run in spent[t]) for n in names}
         for t in (True, False)
     }
-    for name in names:
-        print(f"  {name:<16} on {medians[True][name]:5.2f}   off {medians[False][name]:5.2f}")
-    totals = {t: sum(v for n, v in medians[t].items() if not n.startswith("api:")) for t in medians}
-    print(f"  {'all of them':<16} on {totals[True]:5.2f}   off {totals[False]:5.2f}   "
-          f"(off/on {totals[False] / max(totals[True], 1e-9):.3f}; the API alone "
-          f"{medians[False]['api'] / max(medians[True]['api'], 1e-9):.3f})", flush=True)  # fmt: skip
+    print_cpu_table(medians[True], medians[False])
 
 
 def open_model(bench: Bench, args: argparse.Namespace, closed_on: dict[str, float]) -> None:
@@ -698,17 +704,12 @@ def main() -> int:
         side_by_side(bench, args)
     first_on, first_off = results[("instant", True)][0], results[("instant", False)][0]
     print("\nCPU ms per good checkout, per component (instant gateway, first round):")
-    for name in sorted(first_on.cpu_s, key=lambda n: -first_on.cpu_s[n]):
-        on_ms = 1000 * first_on.cpu_s[name] / max(1, first_on.good)
-        off_ms = 1000 * first_off.cpu_s.get(name, 0.0) / max(1, first_off.good)
-        print(f"  {name:<16} on {on_ms:5.2f}   off {off_ms:5.2f}")
-    totals = {}
-    for telemetry, run in ((True, first_on), (False, first_off)):
-        # "api: event loop" and "api: threads" are parts of "api": not counted twice
-        spent = sum(v for n, v in run.cpu_s.items() if not n.startswith("api:"))
-        totals[telemetry] = 1000 * spent / max(1, run.good)
-    print(f"  {'all of them':<16} on {totals[True]:5.2f}   off {totals[False]:5.2f}   "
-          f"(off/on {totals[False] / max(totals[True], 1e-9):.3f})")  # fmt: skip
+    print_cpu_table(
+        *(
+            {n: 1000 * v / max(1, run.good) for n, v in run.cpu_s.items()}
+            for run in (first_on, first_off)
+        )
+    )
     print(f"machine busy during the runs (every process, {os.cpu_count()} cores): on "
           f"{first_on.busy_cores:.2f} cores, off {first_off.busy_cores:.2f} cores")  # fmt: skip
     closed_on = {p: statistics.median(r.good_per_s for r in results[(p, True)]) for p in PROFILES}
